@@ -1,0 +1,78 @@
+/**
+ * A run's files as the run left its directory: its outputs over its code
+ * snapshot. `<run>:<path>` names one of them (cat), and checkout writes some
+ * or all of them to a directory of the user's choosing.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { Repo } from '../git/repo.js';
+import { tempIndexPath } from '../git/snapshot.js';
+import { readBlob } from '../git/objects.js';
+import { outputsOf, type RunView } from '../store/runs.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+import { getRun } from './query.js';
+
+/** Split `<run>:<path>`; the path is relative to the top of the run directory. */
+export function parseRunPath(spec: string): { run: string; path: string } {
+  const i = spec.indexOf(':');
+  if (i < 0 || i === spec.length - 1) {
+    throw new GitRunError(ErrorCode.BadOption, `'${spec}' does not name a file of a run`, 'write it as <run>:<path>, e.g. 3f2a9c:results/model.txt');
+  }
+  return { run: spec.slice(0, i), path: spec.slice(i + 1).replace(/^\.?\/+/, '') };
+}
+
+export async function catRunFile(repo: Repo, spec: string): Promise<{ view: RunView; data: Buffer; from: 'outputs' | 'code' }> {
+  const { run, path: p } = parseRunPath(spec);
+  const view = await getRun(repo, run);
+  const out = await readBlob(repo, `${view.tip}:outputs/${p}`);
+  if (out) return { view, data: out, from: 'outputs' };
+  const code = await readBlob(repo, `${view.tip}:code/${p}`);
+  if (code) return { view, data: code, from: 'code' };
+  const outputs = await outputsOf(repo, view.tip);
+  const listing = outputs.length ? `; its outputs are: ${outputs.slice(0, 10).map((o) => o.path).join(', ')}${outputs.length > 10 ? ', ...' : ''}` : '; it has no outputs';
+  throw new GitRunError(
+    ErrorCode.PathNotInRun,
+    `run ${view.id.slice(0, 12)} did not produce '${p}' and its code has no such file${view.result ? listing : ' (it has not finished)'}`,
+    'see what a run produced with `git run show <run>`',
+    { run: view.id, path: p },
+  );
+}
+
+export interface CheckoutResult {
+  view: RunView;
+  dest: string;
+  files: number;
+}
+
+/** Write the run's files (all, or those under `sub`) into `dest`, which must be empty or absent. */
+export async function checkoutRun(repo: Repo, name: string, sub: string | null, dest: string, force = false): Promise<CheckoutResult> {
+  const view = await getRun(repo, name);
+  const target = path.resolve(dest);
+  const existing = await fs.readdir(target).catch(() => null);
+  if (existing && existing.length && !force) {
+    throw new GitRunError(ErrorCode.DestinationNotEmpty, `${target} exists and is not empty`, 'choose a new directory with --to <dir>, or pass --force to write into it', { dest: target });
+  }
+  const index = await tempIndexPath(repo, 'checkout');
+  const env = { GIT_INDEX_FILE: index };
+  try {
+    // Code first, then outputs over it: the directory as the run left it.
+    await repo.git(['read-tree', `${view.tip}:code`], { env });
+    const outs = await outputsOf(repo, view.tip);
+    if (outs.length) {
+      await repo.git(['update-index', '-z', '--index-info'], { env, input: outs.map((o) => `${o.mode} ${o.oid}\t${o.path}\0`).join('') });
+    }
+    const all = (await repo.git(['ls-files', '-z', '--full-name'], { env })).stdout.toString('utf8').split('\0').filter(Boolean);
+    const p = sub ? sub.replace(/^\.?\/+/, '').replace(/\/+$/, '') : '';
+    const chosen = p ? all.filter((f) => f === p || f.startsWith(p + '/')) : all;
+    if (!chosen.length) {
+      throw new GitRunError(ErrorCode.PathNotInRun, `run ${view.id.slice(0, 12)} has no file at '${sub}'`, 'see its files with `git run show <run>`', { run: view.id, path: sub });
+    }
+    await fs.mkdir(target, { recursive: true });
+    const input = chosen.map((f) => f + '\0').join('');
+    await repo.git(['-c', 'core.sparseCheckout=false', 'checkout-index', '-z', '--stdin', '-f', `--prefix=${target}/`], { env: { ...env, GIT_WORK_TREE: target }, input, cwd: target });
+    const count = chosen.length;
+    return { view, dest: target, files: count };
+  } finally {
+    await fs.rm(index, { force: true });
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Reading a run's logs, live or recorded. While a run is active on this
+ * host its output is read from the files the command writes; once it is
+ * recorded, from git. Offsets carry over, so following a run from start to
+ * end prints every byte exactly once even when the files are removed after
+ * the record is written (--leave none).
+ */
+import { promises as fs, existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Repo } from '../git/repo.js';
+import { readBlob, revParse } from '../git/objects.js';
+import { RunRef } from '../git/refs.js';
+import { readRun, type RunView } from '../store/runs.js';
+import { exitFile, liveLogFile, refresh } from '../executors/local.js';
+import { isFinal } from '../core/record.js';
+
+export type Stream = 'stdout' | 'stderr';
+export type Sink = (stream: Stream, chunk: Buffer) => void;
+
+/** A recorded log (empty while the run is active). */
+export async function recordedLog(repo: Repo, view: RunView, stream: Stream): Promise<Buffer> {
+  return (await readBlob(repo, `${view.tip}:logs/${stream}`)) ?? Buffer.alloc(0);
+}
+
+async function readFrom(file: string, offset: number): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await fs.open(file, 'r');
+  } catch {
+    return Buffer.alloc(0);
+  }
+  try {
+    const { size } = await fh.stat();
+    if (size <= offset) return Buffer.alloc(0);
+    const buf = Buffer.alloc(size - offset);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface FollowOptions {
+  streams: Stream[];
+  /** Keep reading until the run is recorded as ended. */
+  follow: boolean;
+  /** Stop early (e.g. on Ctrl-C); the current view is returned. */
+  stopped?: () => boolean;
+}
+
+/** Emit the run's output; with follow, until it ends. Returns the last view read. */
+export async function streamLogs(repo: Repo, id: string, sink: Sink, opts: FollowOptions): Promise<RunView> {
+  const offsets: Record<Stream, number> = { stdout: 0, stderr: 0 };
+  let view = await readRun(repo, id);
+  const ref = new RunRef(id).name;
+  let lastRefCheck = 0;
+  let lastRefresh = Date.now();
+  for (;;) {
+    if (isFinal(view.status)) {
+      for (const s of opts.streams) {
+        const all = await recordedLog(repo, view, s);
+        if (all.length > offsets[s]) sink(s, all.subarray(offsets[s]));
+        offsets[s] = all.length;
+      }
+      return view;
+    }
+    for (const s of opts.streams) {
+      const chunk = await readFrom(liveLogFile(repo, view, s), offsets[s]);
+      if (chunk.length) {
+        offsets[s] += chunk.length;
+        sink(s, chunk);
+      }
+    }
+    if (!opts.follow || opts.stopped?.()) return view;
+    // Look at the ref often once the command has ended (or its directory is
+    // gone), rarely before; check the run is alive about once a second.
+    const exit = exitFile(repo, view);
+    const ended = existsSync(exit) || !existsSync(path.dirname(exit));
+    const now = Date.now();
+    if (ended || now - lastRefCheck > 250) {
+      lastRefCheck = now;
+      const tip = await revParse(repo, ref);
+      if (tip !== view.tip) {
+        view = await readRun(repo, id);
+        continue;
+      }
+    }
+    if (now - lastRefresh > 1000) {
+      lastRefresh = now;
+      if (await refresh(repo, view)) view = await readRun(repo, id);
+    }
+    await sleep(ended ? 10 : 25);
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * git-run as a library. Every function takes a Repo (from `repoAt(cwd)`)
+ * and returns values; nothing here prints.
+ */
+export { repoAt, getRun, listRuns, activeRuns, parseStatuses, type ListOptions } from './query.js';
+export { startRun, parseSeed, type RunOptions, type Submitted } from './run.js';
+export { streamLogs, recordedLog, type Sink, type Stream, type FollowOptions } from './follow.js';
+export { cancelRuns, waitFor, waitRuns } from './control.js';
+export { catRunFile, checkoutRun, parseRunPath } from './files.js';
+export { editRun, type MetadataEdit } from './metadata.js';
+export { runToJson, type RunJson } from './json.js';
+export type { RunView } from '../store/runs.js';
+export type { Status, RunSpec, RunResult } from '../core/record.js';
+export { GitRunError, ErrorCode } from '../errors/index.js';
+export { supervise as superviseRun } from '../executors/local.js';
+export { signalNumber } from '../executors/process.js';

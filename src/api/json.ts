@@ -1,0 +1,67 @@
+/**
+ * The JSON form of a run, with the field names of DESIGN.md section 5. One
+ * object per run; listings print one per line.
+ */
+import type { Repo } from '../git/repo.js';
+import { outputsOf, type RunView } from '../store/runs.js';
+
+export interface RunJson {
+  id: string;
+  status: string;
+  name: string | null;
+  notes: string | null;
+  tags: string[];
+  command: string[];
+  params: Record<string, unknown>;
+  seed: number;
+  code: { tree: string; commit: string | null; dirty: boolean };
+  host: string;
+  parent: string | null;
+  children: string[];
+  key: string;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  error: string | null;
+  creator: string;
+  cwd: string;
+  outputs: Array<{ path: string; oid: string; size: number }>;
+  upstream: string[];
+  downstream: string[];
+  metrics: Record<string, unknown>;
+  runArgs: Record<string, unknown>;
+}
+
+export async function runToJson(repo: Repo, v: RunView): Promise<RunJson> {
+  const outputs = v.result ? (await outputsOf(repo, v.tip)).map(({ path, oid, size }) => ({ path, oid, size })) : [];
+  return {
+    id: v.id,
+    status: v.status,
+    name: v.meta.name,
+    notes: v.meta.notes,
+    tags: v.meta.tags,
+    command: v.spec.command,
+    params: v.spec.params,
+    seed: v.spec.seed,
+    code: v.spec.code,
+    host: v.spec.host,
+    parent: v.spec.parent,
+    children: [],
+    key: v.spec.key,
+    createdAt: v.spec.createdAt,
+    startedAt: v.result?.startedAt ?? v.state?.startedAt ?? null,
+    endedAt: v.result?.endedAt ?? null,
+    exitCode: v.result?.exitCode ?? null,
+    signal: v.result?.signal ?? null,
+    error: v.result?.error ?? null,
+    creator: v.spec.creator,
+    cwd: v.spec.cwd,
+    outputs,
+    upstream: v.spec.inputs,
+    downstream: [],
+    metrics: {},
+    runArgs: v.spec.runArgs,
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * Editing a run's mutable metadata (name, notes, tags) at any time.
+ */
+import type { Repo } from '../git/repo.js';
+import { addMetadata, type RunView } from '../store/runs.js';
+import type { MetadataEvent } from '../core/record.js';
+import { getRun } from './query.js';
+
+export interface MetadataEdit {
+  name?: string;
+  notes?: string;
+  tag?: string[];
+  untag?: string[];
+}
+
+export async function editRun(repo: Repo, name: string, edit: MetadataEdit): Promise<RunView> {
+  const view = await getRun(repo, name);
+  const id = await repo.ident();
+  const e: MetadataEvent = { at: new Date().toISOString(), by: `${id.name} <${id.email}>` };
+  const set: NonNullable<MetadataEvent['set']> = {};
+  if (edit.name !== undefined) set.name = edit.name;
+  if (edit.notes !== undefined) set.notes = edit.notes;
+  if (Object.keys(set).length) e.set = set;
+  if (edit.tag?.length) e.tag = edit.tag;
+  if (edit.untag?.length) e.untag = edit.untag;
+  await addMetadata(repo, view.id, [e]);
+  return getRun(repo, view.id);
+}

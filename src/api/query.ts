@@ -1,0 +1,63 @@
+/**
+ * Finding runs: by name (a unique id prefix), all of them, or the active
+ * ones. Reading a run on this host also checks it is still alive, so a run
+ * whose supervisor died is finished (or marked lost) by whoever looks first.
+ */
+import { openRepo, type Repo } from '../git/repo.js';
+import { listRunRefs, readRun, resolveRun, RunReader, type RunView } from '../store/runs.js';
+import { refresh } from '../executors/local.js';
+import { isFinal, STATUSES, type Status } from '../core/record.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+
+export async function repoAt(cwd?: string): Promise<Repo> {
+  return openRepo(cwd ?? process.cwd());
+}
+
+/** Read a run and make its status current. */
+export async function getRun(repo: Repo, name: string): Promise<RunView> {
+  const id = await resolveRun(repo, name);
+  let view = await readRun(repo, id);
+  if (!isFinal(view.status) && (await refresh(repo, view))) view = await readRun(repo, id);
+  return view;
+}
+
+export interface ListOptions {
+  limit?: number;
+  status?: Status[];
+}
+
+export function parseStatuses(s: string | undefined): Status[] | undefined {
+  if (!s) return undefined;
+  const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const x of list) {
+    if (!(STATUSES as readonly string[]).includes(x)) {
+      throw new GitRunError(ErrorCode.BadOption, `unknown status '${x}'`, `use one of: ${STATUSES.join(', ')} (comma-separated)`);
+    }
+  }
+  return list as Status[];
+}
+
+/** Runs, newest first. */
+export async function listRuns(repo: Repo, opts: ListOptions = {}): Promise<RunView[]> {
+  const refs = await listRunRefs(repo);
+  const reader = new RunReader(repo);
+  let views: RunView[];
+  try {
+    views = await Promise.all(refs.map((r) => reader.read(r.id, r.tip)));
+  } finally {
+    reader.close();
+  }
+  // Bring unfinished runs up to date before filtering on status.
+  for (let i = 0; i < views.length; i++) {
+    const v = views[i]!;
+    if (!isFinal(v.status) && (await refresh(repo, v))) views[i] = await readRun(repo, v.id);
+  }
+  views.sort((a, b) => (a.spec.createdAt < b.spec.createdAt ? 1 : a.spec.createdAt > b.spec.createdAt ? -1 : a.id < b.id ? 1 : -1));
+  if (opts.status) views = views.filter((v) => opts.status!.includes(v.status));
+  if (opts.limit !== undefined) views = views.slice(0, opts.limit);
+  return views;
+}
+
+export async function activeRuns(repo: Repo): Promise<RunView[]> {
+  return listRuns(repo, { status: ['queued', 'running'] });
+}

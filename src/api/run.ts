@@ -1,0 +1,136 @@
+/**
+ * Submitting one run: snapshot the work tree, write the immutable spec,
+ * prove the run directory is usable, publish the run (ref and metadata in one
+ * transaction), start its supervisor. Every check that can fail on bad input
+ * happens before anything is published: a refused run leaves no ref and no note.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { openRepo, type Repo } from '../git/repo.js';
+import { takeSnapshot } from '../git/snapshot.js';
+import { publishRun, writeSpecCommit } from '../store/runs.js';
+import { checkIgnorePatterns } from '../core/ignore.js';
+import { LEAVE_MODES, newSeed, runKey, type LeaveMode, type MetadataEvent, type RunSpec } from '../core/record.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+import { controlDirFor, discardControlDir, fetchIgnoreCopy, launch, prepareControlDir, type LocalArgs } from '../executors/local.js';
+
+export interface RunOptions {
+  /** Where the user stands; the repository is found from here. Default: process.cwd(). */
+  cwd?: string;
+  /** Argument vector: element 0 is the program. */
+  command: string[];
+  name?: string;
+  notes?: string;
+  tags?: string[];
+  /** A non-negative integer; default: a random one, recorded. */
+  seed?: number | string;
+  /** What stays of the run directory afterwards (Runaway's --leave). Default: none. */
+  leave?: LeaveMode;
+  /** Where run directories are made (remotemanager's local_dir). Default: under the git directory. */
+  localDir?: string;
+  /** Ignore files other than .sendignore / .fetchignore at the top of the work tree. */
+  sendIgnore?: string;
+  fetchIgnore?: string;
+}
+
+export interface Submitted {
+  id: string;
+  repo: Repo;
+}
+
+interface IgnoreFile {
+  /** As recorded in run_args: relative to the top of the work tree when inside it. */
+  name: string;
+  file: string;
+}
+
+async function ignoreFile(repo: Repo, cwd: string, given: string | undefined, dflt: string, option: string): Promise<IgnoreFile | null> {
+  const file = given ? path.resolve(cwd, given) : path.join(repo.topLevel!, dflt);
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    if (!given && (e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new GitRunError(ErrorCode.IgnoreFileMissing, `cannot read the ignore file ${file}: ${(e as Error).message}`, `check the path given to ${option}`, { file });
+  }
+  const problems = checkIgnorePatterns(text);
+  if (problems.length) {
+    const list = problems.map((p) => `  ${path.basename(file)}:${p.line}: ${JSON.stringify(p.pattern)}: ${p.reason}`).join('\n');
+    throw new GitRunError(
+      ErrorCode.IgnoreFileInvalid,
+      `${file} has ${problems.length === 1 ? 'an invalid pattern' : `${problems.length} invalid patterns`}:\n${list}`,
+      'fix or remove those lines (the file uses .gitignore syntax)',
+      { file, problems },
+    );
+  }
+  const rel = path.relative(repo.topLevel!, file);
+  return { name: rel.startsWith('..') ? file : rel, file };
+}
+
+export function parseSeed(seed: number | string | undefined): number {
+  if (seed === undefined) return newSeed();
+  const s = String(seed).trim();
+  const n = /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new GitRunError(ErrorCode.BadOption, `invalid seed '${seed}': a seed is a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`, 'give --seed a non-negative integer, e.g. --seed 42', { seed });
+  }
+  return n;
+}
+
+export async function startRun(opts: RunOptions): Promise<Submitted> {
+  const cwd = path.resolve(opts.cwd ?? process.cwd());
+  if (!opts.command.length || opts.command[0] === '') {
+    throw new GitRunError(ErrorCode.NoCommand, 'no command to run', 'put the command after --, e.g. `git run -- python train.py`');
+  }
+  if (opts.leave !== undefined && !LEAVE_MODES.includes(opts.leave)) {
+    throw new GitRunError(ErrorCode.BadOption, `invalid --leave '${opts.leave}'`, `use one of: ${LEAVE_MODES.join(', ')}`);
+  }
+  const seed = parseSeed(opts.seed);
+  const tags = (opts.tags ?? []).map((t) => t.trim()).filter(Boolean);
+  const repo = await openRepo(cwd);
+  if (!repo.topLevel) throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: there is no work tree to run from`, 'run git-run in a clone with a work tree');
+  const send = await ignoreFile(repo, cwd, opts.sendIgnore, '.sendignore', '--send-ignore');
+  const fetch = await ignoreFile(repo, cwd, opts.fetchIgnore, '.fetchignore', '--fetch-ignore');
+
+  const [snapshot, ident] = await Promise.all([takeSnapshot(repo, { sendIgnoreFile: send?.file ?? null }), repo.ident()]);
+  const runArgs: LocalArgs = { leave: opts.leave ?? 'none', send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null };
+  if (opts.localDir) runArgs.local_dir = path.resolve(cwd, opts.localDir);
+  const keyed = { tree: snapshot.tree, command: opts.command, cwd: repo.prefix, params: {}, seed, inputs: [] as string[], env: {} as Record<string, string> };
+  const spec: RunSpec = {
+    format: 1,
+    command: opts.command,
+    cwd: repo.prefix,
+    params: {},
+    seed,
+    code: snapshot,
+    host: 'local',
+    runArgs: runArgs as Record<string, unknown>,
+    inputs: [],
+    env: {},
+    parent: null,
+    creator: `${ident.name} <${ident.email}>`,
+    createdAt: new Date().toISOString(),
+    key: runKey(keyed),
+    nonce: crypto.randomBytes(8).toString('hex'),
+  };
+  const id = await writeSpecCommit(repo, spec);
+  const controlDir = controlDirFor(repo, id, runArgs);
+  await prepareControlDir(controlDir);
+  try {
+    if (fetch) await fs.copyFile(fetch.file, fetchIgnoreCopy(controlDir));
+    const by = spec.creator;
+    const at = spec.createdAt;
+    const events: MetadataEvent[] = [];
+    const set: MetadataEvent['set'] = {};
+    if (opts.name !== undefined) set.name = opts.name;
+    if (opts.notes !== undefined) set.notes = opts.notes;
+    if (Object.keys(set).length || tags.length) events.push({ at, by, ...(Object.keys(set).length ? { set } : {}), ...(tags.length ? { tag: tags } : {}) });
+    await publishRun(repo, id, events);
+  } catch (e) {
+    await discardControlDir(controlDir);
+    throw e;
+  }
+  launch(repo, id, controlDir);
+  return { id, repo };
+}

@@ -1,0 +1,99 @@
+/**
+ * How runs look on a terminal. Plain text when piped; color only on a TTY.
+ */
+import type { RunView } from '../store/runs.js';
+import type { Status } from '../core/record.js';
+
+const COLORS: Record<Status, string> = {
+  queued: '\x1b[36m',
+  running: '\x1b[34m',
+  succeeded: '\x1b[32m',
+  failed: '\x1b[31m',
+  cancelled: '\x1b[33m',
+  lost: '\x1b[35m',
+};
+
+export const short = (id: string) => id.slice(0, 12);
+
+export function paint(s: string, status: Status, color: boolean): string {
+  return color ? `${COLORS[status]}${s}\x1b[0m` : s;
+}
+
+export function yellow(s: string, color: boolean): string {
+  return color ? `\x1b[33m${s}\x1b[0m` : s;
+}
+
+/** Quote an argument only when a shell would need it, so the line can be pasted. */
+export function shellQuote(arg: string): string {
+  if (arg !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export const commandLine = (argv: string[]) => argv.map(shellQuote).join(' ');
+
+export function duration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${Math.round(s % 60)}s`;
+  return `${Math.floor(m / 60)}h${m % 60}m`;
+}
+
+export function runDuration(v: RunView): number | null {
+  const start = v.result?.startedAt ?? v.state?.startedAt;
+  if (!start) return null;
+  const end = v.result?.endedAt ? Date.parse(v.result.endedAt) : Date.now();
+  return end - Date.parse(start);
+}
+
+export function gitDate(iso: string): string {
+  const d = new Date(iso);
+  return d.toString().replace(/ GMT([+-]\d{4}).*$/, ' $1');
+}
+
+export function exitSummary(v: RunView): string {
+  const r = v.result;
+  if (!r) return '';
+  if (r.signal) return `killed by ${r.signal}`;
+  if (r.exitCode !== null) return `exit ${r.exitCode}`;
+  return r.error ?? '';
+}
+
+export function humanSize(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** One line per run: id, status, command, name. */
+export function oneline(v: RunView, color: boolean): string {
+  const name = v.meta.name ? `  (${v.meta.name})` : '';
+  return `${yellow(short(v.id), color)} ${paint(v.status.padEnd(9), v.status, color)} ${commandLine(v.spec.command)}${name}`;
+}
+
+/** A block like `git log`'s. */
+export function block(v: RunView, color: boolean): string {
+  const lines = [`${yellow(`run ${v.id}`, color)} (${paint(v.status, v.status, color)})`];
+  const code = v.spec.code;
+  lines.push(`Command: ${commandLine(v.spec.command)}${v.spec.cwd ? `   (in ${v.spec.cwd})` : ''}`);
+  lines.push(`Code:    tree ${code.tree.slice(0, 12)}${code.commit ? ` on commit ${code.commit.slice(0, 12)}` : ' (no commit)'}${code.dirty ? ', dirty' : ''}`);
+  lines.push(`Author:  ${v.spec.creator}`);
+  lines.push(`Date:    ${gitDate(v.spec.createdAt)}`);
+  lines.push(`Seed:    ${v.spec.seed}`);
+  lines.push(`Host:    ${v.spec.host}${v.result?.host ? ` (${v.result.host.hostname})` : ''}`);
+  const d = runDuration(v);
+  const ex = exitSummary(v);
+  if (d !== null || ex) lines.push(`Result:  ${[ex, d !== null ? duration(d) : ''].filter(Boolean).join(', ')}`);
+  if (v.result?.error && v.result.exitCode !== null) lines.push(`Error:   ${v.result.error}`);
+  if (v.meta.tags.length) lines.push(`Tags:    ${v.meta.tags.join(', ')}`);
+  if (v.meta.name) lines.push('', `    ${v.meta.name}`);
+  if (v.meta.notes) lines.push('', ...v.meta.notes.split('\n').map((l) => `    ${l}`));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,137 @@
+/**
+ * The shapes of what a run stores, as value objects with no dependencies.
+ *
+ * spec commit (immutable, its object id is the run id):
+ *   run.json      RunSpec
+ *   code/         the code snapshot tree
+ * started commit (parent: spec):   + state.json   RunState
+ * finished commit (parent: started, or spec if it never started):
+ *   + result.json RunResult, logs/stdout, logs/stderr, outputs/ (when any)
+ */
+import crypto from 'node:crypto';
+
+export const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'lost'] as const;
+export type Status = (typeof STATUSES)[number];
+export const FINAL_STATUSES: ReadonlySet<Status> = new Set(['succeeded', 'failed', 'cancelled', 'lost']);
+export const isFinal = (s: Status): boolean => FINAL_STATUSES.has(s);
+
+export type LeaveMode = 'none' | 'code' | 'all';
+export const LEAVE_MODES: readonly LeaveMode[] = ['none', 'code', 'all'];
+
+export interface RunSpec {
+  format: 1;
+  /** Argument vector: element 0 is the program. */
+  command: string[];
+  /** Directory the command starts in, relative to the top of the snapshot ('' or 'sub/dir/'). */
+  cwd: string;
+  params: Record<string, unknown>;
+  seed: number;
+  code: { tree: string; commit: string | null; dirty: boolean };
+  host: string;
+  runArgs: Record<string, unknown>;
+  inputs: string[];
+  env: Record<string, string>;
+  parent: string | null;
+  creator: string;
+  createdAt: string;
+  key: string;
+  /** Makes two otherwise identical submissions distinct runs. */
+  nonce: string;
+}
+
+/** Where the executor can find a started run again: enough to reattach from git alone. */
+export interface LocalHandle {
+  executor: 'local';
+  hostname: string;
+  bootId: string | null;
+  supervisorPid: number;
+  /** Process start time (clock ticks since boot), to tell a live supervisor from a recycled pid. */
+  supervisorStart: string | null;
+  controlDir: string;
+}
+
+export interface RunState {
+  status: 'running';
+  startedAt: string;
+  handle: LocalHandle;
+}
+
+export interface RunResult {
+  status: Exclude<Status, 'queued' | 'running'>;
+  exitCode: number | null;
+  signal: string | null;
+  /** Why the run did not complete normally, in words (command not found, cancelled, lost...). */
+  error: string | null;
+  startedAt: string | null;
+  endedAt: string;
+  host: { hostname: string; platform: string; arch: string; release: string } | null;
+}
+
+/** Canonical JSON: keys sorted at every level, so equal values hash equally. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** The run key: everything that determines a result, and nothing else. */
+export function runKey(k: { tree: string; command: string[]; cwd: string; params: Record<string, unknown>; seed: number; inputs: string[]; env: Record<string, string> }): string {
+  return crypto.createHash('sha256').update(canonicalJson(k)).digest('hex');
+}
+
+export function newSeed(): number {
+  // 31 bits: accepted as-is by Python's random, NumPy and PyTorch.
+  return crypto.randomInt(0, 2 ** 31);
+}
+
+/** Mutable metadata, folded from the note's event lines in order. */
+export interface Metadata {
+  name: string | null;
+  notes: string | null;
+  tags: string[];
+}
+
+export interface MetadataEvent {
+  at: string;
+  by: string;
+  set?: { name?: string; notes?: string };
+  tag?: string[];
+  untag?: string[];
+}
+
+/** One line per event; the time comes first so that sorted lines (git's
+ * cat_sort_uniq merge of two clones' notes) are in time order. */
+export function formatEvent(e: MetadataEvent): string {
+  const { at, by, ...rest } = e;
+  return JSON.stringify({ at, by, ...rest });
+}
+
+export function foldMetadata(noteText: string): Metadata {
+  const m: Metadata = { name: null, notes: null, tags: [] };
+  const tags = new Set<string>();
+  const events: MetadataEvent[] = [];
+  for (const line of noteText.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      events.push(JSON.parse(line) as MetadataEvent);
+    } catch {
+      // A line written by hand or by another tool: not ours to interpret.
+    }
+  }
+  events.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+  for (const e of events) {
+    if (e.set?.name !== undefined) m.name = e.set.name;
+    if (e.set?.notes !== undefined) m.notes = e.set.notes;
+    for (const t of e.tag ?? []) tags.add(t);
+    for (const t of e.untag ?? []) tags.delete(t);
+  }
+  m.tags = [...tags].sort();
+  return m;
+}

@@ -1,0 +1,50 @@
+/**
+ * Every error a user can cause has a stable code (never reused), a message
+ * that names what is wrong, and a hint that says how to fix it. The CLI's one
+ * top-level handler prints `error: <message>` and `hint: <hint>` and exits 2;
+ * anything that is not a GitRunError is a bug and is reported as such.
+ */
+export const ErrorCode = {
+  NotARepository: 'E_NOT_A_REPOSITORY',
+  RunNotFound: 'E_RUN_NOT_FOUND',
+  RunAmbiguous: 'E_RUN_AMBIGUOUS',
+  BadRunName: 'E_BAD_RUN_NAME',
+  NoCommand: 'E_NO_COMMAND',
+  RunDirNotWritable: 'E_RUN_DIR_NOT_WRITABLE',
+  IgnoreFileInvalid: 'E_IGNORE_FILE_INVALID',
+  IgnoreFileMissing: 'E_IGNORE_FILE_MISSING',
+  PathNotInRun: 'E_PATH_NOT_IN_RUN',
+  BadOption: 'E_BAD_OPTION',
+  DestinationNotEmpty: 'E_DESTINATION_NOT_EMPTY',
+  RunNotFinished: 'E_RUN_NOT_FINISHED',
+  Git: 'E_GIT',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class GitRunError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly data: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, hint?: string, data: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'GitRunError';
+    this.code = code;
+    this.hint = hint;
+    this.data = data;
+  }
+}
+
+export const isGitRunError = (e: unknown): e is GitRunError => e instanceof GitRunError;
+
+/** A git command failed in a way the tool did not expect: a bug or a broken repository. */
+export class GitCommandError extends GitRunError {
+  constructor(args: readonly string[], exitCode: number | null, stderr: string) {
+    super(
+      ErrorCode.Git,
+      `git ${args.join(' ')} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim() || 'no message'}`,
+      'check that the repository is healthy (`git fsck`); if it is, this is a bug in git-run',
+      { args, exitCode, stderr },
+    );
+  }
+}

@@ -1,0 +1,306 @@
+/**
+ * The local executor (the embedded default, Runaway's --on-local).
+ *
+ * Each run has a control directory, by default <git-common-dir>/git-run/runs/<id>/:
+ *
+ *   work/          the run directory: the snapshot checked out; the command runs here
+ *   index          private index of work/, whose stat cache makes output collection cheap
+ *   stdout stderr  the command's output, as it is written
+ *   supervisor     {"pid", "start"} of the supervisor, written before the run starts
+ *   pid            {"pid"} of the command (the leader of its own process group)
+ *   exit.json      {"exitCode", "signal", "error", "endedAt"}, written atomically (write, rename)
+ *   cancel         present when a cancel was asked for
+ *
+ * A detached supervisor process (`git-run __supervise <id>`) starts the
+ * command, writes exit.json when it ends and records the end in git. Any
+ * later process can finish that record from exit.json if the supervisor died,
+ * or mark the run lost when nothing can tell how it ended.
+ */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, promises as fs, existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Repo } from '../git/repo.js';
+import { collectOutputs, materialize } from '../git/outputs.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../store/runs.js';
+import { isFinal, type LeaveMode, type LocalHandle, type RunResult } from '../core/record.js';
+import { bootId, groupAlive, isAlive, killGroup, processStart, readJsonFile, thisHost, writeAtomic } from './process.js';
+
+export interface ExitRecord {
+  exitCode: number | null;
+  signal: string | null;
+  error: string | null;
+  endedAt: string;
+}
+
+/** The run_args this executor reads. */
+export interface LocalArgs {
+  local_dir?: string;
+  leave?: LeaveMode;
+  /** Names of the ignore files that were in force at submission (null: none). */
+  send_ignore?: string | null;
+  fetch_ignore?: string | null;
+}
+
+export function controlDirFor(repo: Repo, id: string, runArgs: LocalArgs): string {
+  const base = runArgs.local_dir ? path.resolve(repo.topLevel ?? repo.gitDir, runArgs.local_dir) : path.join(repo.stateDir, 'runs');
+  return path.join(base, id);
+}
+
+const files = (dir: string) => ({
+  work: path.join(dir, 'work'),
+  index: path.join(dir, 'index'),
+  stdout: path.join(dir, 'stdout'),
+  stderr: path.join(dir, 'stderr'),
+  supervisor: path.join(dir, 'supervisor'),
+  pid: path.join(dir, 'pid'),
+  exit: path.join(dir, 'exit.json'),
+  cancel: path.join(dir, 'cancel'),
+  /** Copy of the .fetchignore in force at submission: editing it later does not change this run. */
+  fetchIgnore: path.join(dir, 'fetchignore'),
+});
+
+export const fetchIgnoreCopy = (dir: string): string => files(dir).fetchIgnore;
+
+/** Create the control directory, proving it is writable, before the run is published. */
+export async function prepareControlDir(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    const probe = path.join(dir, '.probe');
+    await fs.writeFile(probe, '');
+    await fs.rm(probe);
+  } catch (e) {
+    throw new GitRunError(
+      ErrorCode.RunDirNotWritable,
+      `cannot create the run directory ${dir}: ${(e as Error).message}`,
+      'choose a writable place with --local-dir <dir> (or local_dir in .runconfig)',
+      { dir },
+    );
+  }
+}
+
+/** Undo prepareControlDir when the run could not be published. */
+export async function discardControlDir(dir: string): Promise<void> {
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+const CLI_ENTRY = fileURLToPath(new URL('../bin/git-run.js', import.meta.url));
+
+/** Start the detached supervisor for a published run. */
+export function launch(repo: Repo, id: string, controlDir: string): void {
+  const log = openSync(path.join(controlDir, 'supervisor.log'), 'a');
+  const child = spawn(process.execPath, [CLI_ENTRY, '__supervise', id], {
+    cwd: repo.topLevel ?? repo.gitDir,
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  if (child.pid) writeFileSync(files(controlDir).supervisor, JSON.stringify({ pid: child.pid, start: processStart(child.pid) }));
+  child.unref();
+}
+
+function commandEnv(view: RunView, controlDir: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // A run started from a hook must not inherit the hook's repository.
+  for (const v of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_PREFIX', 'GIT_COMMON_DIR']) delete env[v];
+  // Output reaches the log files as it is written, not in 4 KiB blocks.
+  env.PYTHONUNBUFFERED ??= '1';
+  Object.assign(env, view.spec.env);
+  env.GIT_RUN_ID = view.id;
+  env.GIT_RUN_SEED = String(view.spec.seed);
+  env.GIT_RUN_DIR = files(controlDir).work;
+  return env;
+}
+
+/** The supervisor's whole life: start, wait, record. Runs in its own session. */
+export async function supervise(repo: Repo, id: string): Promise<void> {
+  let view = await readRun(repo, id);
+  if (view.status !== 'queued') return;
+  const args = view.spec.runArgs as LocalArgs;
+  const dir = controlDirFor(repo, id, args);
+  const f = files(dir);
+  const handle: LocalHandle = {
+    executor: 'local',
+    hostname: thisHost(),
+    bootId: bootId(),
+    supervisorPid: process.pid,
+    supervisorStart: processStart(process.pid),
+    controlDir: dir,
+  };
+  const startedAt = new Date().toISOString();
+  const tip = await recordStart(repo, view, { status: 'running', startedAt, handle });
+  if (!tip) return; // cancelled while queued: the canceller recorded it
+  view = await readRun(repo, id);
+
+  let exit: ExitRecord;
+  if (existsSync(f.cancel)) {
+    exit = { exitCode: null, signal: null, error: 'cancelled before it started', endedAt: new Date().toISOString() };
+  } else {
+    try {
+      await materialize(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree);
+      exit = await runCommand(view, dir);
+    } catch (e) {
+      exit = { exitCode: null, signal: null, error: `could not start: ${(e as Error).message}`, endedAt: new Date().toISOString() };
+    }
+  }
+  await writeAtomic(f.exit, JSON.stringify(exit));
+  await finalize(repo, id);
+}
+
+function runCommand(view: RunView, dir: string): Promise<ExitRecord> {
+  const f = files(dir);
+  const cwd = path.join(f.work, view.spec.cwd);
+  return new Promise((resolve) => {
+    void fs.mkdir(cwd, { recursive: true }).then(() => {
+      const out = openSync(f.stdout, 'a');
+      const err = openSync(f.stderr, 'a');
+      const [program, ...argv] = view.spec.command;
+      const child = spawn(program!, argv, { cwd, env: commandEnv(view, dir), stdio: ['ignore', out, err], detached: true });
+      closeSync(out);
+      closeSync(err);
+      const done = (r: Omit<ExitRecord, 'endedAt'>) => resolve({ ...r, endedAt: new Date().toISOString() });
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        const [code, what] = e.code === 'ENOENT' ? [127, 'command not found'] : e.code === 'EACCES' ? [126, 'permission denied'] : [126, e.message];
+        const msg = `git-run: ${program}: ${what}\n`;
+        void fs.appendFile(f.stderr, msg).finally(() => done({ exitCode: code, signal: null, error: `${what}: ${program}` }));
+      });
+      child.on('spawn', () => {
+        writeFileSync(f.pid, JSON.stringify({ pid: child.pid }));
+        // A cancel that came between the start record and now must still win.
+        if (existsSync(f.cancel)) killGroup(child.pid!, 'SIGTERM');
+      });
+      child.on('exit', (code, signal) => done({ exitCode: code, signal, error: null }));
+    });
+  });
+}
+
+function statusFromExit(exit: ExitRecord, cancelled: boolean): RunResult['status'] {
+  // A cancel that arrives after a clean exit does not rewrite history.
+  if (cancelled && !(exit.exitCode === 0 && !exit.signal)) return 'cancelled';
+  return exit.exitCode === 0 && !exit.signal && !exit.error ? 'succeeded' : 'failed';
+}
+
+/**
+ * Record the end of a run from its exit.json (or as lost when `lost` is
+ * given). Safe to call from several processes: the ref update is a
+ * compare-and-swap and the loser sees the run already final.
+ */
+export async function finalize(repo: Repo, id: string, lost: string | null = null): Promise<void> {
+  for (;;) {
+    const view = await readRun(repo, id);
+    if (isFinal(view.status)) return;
+    const args = view.spec.runArgs as LocalArgs;
+    const dir = view.state?.handle.controlDir ?? controlDirFor(repo, id, args);
+    const f = files(dir);
+    const exit = lost ? null : await readJsonFile<ExitRecord>(f.exit);
+    const cancelled = existsSync(f.cancel);
+    let status: RunResult['status'];
+    let error: string | null;
+    if (exit) {
+      status = statusFromExit(exit, cancelled);
+      error = exit.error ?? (status === 'cancelled' ? 'cancelled' : null);
+    } else if (cancelled && !view.state) {
+      status = 'cancelled';
+      error = 'cancelled before it started';
+    } else {
+      status = 'lost';
+      error = lost ?? 'the exit status was never recorded';
+    }
+    let outputsTree: string | null = null;
+    if (exit && existsSync(f.index) && existsSync(f.work)) {
+      outputsTree = await collectOutputs(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree, {
+        fetchIgnoreFile: args.fetch_ignore ? f.fetchIgnore : null,
+        onlyNew: !!args.send_ignore && !args.fetch_ignore,
+      });
+    }
+    const result: RunResult = {
+      status,
+      exitCode: exit?.exitCode ?? null,
+      signal: exit?.signal ?? null,
+      error,
+      startedAt: view.state?.startedAt ?? null,
+      endedAt: exit?.endedAt ?? new Date().toISOString(),
+      host: view.state ? hostInfo() : null,
+    };
+    const tip = await recordEnd(repo, view, { result, stdoutFile: f.stdout, stderrFile: f.stderr, outputsTree });
+    if (!tip) continue; // someone else moved the run: read it again
+    if ((args.leave ?? 'none') !== 'all') await fs.rm(dir, { recursive: true, force: true });
+    return;
+  }
+}
+
+/**
+ * Check a run this host is responsible for and record its end when it has
+ * ended without being recorded (its supervisor died). Returns true when the
+ * run's record changed.
+ */
+export async function refresh(repo: Repo, view: RunView): Promise<boolean> {
+  if (isFinal(view.status)) return false;
+  const args = view.spec.runArgs as LocalArgs;
+  const dir = view.state?.handle.controlDir ?? controlDirFor(repo, view.id, args);
+  const f = files(dir);
+  const h = view.state?.handle;
+  if (h && (h.hostname !== thisHost())) return false; // not ours to judge
+  if (existsSync(f.exit)) {
+    await finalize(repo, view.id);
+    return true;
+  }
+  const sup = h ? { pid: h.supervisorPid, start: h.supervisorStart } : await readJsonFile<{ pid: number; start: string | null }>(f.supervisor);
+  const sameBoot = !h || !h.bootId || h.bootId === bootId();
+  if (sup && sameBoot && isAlive(sup.pid, sup.start)) return false;
+  if (!sup && !h) return false; // being submitted right now
+  const cmd = await readJsonFile<{ pid: number }>(f.pid);
+  if (cmd && sameBoot && groupAlive(cmd.pid)) return false; // orphaned but still working
+  // Re-read: the supervisor may have finished its record just now.
+  const again = await readRun(repo, view.id);
+  if (isFinal(again.status) || existsSync(f.exit)) {
+    if (!isFinal(again.status)) await finalize(repo, view.id);
+    return true;
+  }
+  await finalize(repo, view.id, 'its supervisor stopped without recording how the command ended');
+  return true;
+}
+
+/** Ask a run to stop: SIGTERM to its process group, SIGKILL after `graceMs`. */
+export async function cancel(repo: Repo, view: RunView, graceMs = 5000): Promise<void> {
+  if (isFinal(view.status)) return;
+  const h = view.state?.handle;
+  if (h && h.hostname !== thisHost()) {
+    throw new GitRunError(ErrorCode.BadOption, `run ${view.id.slice(0, 12)} runs on ${h.hostname}, not on this machine`, `cancel it from ${h.hostname}`);
+  }
+  const dir = h?.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
+  const f = files(dir);
+  await fs.mkdir(dir, { recursive: true });
+  writeFileSync(f.cancel, new Date().toISOString());
+  const cmd = await readJsonFile<{ pid: number }>(f.pid);
+  if (cmd) killGroup(cmd.pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    const v = await readRun(repo, view.id);
+    if (isFinal(v.status)) return;
+    if (v.status === 'queued' || !(await readJsonFile(f.pid))) {
+      // Not started, or started without a command yet: finalize decides from the marker.
+      const sup = await readJsonFile<{ pid: number; start: string | null }>(f.supervisor);
+      if (v.status === 'queued' && (!sup || !isAlive(sup.pid, sup.start))) {
+        await finalize(repo, view.id);
+        return;
+      }
+    }
+    if (await refresh(repo, v)) continue;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const last = await readJsonFile<{ pid: number }>(f.pid);
+  if (last) killGroup(last.pid, 'SIGKILL');
+}
+
+/** Where the live log of a run on this host is, while it exists. */
+export function liveLogFile(repo: Repo, view: RunView, stream: 'stdout' | 'stderr'): string {
+  const dir = view.state?.handle.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
+  return files(dir)[stream];
+}
+
+export function exitFile(repo: Repo, view: RunView): string {
+  const dir = view.state?.handle.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
+  return files(dir).exit;
+}

@@ -1,0 +1,147 @@
+/**
+ * The gateway: the only module that starts git. Everything else asks for a
+ * git operation through these functions, so that the environment scrubbing,
+ * the `-c` settings and the error handling are decided in one place.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { GitCommandError } from '../errors/index.js';
+
+/** Settings for every git we start: never start a background gc (20k new
+ * loose objects would otherwise trigger one, which then holds locks), never
+ * quote paths (we read -z output or raw bytes). */
+const BASE_CONFIG = ['-c', 'gc.auto=0', '-c', 'core.quotePath=false', '-c', 'maintenance.auto=false'];
+
+/** Variables that point git at a repository, index or work tree. A hook or a
+ * parent git sets them; we always name the repository explicitly instead. */
+const LOCATION_VARS = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_PREFIX', 'GIT_COMMON_DIR', 'GIT_NAMESPACE'];
+
+export type Env = Record<string, string | undefined>;
+
+export function scrubbedEnv(extra: Env = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const v of LOCATION_VARS) delete env[v];
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+export interface GitOptions {
+  cwd: string;
+  env?: Env;
+  input?: string | Buffer;
+  /** Exit codes that are answers rather than failures (e.g. 1 for "not found"). */
+  okCodes?: number[];
+}
+
+export interface GitResult {
+  stdout: Buffer;
+  stderr: string;
+  code: number;
+}
+
+/** Run one git command to completion. Throws GitCommandError unless the exit
+ * code is 0 or listed in okCodes. */
+export function git(args: readonly string[], opts: GitOptions): Promise<GitResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', [...BASE_CONFIG, ...args], {
+      cwd: opts.cwd,
+      env: scrubbedEnv(opts.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const res = { stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8'), code: code ?? -1 };
+      if (code === 0 || (code !== null && opts.okCodes?.includes(code))) resolve(res);
+      else reject(new GitCommandError(args, code, res.stderr));
+    });
+    // A git that exits before reading all of its input (EPIPE) reports the
+    // real problem through its exit code and stderr; ignore the pipe error.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Convenience: stdout as a string with the trailing newline removed. */
+export async function gitText(args: readonly string[], opts: GitOptions): Promise<string> {
+  const r = await git(args, opts);
+  return r.stdout.toString('utf8').replace(/\n$/, '');
+}
+
+/** Start a long-lived git process (cat-file --batch, update-ref --stdin ...). */
+export function spawnGit(args: readonly string[], opts: Omit<GitOptions, 'input' | 'okCodes'>): ChildProcessWithoutNullStreams {
+  return spawn('git', [...BASE_CONFIG, ...args], {
+    cwd: opts.cwd,
+    env: scrubbedEnv(opts.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+/**
+ * One `git cat-file --batch` process serving many object reads: reading a
+ * hundred runs costs one process, not three hundred.
+ * https://git-scm.com/docs/git-cat-file#_batch_output
+ */
+export class CatFileBatch {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private buf: Buffer = Buffer.alloc(0);
+  private readonly waiting: Array<{ resolve: (v: { type: string; data: Buffer } | null) => void; reject: (e: Error) => void }> = [];
+  private stderr = '';
+  private dead: Error | null = null;
+
+  constructor(opts: Omit<GitOptions, 'input' | 'okCodes'>) {
+    this.child = spawnGit(['cat-file', '--batch'], opts);
+    this.child.stdout.on('data', (d: Buffer) => {
+      this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+      this.drain();
+    });
+    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    const fail = (e: Error) => {
+      this.dead = e;
+      for (const w of this.waiting.splice(0)) w.reject(e);
+    };
+    this.child.on('error', fail);
+    this.child.on('close', (code) => {
+      if (this.waiting.length) fail(new GitCommandError(['cat-file', '--batch'], code, this.stderr));
+    });
+    this.child.stdin.on('error', () => undefined);
+  }
+
+  private drain(): void {
+    while (this.waiting.length) {
+      const nl = this.buf.indexOf(10);
+      if (nl < 0) return;
+      const header = this.buf.subarray(0, nl).toString('utf8');
+      if (header.endsWith(' missing') || header.endsWith(' ambiguous')) {
+        this.buf = this.buf.subarray(nl + 1);
+        this.waiting.shift()!.resolve(null);
+        continue;
+      }
+      const [, type, sizeStr] = header.split(' ');
+      const size = Number(sizeStr);
+      if (this.buf.length < nl + 1 + size + 1) return;
+      const data = Buffer.from(this.buf.subarray(nl + 1, nl + 1 + size));
+      this.buf = this.buf.subarray(nl + 1 + size + 1);
+      this.waiting.shift()!.resolve({ type: type!, data });
+    }
+  }
+
+  /** Read `<object>` or `<rev>:<path>`; null when it does not exist. */
+  read(spec: string): Promise<{ type: string; data: Buffer } | null> {
+    if (this.dead) return Promise.reject(this.dead);
+    if (/[\n]/.test(spec)) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.child.stdin.write(spec + '\n');
+    });
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
+}

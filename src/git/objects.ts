@@ -1,0 +1,92 @@
+/**
+ * Reading and writing git objects: blobs, trees and commits, with plumbing
+ * only (hash-object, mktree, ls-tree, commit-tree). Trees are edited by
+ * listing and re-making the levels on the path, never through an index, so
+ * that a large sibling subtree (the code snapshot) is never re-read.
+ */
+import type { Repo } from './repo.js';
+
+export interface TreeEntry {
+  mode: string;
+  type: 'blob' | 'tree' | 'commit';
+  oid: string;
+  name: string;
+  /** Only from lsTree(..., { long: true }); '-' sizes (trees) become undefined. */
+  size?: number;
+}
+
+export async function writeBlob(repo: Repo, data: string | Buffer): Promise<string> {
+  return repo.text(['hash-object', '-w', '--stdin', '--no-filters'], { input: data });
+}
+
+/** Hash files as they are on disk, bytes untouched (no clean filters). */
+export async function writeFiles(repo: Repo, files: string[]): Promise<string[]> {
+  if (!files.length) return [];
+  const out = await repo.text(['hash-object', '-w', '--no-filters', '--', ...files]);
+  return out.split('\n');
+}
+
+/** https://git-scm.com/docs/git-mktree: `mode SP type SP oid TAB name NUL` with -z. */
+export async function writeTree(repo: Repo, entries: TreeEntry[]): Promise<string> {
+  const input = entries.map((e) => `${e.mode} ${e.type} ${e.oid}\t${e.name}\0`).join('');
+  return repo.text(['mktree', '-z'], { input });
+}
+
+export async function lsTree(repo: Repo, treeish: string, opts: { recursive?: boolean; long?: boolean } = {}): Promise<TreeEntry[]> {
+  const args = ['ls-tree', '-z', '--full-tree'];
+  if (opts.recursive) args.push('-r');
+  if (opts.long) args.push('-l');
+  args.push(treeish);
+  const out = (await repo.git(args)).stdout.toString('utf8');
+  return parseLsTree(out);
+}
+
+export function parseLsTree(out: string): TreeEntry[] {
+  const entries: TreeEntry[] = [];
+  for (const rec of out.split('\0')) {
+    if (!rec) continue;
+    const tab = rec.indexOf('\t');
+    const parts = rec.slice(0, tab).split(/ +/);
+    const e: TreeEntry = { mode: parts[0]!, type: parts[1] as TreeEntry['type'], oid: parts[2]!, name: rec.slice(tab + 1) };
+    if (parts[3] !== undefined && parts[3] !== '-') e.size = Number(parts[3]);
+    entries.push(e);
+  }
+  return entries;
+}
+
+/** Replace (or with null, remove) entries at the root of a tree. */
+export async function editTreeRoot(repo: Repo, tree: string | null, changes: Record<string, TreeEntry | null>): Promise<string> {
+  const entries = tree ? await lsTree(repo, tree) : [];
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  for (const [name, e] of Object.entries(changes)) {
+    if (e) byName.set(name, { ...e, name });
+    else byName.delete(name);
+  }
+  return writeTree(repo, [...byName.values()]);
+}
+
+export const blobEntry = (name: string, oid: string): TreeEntry => ({ mode: '100644', type: 'blob', oid, name });
+export const treeEntry = (name: string, oid: string): TreeEntry => ({ mode: '040000', type: 'tree', oid, name });
+
+export interface CommitOptions {
+  tree: string;
+  parents: string[];
+  message: string;
+}
+
+export async function writeCommit(repo: Repo, c: CommitOptions): Promise<string> {
+  const args = ['commit-tree', c.tree];
+  for (const p of c.parents) args.push('-p', p);
+  return repo.text(args, { input: c.message, env: await repo.identEnv() });
+}
+
+/** Resolve a revision to an object id, or null when it does not exist. */
+export async function revParse(repo: Repo, rev: string): Promise<string | null> {
+  const r = await repo.git(['rev-parse', '-q', '--verify', '--end-of-options', rev], { okCodes: [1, 128] });
+  return r.code === 0 ? r.stdout.toString('utf8').trim() : null;
+}
+
+export async function readBlob(repo: Repo, spec: string): Promise<Buffer | null> {
+  const r = await repo.git(['cat-file', 'blob', spec], { okCodes: [128] });
+  return r.code === 0 ? r.stdout : null;
+}

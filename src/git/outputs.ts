@@ -1,0 +1,84 @@
+/**
+ * A run directory as git sees it. The snapshot is checked out with a private
+ * index whose stat cache then lets the outputs step hash only the files the
+ * run created or changed, even in a 20,000-file tree.
+ *
+ * The user's own config must not change what a run directory holds: sparse
+ * checkout would drop files, fsmonitor would answer for the wrong directory,
+ * .gitignore would hide outputs (results/ is commonly ignored). So these
+ * commands switch those off and name every ignore rule explicitly.
+ */
+import { promises as fs } from 'node:fs';
+import type { Repo } from './repo.js';
+import { tempIndexPath } from './snapshot.js';
+import type { Env } from './gateway.js';
+
+const RUN_DIR_CONFIG = ['-c', 'core.sparseCheckout=false', '-c', 'core.fsmonitor=false', '-c', 'core.untrackedCache=false', '-c', 'core.splitIndex=false'];
+
+export interface RunDirectory {
+  /** The directory the run works in. */
+  workDir: string;
+  /** Private index describing workDir as checked out. */
+  indexFile: string;
+}
+
+function dirEnv(d: RunDirectory): Env {
+  return { GIT_INDEX_FILE: d.indexFile, GIT_WORK_TREE: d.workDir };
+}
+
+/** Check the tree out into an empty directory. */
+export async function materialize(repo: Repo, d: RunDirectory, tree: string): Promise<void> {
+  await fs.mkdir(d.workDir, { recursive: true });
+  await repo.git([...RUN_DIR_CONFIG, 'read-tree', '--reset', '-u', tree], { cwd: d.workDir, env: dirEnv(d) });
+}
+
+export interface OutputRules {
+  /** The .fetchignore in force, if any: its globs reject files. */
+  fetchIgnoreFile: string | null;
+  /** True when a .sendignore was in force and no .fetchignore: then files that
+   * were sent are not fetched back (Runaway's rule), only new files are. */
+  onlyNew: boolean;
+}
+
+/**
+ * The outputs of a finished run as a tree (null when there are none): files
+ * created or changed in the run directory, by the transfer rules.
+ */
+export async function collectOutputs(repo: Repo, d: RunDirectory, codeTree: string, rules: OutputRules): Promise<string | null> {
+  const env = dirEnv(d);
+  const cfg = RUN_DIR_CONFIG;
+  // Untracked files not rejected by .fetchignore, and tracked ones whose stat changed.
+  const exclude = rules.fetchIgnoreFile ? [`--exclude-from=${rules.fetchIgnoreFile}`] : [];
+  const listed = await repo.git([...cfg, 'ls-files', '-z', '--others', '--modified', ...exclude], { cwd: d.workDir, env });
+  if (!listed.stdout.length) return null;
+  await repo.git([...cfg, 'update-index', '-z', '--add', '--remove', '--stdin'], { cwd: d.workDir, env, input: listed.stdout });
+  const after = await repo.text([...cfg, 'write-tree'], { cwd: d.workDir, env });
+  // What really differs from the code (a touched but identical file is not an output).
+  const diff = (await repo.git(['diff-tree', '-z', '-r', '--no-renames', '--raw', codeTree, after])).stdout.toString('utf8');
+  const parts = diff.split('\0');
+  const entries: string[] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    // ":100644 100644 <old> <new> M" then the path
+    const [, newMode, , newOid, status] = parts[i]!.slice(1).split(' ');
+    const file = parts[i + 1]!;
+    if (status === 'D') continue;
+    if (rules.onlyNew && status !== 'A') continue;
+    entries.push(`${newMode} ${newOid}\t${file}\0`);
+  }
+  if (!entries.length) return null;
+  const outIndex = await tempIndexPath(repo, 'outputs');
+  const oenv = { GIT_INDEX_FILE: outIndex };
+  try {
+    await repo.git(['update-index', '-z', '--index-info'], { env: oenv, input: entries.join('') });
+    if (rules.fetchIgnoreFile) {
+      // Changed tracked files are not covered by ls-files' excludes above.
+      const rejected = await repo.git(['ls-files', '-z', '--cached', '--ignored', `--exclude-from=${rules.fetchIgnoreFile}`], { env: oenv });
+      if (rejected.stdout.length) await repo.git(['update-index', '-z', '--force-remove', '--stdin'], { env: oenv, input: rejected.stdout });
+    }
+    const tree = await repo.text(['write-tree'], { env: oenv });
+    const emptyTree = await repo.text(['hash-object', '-t', 'tree', '--stdin'], { input: '' });
+    return tree === emptyTree ? null : tree;
+  } finally {
+    await fs.rm(outIndex, { force: true });
+  }
+}

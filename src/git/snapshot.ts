@@ -1,0 +1,60 @@
+/**
+ * The code snapshot: the work tree as git would commit it after `git add -A`
+ * (tracked files with their uncommitted edits, plus untracked files that
+ * .gitignore does not ignore), minus what .sendignore rejects, written as a
+ * tree object. The user's index, HEAD and work tree are never touched: we
+ * work on a copy of the index (GIT_INDEX_FILE), which also keeps git's stat
+ * cache, so only files that changed since the last `git add` are re-hashed.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import type { Repo } from './repo.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+
+export interface Snapshot {
+  /** The code's identity. */
+  tree: string;
+  /** HEAD when the snapshot was taken; null in a repository with no commit yet. */
+  commit: string | null;
+  /** True when the tree differs from HEAD's tree (uncommitted edits, new files, or ignored files left out). */
+  dirty: boolean;
+}
+
+/** A private temporary index file next to the real one (same file system). */
+export async function tempIndexPath(repo: Repo, label: string): Promise<string> {
+  const dir = path.join(repo.stateDir, 'tmp');
+  await fs.mkdir(dir, { recursive: true });
+  return path.join(dir, `${label}-${process.pid}-${crypto.randomBytes(4).toString('hex')}.index`);
+}
+
+export async function takeSnapshot(repo: Repo, opts: { sendIgnoreFile: string | null }): Promise<Snapshot> {
+  if (!repo.topLevel) {
+    throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: there is no work tree to snapshot`, 'run git-run in a clone with a work tree');
+  }
+  const index = await tempIndexPath(repo, 'snapshot');
+  const env = { GIT_INDEX_FILE: index };
+  try {
+    try {
+      await fs.copyFile(path.join(repo.gitDir, 'index'), index);
+    } catch (e) {
+      // No index yet (a repository with no commit and nothing added): start empty.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const head = repo.git(['show', '-s', '--format=%H %T', 'HEAD', '--'], { okCodes: [128] });
+    await repo.git(['add', '-A'], { env });
+    if (opts.sendIgnoreFile) {
+      // git's own matcher applies .gitignore rules to every staged path, tracked ones included.
+      const ignored = await repo.git(['ls-files', '-z', '--cached', '--ignored', `--exclude-from=${opts.sendIgnoreFile}`], { env });
+      if (ignored.stdout.length) {
+        await repo.git(['update-index', '-z', '--force-remove', '--stdin'], { env, input: ignored.stdout });
+      }
+    }
+    const tree = await repo.text(['write-tree'], { env });
+    const h = await head;
+    const [commit, headTree] = h.code === 0 ? h.stdout.toString('utf8').trim().split(' ') : [null, null];
+    return { tree, commit: commit ?? null, dirty: tree !== headTree };
+  } finally {
+    await fs.rm(index, { force: true });
+  }
+}
