@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
-import { tempIndexPath } from '../git/snapshot.js';
+import { tempPath } from '../git/snapshot.js';
 import { readBlob } from '../git/objects.js';
 import { outputsOf, type RunView } from '../store/runs.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
@@ -52,7 +52,7 @@ export async function checkoutRun(repo: Repo, name: string, sub: string | null, 
   if (existing && existing.length && !force) {
     throw new GitRunError(ErrorCode.DestinationNotEmpty, `${target} exists and is not empty`, 'choose a new directory with --to <dir>, or pass --force to write into it', { dest: target });
   }
-  const index = await tempIndexPath(repo, 'checkout');
+  const index = await tempPath(repo, 'checkout');
   const env = { GIT_INDEX_FILE: index };
   try {
     // Code first, then outputs over it: the directory as the run left it.

@@ -10,7 +10,8 @@ import crypto from 'node:crypto';
 import { openRepo, type Repo } from '../git/repo.js';
 import { takeSnapshot } from '../git/snapshot.js';
 import { publishRun, writeSpecCommit } from '../store/runs.js';
-import { checkIgnorePatterns } from '../core/ignore.js';
+import { checkIgnorePatterns, toGitPatterns } from '../core/ignore.js';
+import { tempPath } from '../git/snapshot.js';
 import { LEAVE_MODES, newSeed, runKey, type LeaveMode, type MetadataEvent, type RunSpec } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { controlDirFor, discardControlDir, fetchIgnoreCopy, launch, prepareControlDir, type LocalArgs } from '../executors/local.js';
@@ -42,7 +43,8 @@ export interface Submitted {
 interface IgnoreFile {
   /** As recorded in run_args: relative to the top of the work tree when inside it. */
   name: string;
-  file: string;
+  /** The patterns as git reads them (see toGitPatterns). */
+  patterns: string;
 }
 
 async function ignoreFile(repo: Repo, cwd: string, given: string | undefined, dflt: string, option: string): Promise<IgnoreFile | null> {
@@ -65,7 +67,7 @@ async function ignoreFile(repo: Repo, cwd: string, given: string | undefined, df
     );
   }
   const rel = path.relative(repo.topLevel!, file);
-  return { name: rel.startsWith('..') ? file : rel, file };
+  return { name: rel.startsWith('..') ? file : rel, patterns: toGitPatterns(text) };
 }
 
 export function parseSeed(seed: number | string | undefined): number {
@@ -93,7 +95,15 @@ export async function startRun(opts: RunOptions): Promise<Submitted> {
   const send = await ignoreFile(repo, cwd, opts.sendIgnore, '.sendignore', '--send-ignore');
   const fetch = await ignoreFile(repo, cwd, opts.fetchIgnore, '.fetchignore', '--fetch-ignore');
 
-  const [snapshot, ident] = await Promise.all([takeSnapshot(repo, { sendIgnoreFile: send?.file ?? null }), repo.ident()]);
+  // git reads the patterns from a file: give it the translated ones.
+  const sendFile = send ? await tempPath(repo, 'sendignore') : null;
+  if (sendFile) await fs.writeFile(sendFile, send!.patterns);
+  let snapshot, ident;
+  try {
+    [snapshot, ident] = await Promise.all([takeSnapshot(repo, { sendIgnoreFile: sendFile }), repo.ident()]);
+  } finally {
+    if (sendFile) await fs.rm(sendFile, { force: true });
+  }
   const runArgs: LocalArgs = { leave: opts.leave ?? 'none', send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null };
   if (opts.localDir) runArgs.local_dir = path.resolve(cwd, opts.localDir);
   const keyed = { tree: snapshot.tree, command: opts.command, cwd: repo.prefix, params: {}, seed, inputs: [] as string[], env: {} as Record<string, string> };
@@ -118,7 +128,7 @@ export async function startRun(opts: RunOptions): Promise<Submitted> {
   const controlDir = controlDirFor(repo, id, runArgs);
   await prepareControlDir(controlDir);
   try {
-    if (fetch) await fs.copyFile(fetch.file, fetchIgnoreCopy(controlDir));
+    if (fetch) await fs.writeFile(fetchIgnoreCopy(controlDir), fetch.patterns);
     const by = spec.creator;
     const at = spec.createdAt;
     const events: MetadataEvent[] = [];

@@ -41,3 +41,24 @@ export function checkIgnorePatterns(text: string): IgnoreProblem[] {
   });
   return problems;
 }
+
+/**
+ * Runaway matched its ignore globs against the whole path with a `*` that
+ * crosses directories, so its documented `*__pycache__/*` rejects
+ * `src/__pycache__/a.pyc`. In .gitignore syntax that pattern is anchored at
+ * the top and its `*` stops at `/`. To keep Runaway users' files working, a
+ * pattern whose first segment starts with `*` and that has a later `/` is
+ * matched at any depth (we prefix `**` + `/`). Every other line is plain
+ * .gitignore. See docs/decisions/0002-ignore-files.md.
+ */
+export function toGitPatterns(text: string): string {
+  return text
+    .split('\n')
+    .map((raw) => {
+      const neg = raw.startsWith('!') ? '!' : '';
+      const body = raw.slice(neg.length);
+      if (body.startsWith('*') && !body.startsWith('**') && /\/./.test(body)) return `${neg}**/${body}`;
+      return raw;
+    })
+    .join('\n');
+}

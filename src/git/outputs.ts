@@ -10,7 +10,7 @@
  */
 import { promises as fs } from 'node:fs';
 import type { Repo } from './repo.js';
-import { tempIndexPath } from './snapshot.js';
+import { tempPath } from './snapshot.js';
 import type { Env } from './gateway.js';
 
 const RUN_DIR_CONFIG = ['-c', 'core.sparseCheckout=false', '-c', 'core.fsmonitor=false', '-c', 'core.untrackedCache=false', '-c', 'core.splitIndex=false'];
@@ -66,7 +66,7 @@ export async function collectOutputs(repo: Repo, d: RunDirectory, codeTree: stri
     entries.push(`${newMode} ${newOid}\t${file}\0`);
   }
   if (!entries.length) return null;
-  const outIndex = await tempIndexPath(repo, 'outputs');
+  const outIndex = await tempPath(repo, 'outputs');
   const oenv = { GIT_INDEX_FILE: outIndex };
   try {
     await repo.git(['update-index', '-z', '--index-info'], { env: oenv, input: entries.join('') });

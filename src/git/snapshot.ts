@@ -21,18 +21,18 @@ export interface Snapshot {
   dirty: boolean;
 }
 
-/** A private temporary index file next to the real one (same file system). */
-export async function tempIndexPath(repo: Repo, label: string): Promise<string> {
+/** A private temporary file (an index, a pattern file) next to the real index (same file system). */
+export async function tempPath(repo: Repo, label: string): Promise<string> {
   const dir = path.join(repo.stateDir, 'tmp');
   await fs.mkdir(dir, { recursive: true });
-  return path.join(dir, `${label}-${process.pid}-${crypto.randomBytes(4).toString('hex')}.index`);
+  return path.join(dir, `${label}-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
 }
 
 export async function takeSnapshot(repo: Repo, opts: { sendIgnoreFile: string | null }): Promise<Snapshot> {
   if (!repo.topLevel) {
     throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: there is no work tree to snapshot`, 'run git-run in a clone with a work tree');
   }
-  const index = await tempIndexPath(repo, 'snapshot');
+  const index = await tempPath(repo, 'snapshot');
   const env = { GIT_INDEX_FILE: index };
   try {
     try {

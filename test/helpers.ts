@@ -1,0 +1,129 @@
+/**
+ * Test harness: every test gets its own repository in a temporary directory,
+ * with user, branch and dates pinned, and drives the real, built CLI.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../src/bin/git-run.js', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+const ENV: NodeJS.ProcessEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Ada Tester',
+  GIT_AUTHOR_EMAIL: 'ada@example.test',
+  GIT_COMMITTER_NAME: 'Ada Tester',
+  GIT_COMMITTER_EMAIL: 'ada@example.test',
+  GIT_CONFIG_NOSYSTEM: '1',
+  NO_COLOR: '1',
+};
+delete ENV.GIT_DIR;
+delete ENV.GIT_WORK_TREE;
+delete ENV.GIT_INDEX_FILE;
+
+const made: string[] = [];
+after(() => {
+  if (!process.env.KEEP_TEST_REPOS) for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
+export function tmpdir(label: string): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), `git-run-${label.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}-`));
+  made.push(d);
+  return d;
+}
+
+export function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, env: ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).replace(/\n$/, '');
+}
+
+/** A repository named after the test, with files written and (unless `commit: false`) committed. */
+export function makeRepo(label: string, files: Record<string, string> = {}, opts: { commit?: boolean } = {}): string {
+  const dir = tmpdir(label);
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'config', 'user.name', 'Ada Tester');
+  git(dir, 'config', 'user.email', 'ada@example.test');
+  git(dir, 'config', 'commit.gpgsign', 'false');
+  writeFiles(dir, files);
+  if (opts.commit !== false && Object.keys(files).length) {
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'initial');
+  }
+  return dir;
+}
+
+export function writeFiles(dir: string, files: Record<string, string>): void {
+  for (const [p, content] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(dir, p)), { recursive: true });
+    writeFileSync(path.join(dir, p), content);
+  }
+}
+
+export interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Buffer;
+}
+
+export interface RunOpts {
+  cwd: string;
+  env?: NodeJS.ProcessEnv;
+  /** Called with the child once started (to send it signals). */
+  onSpawn?: (child: ChildProcess) => void;
+}
+
+/** Run the CLI to completion. */
+export function gitRun(args: string[], opts: RunOpts): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: { ...ENV, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code, signal, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes });
+    });
+    opts.onSpawn?.(child);
+  });
+}
+
+/** Run the CLI and insist on exit 0. */
+export async function ok(args: string[], opts: RunOpts): Promise<Result> {
+  const r = await gitRun(args, opts);
+  if (r.code !== 0) throw new Error(`git run ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+export async function showJson(cwd: string, id: string): Promise<Record<string, any>> {
+  return JSON.parse((await ok(['show', '--json', id], { cwd })).stdout);
+}
+
+/** All refs and the notes ref: what "nothing was written" compares. */
+export function refState(cwd: string): string {
+  return git(cwd, 'for-each-ref', '--format=%(refname) %(objectname)');
+}
+
+export function runIds(cwd: string): string[] {
+  return git(cwd, 'for-each-ref', '--format=%(refname:lstrip=2)', 'refs/runs/').split('\n').filter(Boolean);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20000): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** A node one-liner as a command (node is always there; python may not be). */
+export const nodeCmd = (src: string) => [process.execPath, '-e', src];
