@@ -2,7 +2,7 @@
  * The command line: registers one class per subcommand and turns
  * `git run [options] [--] <command>` into the default command's arguments.
  */
-import { Cli, Builtins, reportError } from './base.js';
+import { Cli, Builtins, reportError, EXIT_USAGE } from './base.js';
 import RunCommand, { RUN_OPTIONS } from './commands/run.js';
 import ShowCommand from './commands/show.js';
 import LogCommand from './commands/log.js';
@@ -39,8 +39,9 @@ export function splitRunArgv(argv: string[]): string[] {
     const eq = a.indexOf('=');
     const flag = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
     if (!(flag in RUN_OPTIONS)) break;
-    own.push(a);
-    if (RUN_OPTIONS[flag] && flag === a) own.push(argv[++i] ?? '');
+    // `--seed=-1`, never `--seed -1`: a value that looks like an option stays a value.
+    if (RUN_OPTIONS[flag] && flag === a) own.push(`${a}=${argv[++i] ?? ''}`);
+    else own.push(a);
   }
   return [...own, '--', ...argv.slice(i)];
 }
@@ -56,7 +57,17 @@ export function buildCli(): Cli {
 export async function main(argv: string[]): Promise<number> {
   try {
     if (!argv.length) argv = ['--help'];
-    return await buildCli().run(splitRunArgv(argv), Cli.defaultContext);
+    const cli = buildCli();
+    const args = splitRunArgv(argv);
+    try {
+      cli.process(args);
+    } catch (e) {
+      // clipanion's own usage errors: same shape and exit code as ours, on stderr.
+      const msg = (e as Error).message.replace(/^Unknown Syntax Error: /, '').split('\n')[0];
+      process.stderr.write(`error: ${msg}\nhint: see \`git run ${args[0] && !args[0].startsWith('-') ? args[0] + ' ' : ''}--help\`\n`);
+      return EXIT_USAGE;
+    }
+    return await cli.run(args, Cli.defaultContext);
   } catch (e) {
     return reportError(e, process.stderr);
   }
