@@ -14,6 +14,7 @@ import { checkIgnorePatterns, toGitPatterns } from '../core/ignore.js';
 import { tempPath } from '../git/snapshot.js';
 import { LEAVE_MODES, newSeed, runKey, type LeaveMode, type MetadataEvent, type RunSpec } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
+import { parseRunConfig, type RunConfig } from '../core/config.js';
 import { controlDirFor, discardControlDir, fetchIgnoreCopy, launch, prepareControlDir, type LocalArgs } from '../executors/local.js';
 
 export interface RunOptions {
@@ -80,6 +81,27 @@ export function parseSeed(seed: number | string | undefined): number {
   return n;
 }
 
+/** The .runconfig at the top of the work tree; empty when there is none. */
+export async function loadRunConfig(repo: Repo): Promise<RunConfig> {
+  const file = path.join(repo.topLevel ?? repo.gitDir, '.runconfig');
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    return { defaults: {}, hosts: {}, experiments: {} };
+  }
+  const { config, problems } = parseRunConfig(text);
+  if (problems.length) {
+    throw new GitRunError(
+      ErrorCode.ConfigInvalid,
+      `${file} is not a valid run configuration:\n${problems.map((p) => `  ${p.where || '(top)'}: ${p.problem}`).join('\n')}`,
+      'fix it (see .runconfig.example for every key and its default)',
+      { file, problems },
+    );
+  }
+  return config;
+}
+
 export async function startRun(opts: RunOptions): Promise<Submitted> {
   const cwd = path.resolve(opts.cwd ?? process.cwd());
   if (!opts.command.length || opts.command[0] === '') {
@@ -92,8 +114,14 @@ export async function startRun(opts: RunOptions): Promise<Submitted> {
   const tags = (opts.tags ?? []).map((t) => t.trim()).filter(Boolean);
   const repo = await openRepo(cwd);
   if (!repo.topLevel) throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: there is no work tree to run from`, 'run git-run in a clone with a work tree');
-  const send = await ignoreFile(repo, cwd, opts.sendIgnore, '.sendignore', '--send-ignore');
-  const fetch = await ignoreFile(repo, cwd, opts.fetchIgnore, '.fetchignore', '--fetch-ignore');
+  // run_args: .runconfig defaults, then this submission's options (remotemanager's hierarchy).
+  const defaults = (await loadRunConfig(repo)).defaults;
+  const top = repo.topLevel;
+  const fromConfig = (k: string): string | undefined => (typeof defaults[k] === 'string' ? path.resolve(top, defaults[k] as string) : undefined);
+  const leave = opts.leave ?? (defaults.leave as LeaveMode | undefined) ?? 'none';
+  const send = await ignoreFile(repo, cwd, opts.sendIgnore ?? fromConfig('send_ignore'), '.sendignore', '--send-ignore');
+  const fetch = await ignoreFile(repo, cwd, opts.fetchIgnore ?? fromConfig('fetch_ignore'), '.fetchignore', '--fetch-ignore');
+  const localDir = opts.localDir ? path.resolve(cwd, opts.localDir) : fromConfig('local_dir');
 
   // git reads the patterns from a file: give it the translated ones.
   const sendFile = send ? await tempPath(repo, 'sendignore') : null;
@@ -104,8 +132,10 @@ export async function startRun(opts: RunOptions): Promise<Submitted> {
   } finally {
     if (sendFile) await fs.rm(sendFile, { force: true });
   }
-  const runArgs: LocalArgs = { leave: opts.leave ?? 'none', send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null };
-  if (opts.localDir) runArgs.local_dir = path.resolve(cwd, opts.localDir);
+  // Unknown defaults are kept and passed on to the executor.
+  const runArgs: LocalArgs & Record<string, unknown> = { ...defaults, leave, send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null };
+  if (localDir) runArgs.local_dir = localDir;
+  else delete runArgs.local_dir;
   const keyed = { tree: snapshot.tree, command: opts.command, cwd: repo.prefix, params: {}, seed, inputs: [] as string[], env: {} as Record<string, string> };
   const spec: RunSpec = {
     format: 1,

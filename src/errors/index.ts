@@ -16,7 +16,7 @@ export const ErrorCode = {
   PathNotInRun: 'E_PATH_NOT_IN_RUN',
   BadOption: 'E_BAD_OPTION',
   DestinationNotEmpty: 'E_DESTINATION_NOT_EMPTY',
-  RunNotFinished: 'E_RUN_NOT_FINISHED',
+  ConfigInvalid: 'E_CONFIG_INVALID',
   Git: 'E_GIT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

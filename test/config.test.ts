@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { makeRepo, gitRun, ok, showJson, runIds, refState, writeFiles, tmpdir, ROOT } from './helpers.js';
+
+describe('.runconfig defaults and the demo', () => {
+  it('takes run_args defaults from .runconfig; options given to one submission win', async () => {
+    const repo = makeRepo('runconfig', { 'a.txt': 'a', '.runconfig': JSON.stringify({ defaults: { leave: 'all', partition: 'gpu' } }) });
+    await ok(['-q', '--', 'true'], { cwd: repo });
+    const first = runIds(repo)[0]!;
+    const j = await showJson(repo, first);
+    assert.equal(j.runArgs.leave, 'all');
+    assert.equal(j.runArgs.partition, 'gpu', 'unknown run_args are kept for the executor');
+    assert.ok(existsSync(path.join(repo, '.git/git-run/runs', first, 'work')));
+    await ok(['-q', '--leave', 'none', '--', 'true'], { cwd: repo });
+    const second = runIds(repo).find((i) => i !== first)!;
+    assert.equal((await showJson(repo, second)).runArgs.leave, 'none');
+  });
+
+  it('refuses an invalid .runconfig and writes nothing', async () => {
+    const repo = makeRepo('badconfig', { 'a.txt': 'a' });
+    for (const [text, msg] of [
+      ['{ not json', /not valid JSON/],
+      ['{"defaults": {"leave": "sometimes"}}', /defaults\.leave: must be one of none, code, all/],
+      ['{"default": {}}', /default: unknown top-level key/],
+    ] as const) {
+      writeFiles(repo, { '.runconfig': text });
+      const before = refState(repo);
+      const r = await gitRun(['--', 'true'], { cwd: repo });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, msg);
+      assert.match(r.stderr, /hint: .*\.runconfig\.example/);
+      assert.equal(refState(repo), before);
+    }
+  });
+
+  it('the README quick start: the demo records a run on the local executor', function () {
+    if (spawnSync('python3', ['--version']).status !== 0) {
+      if (process.env.CI) throw new Error('python3 is missing in CI: .ci/run must install it');
+      this.skip();
+    }
+    const target = path.join(tmpdir('demo'), 'repo');
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'fixtures/demo/run-demo.mjs'), target], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /test accuracy 0\.\d+/);
+    assert.match(r.stdout, /\(succeeded\)/);
+    assert.match(r.stdout, /results\/metrics\.json/);
+    assert.match(r.stdout, /"accuracy"/);
+  });
+});
