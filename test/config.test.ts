@@ -18,6 +18,15 @@ describe('.runconfig defaults and the demo', () => {
     assert.equal((await showJson(repo, second)).runArgs.leave, 'none');
   });
 
+  it('accepts .runconfig.example as it ships', async () => {
+    const { readFileSync } = await import('node:fs');
+    const repo = makeRepo('example-config', { 'a.txt': 'a', '.runconfig': readFileSync(path.join(ROOT, '.runconfig.example'), 'utf8') });
+    await ok(['-q', '--', 'true'], { cwd: repo });
+    const j = await showJson(repo, runIds(repo)[0]!);
+    assert.equal(j.runArgs.leave, 'none');
+    assert.ok(!Object.keys(j.runArgs).some((k) => k.startsWith('//')), 'comments are not run_args');
+  });
+
   it('refuses an invalid .runconfig and writes nothing', async () => {
     const repo = makeRepo('badconfig', { 'a.txt': 'a' });
     for (const [text, msg] of [

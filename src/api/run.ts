@@ -117,10 +117,12 @@ export async function startRun(opts: RunOptions): Promise<Submitted> {
   // run_args: .runconfig defaults, then this submission's options (remotemanager's hierarchy).
   const defaults = (await loadRunConfig(repo)).defaults;
   const top = repo.topLevel;
-  const fromConfig = (k: string): string | undefined => (typeof defaults[k] === 'string' ? path.resolve(top, defaults[k] as string) : undefined);
+  // A configured ignore file that is just the default name is optional, like the default.
+  const fromConfig = (k: string, dflt?: string): string | undefined =>
+    typeof defaults[k] === 'string' && defaults[k] !== dflt ? path.resolve(top, defaults[k] as string) : undefined;
   const leave = opts.leave ?? (defaults.leave as LeaveMode | undefined) ?? 'none';
-  const send = await ignoreFile(repo, cwd, opts.sendIgnore ?? fromConfig('send_ignore'), '.sendignore', '--send-ignore');
-  const fetch = await ignoreFile(repo, cwd, opts.fetchIgnore ?? fromConfig('fetch_ignore'), '.fetchignore', '--fetch-ignore');
+  const send = await ignoreFile(repo, cwd, opts.sendIgnore ?? fromConfig('send_ignore', '.sendignore'), '.sendignore', '--send-ignore');
+  const fetch = await ignoreFile(repo, cwd, opts.fetchIgnore ?? fromConfig('fetch_ignore', '.fetchignore'), '.fetchignore', '--fetch-ignore');
   const localDir = opts.localDir ? path.resolve(cwd, opts.localDir) : fromConfig('local_dir');
 
   // git reads the patterns from a file: give it the translated ones.

@@ -16,6 +16,13 @@ export interface ConfigProblem {
   problem: string;
 }
 
+/** Keys starting with "//" are comments, at any level (JSON has no other kind). */
+function stripComments(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripComments);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !k.startsWith('//')).map(([k, x]) => [k, stripComments(x)]));
+  return v;
+}
+
 export function parseRunConfig(text: string): { config: RunConfig; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
   const config: RunConfig = { defaults: {}, hosts: {}, experiments: {} };
@@ -26,7 +33,7 @@ export function parseRunConfig(text: string): { config: RunConfig; problems: Con
     return { config, problems: [{ where: '', problem: `not valid JSON: ${(e as Error).message}` }] };
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return { config, problems: [{ where: '', problem: 'the top level must be a JSON object' }] };
-  const o = raw as Record<string, unknown>;
+  const o = stripComments(raw) as Record<string, unknown>;
   for (const k of ['defaults', 'hosts', 'experiments'] as const) {
     const v = o[k];
     if (v === undefined) continue;
@@ -37,7 +44,7 @@ export function parseRunConfig(text: string): { config: RunConfig; problems: Con
   const d = config.defaults;
   if (d.leave !== undefined && !LEAVE_MODES.includes(d.leave as never)) problems.push({ where: 'defaults.leave', problem: `must be one of ${LEAVE_MODES.join(', ')}` });
   for (const k of ['local_dir', 'send_ignore', 'fetch_ignore']) {
-    if (d[k] !== undefined && typeof d[k] !== 'string') problems.push({ where: `defaults.${k}`, problem: 'must be a string (a path)' });
+    if (d[k] !== undefined && d[k] !== null && typeof d[k] !== 'string') problems.push({ where: `defaults.${k}`, problem: 'must be a string (a path) or null' });
   }
   return { config, problems };
 }
