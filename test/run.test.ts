@@ -171,3 +171,17 @@ describe('git run -- <command>', () => {
     assert.throws(() => git(repo2, 'rev-parse', `refs/runs/${j.id}:code/big.bin`));
   });
 });
+
+describe('git run through git', () => {
+  it('works as `git run` once git-run is on PATH', async () => {
+    const { symlinkSync } = await import('node:fs');
+    const { execFileSync } = await import('node:child_process');
+    const { CLI, tmpdir } = await import('./helpers.js');
+    const bin = tmpdir('bin');
+    symlinkSync(CLI, path.join(bin, 'git-run'));
+    const repo = makeRepo('via-git', { 'a.txt': 'hello' });
+    const out = execFileSync('git', ['run', '-q', '--', 'cat', 'a.txt'], { cwd: repo, encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    assert.equal(out, 'hello');
+    assert.equal(runIds(repo).length, 1);
+  });
+});

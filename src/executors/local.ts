@@ -209,10 +209,16 @@ export async function finalize(repo: Repo, id: string, lost: string | null = nul
     }
     let outputsTree: string | null = null;
     if (exit && existsSync(f.index) && existsSync(f.work)) {
-      outputsTree = await collectOutputs(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree, {
-        fetchIgnoreFile: args.fetch_ignore ? f.fetchIgnore : null,
-        onlyNew: !!args.send_ignore && !args.fetch_ignore,
-      });
+      try {
+        outputsTree = await collectOutputs(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree, {
+          fetchIgnoreFile: args.fetch_ignore ? f.fetchIgnore : null,
+          onlyNew: !!args.send_ignore && !args.fetch_ignore,
+        });
+      } catch (e) {
+        // Another process finished the record and removed the directory under us.
+        if (isFinal((await readRun(repo, id)).status)) return;
+        throw e;
+      }
     }
     const result: RunResult = {
       status,
@@ -242,13 +248,14 @@ export async function refresh(repo: Repo, view: RunView): Promise<boolean> {
   const f = files(dir);
   const h = view.state?.handle;
   if (h && (h.hostname !== thisHost())) return false; // not ours to judge
+  const sup = h ? { pid: h.supervisorPid, start: h.supervisorStart } : await readJsonFile<{ pid: number; start: string | null }>(f.supervisor);
+  const sameBoot = !h || !h.bootId || h.bootId === bootId();
+  // A live supervisor records the end itself; finishing it here too would only race it.
+  if (sup && sameBoot && isAlive(sup.pid, sup.start)) return false;
   if (existsSync(f.exit)) {
     await finalize(repo, view.id);
     return true;
   }
-  const sup = h ? { pid: h.supervisorPid, start: h.supervisorStart } : await readJsonFile<{ pid: number; start: string | null }>(f.supervisor);
-  const sameBoot = !h || !h.bootId || h.bootId === bootId();
-  if (sup && sameBoot && isAlive(sup.pid, sup.start)) return false;
   if (!sup && !h) return false; // being submitted right now
   const cmd = await readJsonFile<{ pid: number }>(f.pid);
   if (cmd && sameBoot && groupAlive(cmd.pid)) return false; // orphaned but still working

@@ -90,3 +90,8 @@ export async function readBlob(repo: Repo, spec: string): Promise<Buffer | null>
   const r = await repo.git(['cat-file', 'blob', spec], { okCodes: [128] });
   return r.code === 0 ? r.stdout : null;
 }
+
+/** The empty tree's id in this repository's object format. */
+export async function emptyTree(repo: Repo): Promise<string> {
+  return repo.text(['hash-object', '-t', 'tree', '--stdin'], { input: '' });
+}

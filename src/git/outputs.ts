@@ -11,6 +11,7 @@
 import { promises as fs } from 'node:fs';
 import type { Repo } from './repo.js';
 import { tempPath } from './snapshot.js';
+import { emptyTree } from './objects.js';
 import type { Env } from './gateway.js';
 
 const RUN_DIR_CONFIG = ['-c', 'core.sparseCheckout=false', '-c', 'core.fsmonitor=false', '-c', 'core.untrackedCache=false', '-c', 'core.splitIndex=false'];
@@ -45,6 +46,19 @@ export interface OutputRules {
  * created or changed in the run directory, by the transfer rules.
  */
 export async function collectOutputs(repo: Repo, d: RunDirectory, codeTree: string, rules: OutputRules): Promise<string | null> {
+  // Work on a copy of the run's index (the stat cache comes with it): two
+  // processes may collect the same run at once, and each must see the
+  // directory against the checkout, not against the other's half-done update.
+  const own = await tempPath(repo, 'collect');
+  try {
+    await fs.copyFile(d.indexFile, own);
+    return await collectWith(repo, { ...d, indexFile: own }, codeTree, rules);
+  } finally {
+    await fs.rm(own, { force: true });
+  }
+}
+
+async function collectWith(repo: Repo, d: RunDirectory, codeTree: string, rules: OutputRules): Promise<string | null> {
   const env = dirEnv(d);
   const cfg = RUN_DIR_CONFIG;
   // Untracked files not rejected by .fetchignore, and tracked ones whose stat changed.
@@ -76,8 +90,7 @@ export async function collectOutputs(repo: Repo, d: RunDirectory, codeTree: stri
       if (rejected.stdout.length) await repo.git(['update-index', '-z', '--force-remove', '--stdin'], { env: oenv, input: rejected.stdout });
     }
     const tree = await repo.text(['write-tree'], { env: oenv });
-    const emptyTree = await repo.text(['hash-object', '-t', 'tree', '--stdin'], { input: '' });
-    return tree === emptyTree ? null : tree;
+    return tree === (await emptyTree(repo)) ? null : tree;
   } finally {
     await fs.rm(outIndex, { force: true });
   }
