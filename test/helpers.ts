@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = fileURLToPath(new URL('../src/bin/git-run.js', import.meta.url));
+/** The installed binary: the bundle that package.json's bin names. */
+export const CLI = fileURLToPath(new URL('../git-run.cjs', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const ENV: NodeJS.ProcessEnv = {

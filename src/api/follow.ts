@@ -5,7 +5,7 @@
  * end prints every byte exactly once even when the files are removed after
  * the record is written (--leave none).
  */
-import { promises as fs, existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
 import { readBlob, revParse } from '../git/objects.js';
@@ -22,21 +22,38 @@ export async function recordedLog(repo: Repo, view: RunView, stream: Stream): Pr
   return (await readBlob(repo, `${view.tip}:logs/${stream}`)) ?? Buffer.alloc(0);
 }
 
+/** New bytes of a file from `offset` (empty when it does not exist yet). */
 async function readFrom(file: string, offset: number): Promise<Buffer> {
-  let fh;
+  let fd: number;
   try {
-    fh = await fs.open(file, 'r');
+    fd = openSync(file, 'r');
   } catch {
     return Buffer.alloc(0);
   }
   try {
-    const { size } = await fh.stat();
+    const { size } = fstatSync(fd);
     if (size <= offset) return Buffer.alloc(0);
     const buf = Buffer.alloc(size - offset);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-    return buf.subarray(0, bytesRead);
+    const n = readSync(fd, buf, 0, buf.length, offset);
+    return buf.subarray(0, n);
   } finally {
-    await fh.close();
+    closeSync(fd);
+  }
+}
+
+/** Reads new bytes of a run's live log files on each poll. */
+export class LogTail {
+  private readonly offsets: Record<Stream, number> = { stdout: 0, stderr: 0 };
+  constructor(private readonly sink: Sink) {}
+
+  async poll(controlDir: string): Promise<void> {
+    for (const s of ['stdout', 'stderr'] as const) {
+      const chunk = await readFrom(path.join(controlDir, s), this.offsets[s]);
+      if (chunk.length) {
+        this.offsets[s] += chunk.length;
+        this.sink(s, chunk);
+      }
+    }
   }
 }
 

@@ -3,7 +3,7 @@
  * and returns values; nothing here prints.
  */
 export { repoAt, getRun, listRuns, activeRuns, parseStatuses, type ListOptions } from './query.js';
-export { startRun, parseSeed, type RunOptions, type Submitted } from './run.js';
+export { startRun, runForeground, parseSeed, type RunOptions, type Submitted, type ForegroundOptions } from './run.js';
 export { streamLogs, recordedLog, type Sink, type Stream, type FollowOptions } from './follow.js';
 export { cancelRuns, waitFor, waitRuns } from './control.js';
 export { catRunFile, checkoutRun, parseRunPath } from './files.js';

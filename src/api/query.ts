@@ -40,7 +40,7 @@ export function parseStatuses(s: string | undefined): Status[] | undefined {
 /** Runs, newest first. */
 export async function listRuns(repo: Repo, opts: ListOptions = {}): Promise<RunView[]> {
   const refs = await listRunRefs(repo);
-  const reader = new RunReader(repo);
+  const reader = new RunReader(repo, refs.length > 20);
   let views: RunView[];
   try {
     views = await Promise.all(refs.map((r) => reader.read(r.id, r.tip)));

@@ -7,15 +7,17 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { openRepo, type Repo } from '../git/repo.js';
+import { openRepo, readIdent, type Repo } from '../git/repo.js';
+import { warmUpHashing } from '../git/loose.js';
 import { takeSnapshot } from '../git/snapshot.js';
-import { publishRun, writeSpecCommit } from '../store/runs.js';
+import { publishRun, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
+import { LogTail, type Sink } from './follow.js';
 import { checkIgnorePatterns, toGitPatterns } from '../core/ignore.js';
 import { tempPath } from '../git/snapshot.js';
-import { LEAVE_MODES, newSeed, runKey, type LeaveMode, type MetadataEvent, type RunSpec } from '../core/record.js';
+import { LEAVE_MODES, foldMetadata, formatEvent, newSeed, runKey, type LeaveMode, type MetadataEvent, type RunSpec } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { parseRunConfig, type RunConfig } from '../core/config.js';
-import { controlDirFor, discardControlDir, fetchIgnoreCopy, launch, prepareControlDir, type LocalArgs } from '../executors/local.js';
+import { controlDirFor, discardControlDir, fetchIgnoreCopy, launch, prepareControlDir, requestCancel, supervise, startState, materializeRun, type LocalArgs } from '../executors/local.js';
 
 export interface RunOptions {
   /** Where the user stands; the repository is found from here. Default: process.cwd(). */
@@ -39,6 +41,12 @@ export interface RunOptions {
 export interface Submitted {
   id: string;
   repo: Repo;
+}
+
+interface Published extends Submitted {
+  view: RunView;
+  controlDir: string;
+  materialized?: Promise<void>;
 }
 
 interface IgnoreFile {
@@ -102,7 +110,7 @@ export async function loadRunConfig(repo: Repo): Promise<RunConfig> {
   return config;
 }
 
-export async function startRun(opts: RunOptions): Promise<Submitted> {
+async function submitRun(opts: RunOptions, startHere = false): Promise<Published> {
   const cwd = path.resolve(opts.cwd ?? process.cwd());
   if (!opts.command.length || opts.command[0] === '') {
     throw new GitRunError(ErrorCode.NoCommand, 'no command to run', 'put the command after --, e.g. `git run -- python train.py`');
@@ -112,7 +120,13 @@ export async function startRun(opts: RunOptions): Promise<Submitted> {
   }
   const seed = parseSeed(opts.seed);
   const tags = (opts.tags ?? []).map((t) => t.trim()).filter(Boolean);
-  const repo = await openRepo(cwd);
+  // Started together: each waits on its own git process.
+  const identEarly = readIdent(cwd);
+  identEarly.catch(() => undefined);
+  const opening = openRepo(cwd);
+  warmUpHashing();
+  const repo = await opening;
+  repo.primeIdent(identEarly);
   if (!repo.topLevel) throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: there is no work tree to run from`, 'run git-run in a clone with a work tree');
   // run_args: .runconfig defaults, then this submission's options (remotemanager's hierarchy).
   const defaults = (await loadRunConfig(repo)).defaults;
@@ -156,23 +170,62 @@ export async function startRun(opts: RunOptions): Promise<Submitted> {
     key: runKey(keyed),
     nonce: crypto.randomBytes(8).toString('hex'),
   };
-  const id = await writeSpecCommit(repo, spec);
-  const controlDir = controlDirFor(repo, id, runArgs);
+  const by = spec.creator;
+  const at = spec.createdAt;
+  const events: MetadataEvent[] = [];
+  const set: MetadataEvent['set'] = {};
+  if (opts.name !== undefined) set.name = opts.name;
+  if (opts.notes !== undefined) set.notes = opts.notes;
+  if (Object.keys(set).length || tags.length) events.push({ at, by, ...(Object.keys(set).length ? { set } : {}), ...(tags.length ? { tag: tags } : {}) });
+  const queued = await writeSpecCommit(repo, spec, foldMetadata(events.map(formatEvent).join('\n')));
+  const controlDir = controlDirFor(repo, queued.id, runArgs);
   await prepareControlDir(controlDir);
+  // Started here and now: publish the run at its started commit, and check
+  // the snapshot out while the ref is written.
+  const view = startHere ? await startedView(repo, queued, startState(controlDir)) : queued;
+  const materialized = startHere ? materializeRun(repo, view) : undefined;
+  materialized?.catch(() => undefined); // its failure is recorded by the supervisor
   try {
     if (fetch) await fs.writeFile(fetchIgnoreCopy(controlDir), fetch.patterns);
-    const by = spec.creator;
-    const at = spec.createdAt;
-    const events: MetadataEvent[] = [];
-    const set: MetadataEvent['set'] = {};
-    if (opts.name !== undefined) set.name = opts.name;
-    if (opts.notes !== undefined) set.notes = opts.notes;
-    if (Object.keys(set).length || tags.length) events.push({ at, by, ...(Object.keys(set).length ? { set } : {}), ...(tags.length ? { tag: tags } : {}) });
-    await publishRun(repo, id, events);
+    await publishRun(repo, view.id, events, view.tip);
   } catch (e) {
+    await materialized?.catch(() => undefined);
     await discardControlDir(controlDir);
     throw e;
   }
-  launch(repo, id, controlDir);
-  return { id, repo };
+  return { id: view.id, repo, view, controlDir, ...(materialized ? { materialized } : {}) };
+}
+
+/** Submit a run and start it in the background (a detached supervisor records it). */
+export async function startRun(opts: RunOptions): Promise<Submitted> {
+  const s = await submitRun(opts);
+  launch(s.repo, s.id, s.controlDir);
+  return { id: s.id, repo: s.repo };
+}
+
+export interface ForegroundOptions {
+  /** The command's output as it is written. */
+  sink: Sink;
+  /** Resolves when the caller wants the run cancelled (Ctrl-C). */
+  cancelled?: Promise<unknown>;
+  /** Called once the run is published, before it starts. */
+  onSubmitted?: (id: string) => void;
+}
+
+/**
+ * Submit a run and supervise it in this process, streaming its output: no
+ * second process to start, so a short command costs little more than itself.
+ * If this process dies, a later reader marks the run lost (or finishes it
+ * from its exit record), as for a detached supervisor.
+ */
+export async function runForeground(opts: RunOptions, fg: ForegroundOptions): Promise<RunView> {
+  const s = await submitRun(opts, true);
+  fg.onSubmitted?.(s.id);
+  const tail = new LogTail(fg.sink);
+  void fg.cancelled?.then(() => requestCancel(s.controlDir));
+  const done = await supervise(s.repo, s.view, { tick: () => tail.poll(s.controlDir) }, s.materialized);
+  if (!done) return readRun(s.repo, s.id); // cancelled before it started, by another process
+  await tail.poll(s.controlDir);
+  await done.cleanup();
+  return done.view;
 }

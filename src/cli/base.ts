@@ -5,14 +5,10 @@
  * anything else is a bug and says how to report it.
  */
 import { Command, Option, Cli, Builtins, type Usage } from 'clipanion';
-import { isGitRunError } from '../errors/index.js';
+import { reportError } from './report.js';
 
 export { Command, Option, Cli, Builtins, type Usage };
-
-/** Exit code for a user's mistake (bad input, unknown run...). */
-export const EXIT_USAGE = 2;
-/** Exit code for a bug in git-run (EX_SOFTWARE). */
-export const EXIT_BUG = 70;
+export { reportError, EXIT_USAGE, EXIT_BUG } from './report.js';
 
 export abstract class GitRunCommand extends Command {
   abstract run(): Promise<number | void>;
@@ -39,14 +35,3 @@ export abstract class GitRunCommand extends Command {
   }
 }
 
-export function reportError(e: unknown, stderr: NodeJS.WritableStream): number {
-  if (isGitRunError(e)) {
-    stderr.write(`error: ${e.message}\n`);
-    if (e.hint) stderr.write(`hint: ${e.hint}\n`);
-    return EXIT_USAGE;
-  }
-  const err = e as Error;
-  stderr.write(`error: internal error: ${err?.stack ?? String(e)}\n`);
-  stderr.write('This is a bug in git-run. Please report it with the output above and the command you ran.\n');
-  return EXIT_BUG;
-}

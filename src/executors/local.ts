@@ -17,14 +17,14 @@
  * or mark the run lost when nothing can tell how it ended.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, promises as fs, existsSync, writeFileSync } from 'node:fs';
+import { openSync, closeSync, promises as fs, existsSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Repo } from '../git/repo.js';
 import { collectOutputs, materialize } from '../git/outputs.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../store/runs.js';
-import { isFinal, type LeaveMode, type LocalHandle, type RunResult } from '../core/record.js';
+import { isFinal, type LeaveMode, type LocalHandle, type RunResult, type RunState } from '../core/record.js';
 import { bootId, groupAlive, isAlive, killGroup, processStart, readJsonFile, thisHost, writeAtomic } from './process.js';
 
 export interface ExitRecord {
@@ -66,10 +66,10 @@ export const fetchIgnoreCopy = (dir: string): string => files(dir).fetchIgnore;
 /** Create the control directory, proving it is writable, before the run is published. */
 export async function prepareControlDir(dir: string): Promise<void> {
   try {
-    await fs.mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     const probe = path.join(dir, '.probe');
-    await fs.writeFile(probe, '');
-    await fs.rm(probe);
+    writeFileSync(probe, '');
+    rmSync(probe);
   } catch (e) {
     throw new GitRunError(
       ErrorCode.RunDirNotWritable,
@@ -85,12 +85,17 @@ export async function discardControlDir(dir: string): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true });
 }
 
-const CLI_ENTRY = fileURLToPath(new URL('../bin/git-run.js', import.meta.url));
+let cliEntry: string | null = null;
+
+/** The executable file that starts supervisors (set by the binary itself). */
+export function setCliEntry(file: string): void {
+  cliEntry = file;
+}
 
 /** Start the detached supervisor for a published run. */
 export function launch(repo: Repo, id: string, controlDir: string): void {
   const log = openSync(path.join(controlDir, 'supervisor.log'), 'a');
-  const child = spawn(process.execPath, [CLI_ENTRY, '__supervise', id], {
+  const child = spawn(process.execPath, [cliEntry ?? fileURLToPath(new URL('../bin/git-run.js', import.meta.url)), '__supervise', id], {
     cwd: repo.topLevel ?? repo.gitDir,
     detached: true,
     stdio: ['ignore', log, log],
@@ -113,42 +118,83 @@ function commandEnv(view: RunView, controlDir: string): NodeJS.ProcessEnv {
   return env;
 }
 
-/** The supervisor's whole life: start, wait, record. Runs in its own session. */
-export async function supervise(repo: Repo, id: string): Promise<void> {
-  let view = await readRun(repo, id);
-  if (view.status !== 'queued') return;
-  const args = view.spec.runArgs as LocalArgs;
-  const dir = controlDirFor(repo, id, args);
+export interface SuperviseHooks {
+  /** Called every few milliseconds while the command runs (the foreground CLI tails the logs here). */
+  tick?: () => Promise<void>;
+}
+
+export interface Supervised {
+  view: RunView;
+  /** Where the logs were written; valid until cleanup(). */
+  stdoutFile: string;
+  stderrFile: string;
+  /** Apply --leave (remove the run directory unless `all`). Call after the last read of the logs. */
+  cleanup: () => Promise<void>;
+}
+
+/**
+ * A run's whole life on this host: record the start, check out the
+ * snapshot, run the command, write exit.json, record the end. The detached
+ * supervisor process and the foreground CLI both run this; the view carries
+ * the run's current commit, so no step re-reads what this process wrote.
+ */
+export async function supervise(repo: Repo, given: RunView, hooks: SuperviseHooks = {}, materialized?: Promise<void>): Promise<Supervised | null> {
+  const args = given.spec.runArgs as LocalArgs;
+  const dir = controlDirFor(repo, given.id, args);
   const f = files(dir);
-  const handle: LocalHandle = {
-    executor: 'local',
-    hostname: thisHost(),
-    bootId: bootId(),
-    supervisorPid: process.pid,
-    supervisorStart: processStart(process.pid),
-    controlDir: dir,
-  };
-  const startedAt = new Date().toISOString();
-  const tip = await recordStart(repo, view, { status: 'running', startedAt, handle });
-  if (!tip) return; // cancelled while queued: the canceller recorded it
-  view = await readRun(repo, id);
+  let view: RunView | null = given;
+  if (given.status === 'queued') {
+    view = await recordStart(repo, given, startState(dir));
+    if (!view) return null; // cancelled while queued: the canceller recorded it
+  } else if (given.status !== 'running' || given.state?.handle.supervisorPid !== process.pid) {
+    return null; // someone else's
+  }
 
   let exit: ExitRecord;
   if (existsSync(f.cancel)) {
     exit = { exitCode: null, signal: null, error: 'cancelled before it started', endedAt: new Date().toISOString() };
   } else {
     try {
-      await materialize(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree);
-      exit = await runCommand(view, dir);
+      await (materialized ?? materializeRun(repo, view));
+      exit = await runCommand(view, dir, hooks);
     } catch (e) {
       exit = { exitCode: null, signal: null, error: `could not start: ${(e as Error).message}`, endedAt: new Date().toISOString() };
     }
   }
   await writeAtomic(f.exit, JSON.stringify(exit));
-  await finalize(repo, id);
+  const final = await finalize(repo, view, null, { deferCleanup: true });
+  return {
+    view: final.view,
+    stdoutFile: f.stdout,
+    stderrFile: f.stderr,
+    cleanup: () => (final.recordedHere ? leaveRunDir(dir, args) : Promise.resolve()),
+  };
 }
 
-function runCommand(view: RunView, dir: string): Promise<ExitRecord> {
+/** The state a run records when this process starts supervising it. */
+export function startState(controlDir: string): RunState {
+  const handle: LocalHandle = {
+    executor: 'local',
+    hostname: thisHost(),
+    bootId: bootId(),
+    supervisorPid: process.pid,
+    supervisorStart: processStart(process.pid),
+    controlDir,
+  };
+  return { status: 'running', startedAt: new Date().toISOString(), handle };
+}
+
+/** Check the run's snapshot out into its run directory. */
+export function materializeRun(repo: Repo, view: RunView): Promise<void> {
+  const f = files(controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs));
+  return materialize(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree);
+}
+
+async function leaveRunDir(dir: string, args: LocalArgs): Promise<void> {
+  if ((args.leave ?? 'none') !== 'all') await fs.rm(dir, { recursive: true, force: true });
+}
+
+function runCommand(view: RunView, dir: string, hooks: SuperviseHooks): Promise<ExitRecord> {
   const f = files(dir);
   const cwd = path.join(f.work, view.spec.cwd);
   return new Promise((resolve) => {
@@ -159,7 +205,19 @@ function runCommand(view: RunView, dir: string): Promise<ExitRecord> {
       const child = spawn(program!, argv, { cwd, env: commandEnv(view, dir), stdio: ['ignore', out, err], detached: true });
       closeSync(out);
       closeSync(err);
-      const done = (r: Omit<ExitRecord, 'endedAt'>) => resolve({ ...r, endedAt: new Date().toISOString() });
+      // The tick timer must not hold the process open after the command ends.
+      let timer: NodeJS.Timeout | null = null;
+      let ticking = true;
+      const tick = async () => {
+        if (!ticking || !hooks.tick) return;
+        await hooks.tick();
+        if (ticking) timer = setTimeout(() => void tick(), 20);
+      };
+      const done = (r: Omit<ExitRecord, 'endedAt'>) => {
+        ticking = false;
+        if (timer) clearTimeout(timer);
+        resolve({ ...r, endedAt: new Date().toISOString() });
+      };
       child.on('error', (e: NodeJS.ErrnoException) => {
         const [code, what] = e.code === 'ENOENT' ? [127, 'command not found'] : e.code === 'EACCES' ? [126, 'permission denied'] : [126, e.message];
         const msg = `git-run: ${program}: ${what}\n`;
@@ -169,6 +227,7 @@ function runCommand(view: RunView, dir: string): Promise<ExitRecord> {
         writeFileSync(f.pid, JSON.stringify({ pid: child.pid }));
         // A cancel that came between the start record and now must still win.
         if (existsSync(f.cancel)) killGroup(child.pid!, 'SIGTERM');
+        void tick();
       });
       child.on('exit', (code, signal) => done({ exitCode: code, signal, error: null }));
     });
@@ -184,14 +243,15 @@ function statusFromExit(exit: ExitRecord, cancelled: boolean): RunResult['status
 /**
  * Record the end of a run from its exit.json (or as lost when `lost` is
  * given). Safe to call from several processes: the ref update is a
- * compare-and-swap and the loser sees the run already final.
+ * compare-and-swap, and a process that loses reads the run again and stops
+ * if it is already final.
  */
-export async function finalize(repo: Repo, id: string, lost: string | null = null): Promise<void> {
+export async function finalize(repo: Repo, start: RunView, lost: string | null = null, opts: { deferCleanup?: boolean } = {}): Promise<{ view: RunView; recordedHere: boolean }> {
+  let view = start;
   for (;;) {
-    const view = await readRun(repo, id);
-    if (isFinal(view.status)) return;
+    if (isFinal(view.status)) return { view, recordedHere: false };
     const args = view.spec.runArgs as LocalArgs;
-    const dir = view.state?.handle.controlDir ?? controlDirFor(repo, id, args);
+    const dir = view.state?.handle.controlDir ?? controlDirFor(repo, view.id, args);
     const f = files(dir);
     const exit = lost ? null : await readJsonFile<ExitRecord>(f.exit);
     const cancelled = existsSync(f.cancel);
@@ -216,7 +276,8 @@ export async function finalize(repo: Repo, id: string, lost: string | null = nul
         });
       } catch (e) {
         // Another process finished the record and removed the directory under us.
-        if (isFinal((await readRun(repo, id)).status)) return;
+        const now = await readRun(repo, view.id);
+        if (isFinal(now.status)) return { view: now, recordedHere: false };
         throw e;
       }
     }
@@ -229,10 +290,13 @@ export async function finalize(repo: Repo, id: string, lost: string | null = nul
       endedAt: exit?.endedAt ?? new Date().toISOString(),
       host: view.state ? hostInfo() : null,
     };
-    const tip = await recordEnd(repo, view, { result, stdoutFile: f.stdout, stderrFile: f.stderr, outputsTree });
-    if (!tip) continue; // someone else moved the run: read it again
-    if ((args.leave ?? 'none') !== 'all') await fs.rm(dir, { recursive: true, force: true });
-    return;
+    const done = await recordEnd(repo, view, { result, stdoutFile: f.stdout, stderrFile: f.stderr, outputsTree });
+    if (!done) {
+      view = await readRun(repo, view.id); // someone else moved the run: look again
+      continue;
+    }
+    if (!opts.deferCleanup) await leaveRunDir(dir, args);
+    return { view: done, recordedHere: true };
   }
 }
 
@@ -253,7 +317,7 @@ export async function refresh(repo: Repo, view: RunView): Promise<boolean> {
   // A live supervisor records the end itself; finishing it here too would only race it.
   if (sup && sameBoot && isAlive(sup.pid, sup.start)) return false;
   if (existsSync(f.exit)) {
-    await finalize(repo, view.id);
+    await finalize(repo, view);
     return true;
   }
   if (!sup && !h) return false; // being submitted right now
@@ -262,11 +326,22 @@ export async function refresh(repo: Repo, view: RunView): Promise<boolean> {
   // Re-read: the supervisor may have finished its record just now.
   const again = await readRun(repo, view.id);
   if (isFinal(again.status) || existsSync(f.exit)) {
-    if (!isFinal(again.status)) await finalize(repo, view.id);
+    if (!isFinal(again.status)) await finalize(repo, again);
     return true;
   }
-  await finalize(repo, view.id, 'its supervisor stopped without recording how the command ended');
+  await finalize(repo, again, 'its supervisor stopped without recording how the command ended');
   return true;
+}
+
+/** Mark a run of this host cancelled and SIGTERM its command's process group
+ * (if it has started); the supervisor records the end. */
+export async function requestCancel(controlDir: string, graceMs = 5000): Promise<void> {
+  const f = files(controlDir);
+  await fs.mkdir(controlDir, { recursive: true });
+  writeFileSync(f.cancel, new Date().toISOString());
+  const cmd = await readJsonFile<{ pid: number }>(f.pid);
+  if (cmd) killGroup(cmd.pid, 'SIGTERM');
+  if (cmd && graceMs > 0) setTimeout(() => groupAlive(cmd.pid) && killGroup(cmd.pid, 'SIGKILL'), graceMs).unref();
 }
 
 /** Ask a run to stop: SIGTERM to its process group, SIGKILL after `graceMs`. */
@@ -290,7 +365,7 @@ export async function cancel(repo: Repo, view: RunView, graceMs = 5000): Promise
       // Not started, or started without a command yet: finalize decides from the marker.
       const sup = await readJsonFile<{ pid: number; start: string | null }>(f.supervisor);
       if (v.status === 'queued' && (!sup || !isAlive(sup.pid, sup.start))) {
-        await finalize(repo, view.id);
+        await finalize(repo, v);
         return;
       }
     }

@@ -4,7 +4,7 @@
  * is not enough (pids are recycled), so we also keep the process start time
  * and the boot id when the system offers them (Linux /proc).
  */
-import { readFileSync, promises as fs } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 
 export function bootId(): string | null {
@@ -65,16 +65,17 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-/** Write a file so that readers see either nothing or all of it. */
+/** Write a small file so that readers see either nothing or all of it. */
 export async function writeAtomic(file: string, data: string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, data);
-  await fs.rename(tmp, file);
+  writeFileSync(tmp, data);
+  renameSync(tmp, file);
 }
 
+/** A small JSON control file, or null when it is absent or half-written. */
 export async function readJsonFile<T>(file: string): Promise<T | null> {
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8')) as T;
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch {
     return null;
   }

@@ -4,6 +4,7 @@
  * listing and re-making the levels on the path, never through an index, so
  * that a large sibling subtree (the code snapshot) is never re-read.
  */
+import { readFileSync, statSync } from 'node:fs';
 import type { Repo } from './repo.js';
 
 export interface TreeEntry {
@@ -16,20 +17,25 @@ export interface TreeEntry {
 }
 
 export async function writeBlob(repo: Repo, data: string | Buffer): Promise<string> {
-  return repo.text(['hash-object', '-w', '--stdin', '--no-filters'], { input: data });
+  return repo.objects.write('blob', data);
 }
+
+/** Files larger than this are hashed by git, which streams them; smaller ones in-process. */
+const IN_PROCESS_LIMIT = 32 * 1024 * 1024;
 
 /** Hash files as they are on disk, bytes untouched (no clean filters). */
 export async function writeFiles(repo: Repo, files: string[]): Promise<string[]> {
-  if (!files.length) return [];
-  const out = await repo.text(['hash-object', '-w', '--no-filters', '--', ...files]);
-  return out.split('\n');
+  const oids: string[] = [];
+  for (const f of files) {
+    const { size } = statSync(f);
+    if (size <= IN_PROCESS_LIMIT) oids.push(await repo.objects.write('blob', readFileSync(f)));
+    else oids.push(await repo.text(['hash-object', '-w', '--no-filters', '--', f]));
+  }
+  return oids;
 }
 
-/** https://git-scm.com/docs/git-mktree: `mode SP type SP oid TAB name NUL` with -z. */
 export async function writeTree(repo: Repo, entries: TreeEntry[]): Promise<string> {
-  const input = entries.map((e) => `${e.mode} ${e.type} ${e.oid}\t${e.name}\0`).join('');
-  return repo.text(['mktree', '-z'], { input });
+  return repo.objects.writeTree(entries);
 }
 
 export async function lsTree(repo: Repo, treeish: string, opts: { recursive?: boolean; long?: boolean } = {}): Promise<TreeEntry[]> {
@@ -54,6 +60,17 @@ export function parseLsTree(out: string): TreeEntry[] {
   return entries;
 }
 
+/** Replace (or with null, remove) entries of a tree whose entries are known. */
+export async function editEntries(repo: Repo, entries: TreeEntry[], changes: Record<string, TreeEntry | null>): Promise<{ tree: string; entries: TreeEntry[] }> {
+  const byName = new Map(entries.map((e) => [e.name, e]));
+  for (const [name, e] of Object.entries(changes)) {
+    if (e) byName.set(name, { ...e, name });
+    else byName.delete(name);
+  }
+  const next = [...byName.values()];
+  return { tree: await writeTree(repo, next), entries: next };
+}
+
 /** Replace (or with null, remove) entries at the root of a tree. */
 export async function editTreeRoot(repo: Repo, tree: string | null, changes: Record<string, TreeEntry | null>): Promise<string> {
   const entries = tree ? await lsTree(repo, tree) : [];
@@ -75,9 +92,7 @@ export interface CommitOptions {
 }
 
 export async function writeCommit(repo: Repo, c: CommitOptions): Promise<string> {
-  const args = ['commit-tree', c.tree];
-  for (const p of c.parents) args.push('-p', p);
-  return repo.text(args, { input: c.message, env: await repo.identEnv() });
+  return repo.objects.writeCommit({ tree: c.tree, parents: c.parents, author: await repo.identString(), message: c.message });
 }
 
 /** Resolve a revision to an object id, or null when it does not exist. */

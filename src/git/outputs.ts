@@ -8,7 +8,7 @@
  * .gitignore would hide outputs (results/ is commonly ignored). So these
  * commands switch those off and name every ignore rule explicitly.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, copyFileSync } from 'node:fs';
 import type { Repo } from './repo.js';
 import { tempPath } from './snapshot.js';
 import { emptyTree } from './objects.js';
@@ -51,7 +51,7 @@ export async function collectOutputs(repo: Repo, d: RunDirectory, codeTree: stri
   // directory against the checkout, not against the other's half-done update.
   const own = await tempPath(repo, 'collect');
   try {
-    await fs.copyFile(d.indexFile, own);
+    copyFileSync(d.indexFile, own);
     return await collectWith(repo, { ...d, indexFile: own }, codeTree, rules);
   } finally {
     await fs.rm(own, { force: true });

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { git, gitText, type Env, type GitOptions, type GitResult } from './gateway.js';
 import { ErrorCode, GitCommandError, GitRunError } from '../errors/index.js';
+import { LooseObjectWriter } from './loose.js';
 
 export interface Ident {
   name: string;
@@ -14,7 +15,10 @@ export interface Ident {
 }
 
 export class Repo {
-  private identCache: Ident | null = null;
+  private identCache: Promise<Ident> | null = null;
+  /** HEAD when the repository was opened; null before the first commit. */
+  head: { commit: string; tree: string } | null = null;
+  private writer: LooseObjectWriter | null = null;
 
   constructor(
     /** Absolute git directory of this work tree (differs from commonDir in a linked worktree). */
@@ -27,7 +31,21 @@ export class Repo {
     readonly prefix: string,
     /** 'sha1' or 'sha256'. */
     readonly objectFormat: string,
+    /** Absolute object directory (honours GIT_OBJECT_DIRECTORY). */
+    readonly objectsDir: string,
   ) {}
+
+  /** In-process writer for the small objects of a run's records. */
+  get objects(): LooseObjectWriter {
+    this.writer ??= new LooseObjectWriter(this.objectsDir, this.objectFormat);
+    return this.writer;
+  }
+
+  /** The creator as git writes it in a commit: "Name <email>". */
+  async identString(): Promise<string> {
+    const id = await this.ident();
+    return `${id.name} <${id.email}>`;
+  }
 
   get zeroOid(): string {
     return '0'.repeat(this.objectFormat === 'sha256' ? 64 : 40);
@@ -56,51 +74,52 @@ export class Repo {
     return this.opts(extra);
   }
 
-  /** The user as git knows them; a fallback from the OS when git has no identity,
-   * so that a run is never refused for want of user.email. */
-  async ident(): Promise<Ident> {
-    if (this.identCache) return this.identCache;
-    const r = await this.git(['var', 'GIT_AUTHOR_IDENT'], { okCodes: [128] });
-    const m = /^(.*) <(.*)> \d+ [+-]\d{4}$/.exec(r.stdout.toString('utf8').trim());
-    if (r.code === 0 && m) this.identCache = { name: m[1]!, email: m[2]! };
-    else {
-      const user = os.userInfo().username || 'unknown';
-      this.identCache = { name: user, email: `${user}@${os.hostname()}` };
-    }
+  /** The user as git knows them; a fallback from the OS when git has no
+   * identity, so that a run is never refused for want of user.email. */
+  ident(): Promise<Ident> {
+    this.identCache ??= readIdent(this.topLevel ?? this.gitDir);
     return this.identCache;
   }
 
-  /** Environment that makes commit-tree use the creator's identity. */
-  async identEnv(): Promise<Env> {
-    const id = await this.ident();
-    return { GIT_AUTHOR_NAME: id.name, GIT_AUTHOR_EMAIL: id.email, GIT_COMMITTER_NAME: id.name, GIT_COMMITTER_EMAIL: id.email };
+  /** Use an identity lookup started earlier (before the repository was opened). */
+  primeIdent(p: Promise<Ident>): void {
+    this.identCache = p;
   }
+
+}
+
+/** `git var GIT_AUTHOR_IDENT` from `cwd`: needs no repository information,
+ * so it can start before openRepo returns. */
+export async function readIdent(cwd: string): Promise<Ident> {
+  const r = await git(['var', 'GIT_AUTHOR_IDENT'], { cwd, okCodes: [128] });
+  const m = /^(.*) <(.*)> \d+ [+-]\d{4}$/.exec(r.stdout.toString('utf8').trim());
+  if (r.code === 0 && m) return { name: m[1]!, email: m[2]! };
+  const user = os.userInfo().username || 'unknown';
+  return { name: user, email: `${user}@${os.hostname()}` };
 }
 
 /** Find the repository that contains `cwd`, as git itself would. */
 export async function openRepo(cwd: string = process.cwd()): Promise<Repo> {
-  const base = ['rev-parse', '--absolute-git-dir', '--git-common-dir', '--show-object-format'];
-  let out: string;
-  let bare = false;
-  try {
-    out = await gitText([...base, '--is-bare-repository', '--show-toplevel', '--show-prefix'], { cwd });
-  } catch (e) {
-    const stderr = e instanceof GitCommandError ? String(e.data.stderr) : String(e);
-    if (/not a git repository/i.test(stderr)) {
-      throw new GitRunError(
-        ErrorCode.NotARepository,
-        `not a git repository: ${cwd}`,
-        'run git-run inside a git repository, or create one with `git init`',
-        { cwd },
-      );
+  const base = ['rev-parse', '--absolute-git-dir', '--git-common-dir', '--show-object-format', '--git-path', 'objects'];
+  const worktree = [...base, '--is-bare-repository', '--show-toplevel', '--show-prefix'];
+  // HEAD and its tree come in the same call (the snapshot needs them); a
+  // repository with no commit yet makes it fail, and is asked again without.
+  const attempts = [[...worktree, 'HEAD', 'HEAD^{tree}'], worktree, [...base, '--is-bare-repository']];
+  let lastError: unknown;
+  for (const [n, args] of attempts.entries()) {
+    const r = await git(args, { cwd, okCodes: [128] });
+    if (r.code !== 0) {
+      lastError = r.stderr;
+      if (/not a git repository/i.test(r.stderr)) {
+        throw new GitRunError(ErrorCode.NotARepository, `not a git repository: ${cwd}`, 'run git-run inside a git repository, or create one with `git init`', { cwd });
+      }
+      continue;
     }
-    if (/must be run in a work tree/.test(stderr)) {
-      out = await gitText([...base, '--is-bare-repository'], { cwd });
-      bare = true;
-    } else throw e;
+    const [gitDir, common, format, objects, isBare, top, prefix, head, headTree] = r.stdout.toString('utf8').split('\n');
+    const bare = n === 2 || isBare === 'true';
+    const repo = new Repo(gitDir!, path.resolve(cwd, common!), bare ? null : top!, bare ? '' : prefix ?? '', format!, path.resolve(cwd, objects!));
+    repo.head = n === 0 ? { commit: head!, tree: headTree! } : null;
+    return repo;
   }
-  const lines = out.split('\n');
-  const [gitDir, common, format, isBare, top, prefix] = lines;
-  bare = bare || isBare === 'true';
-  return new Repo(gitDir!, path.resolve(cwd, common!), bare ? null : top!, bare ? '' : prefix ?? '', format!);
+  throw new GitCommandError(attempts[2]!, 128, String(lastError));
 }

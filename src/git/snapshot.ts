@@ -6,7 +6,7 @@
  * work on a copy of the index (GIT_INDEX_FILE), which also keeps git's stat
  * cache, so only files that changed since the last `git add` are re-hashed.
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Repo } from './repo.js';
@@ -24,7 +24,7 @@ export interface Snapshot {
 /** A private temporary file (an index, a pattern file) next to the real index (same file system). */
 export async function tempPath(repo: Repo, label: string): Promise<string> {
   const dir = path.join(repo.stateDir, 'tmp');
-  await fs.mkdir(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   return path.join(dir, `${label}-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
 }
 
@@ -36,12 +36,11 @@ export async function takeSnapshot(repo: Repo, opts: { sendIgnoreFile: string | 
   const env = { GIT_INDEX_FILE: index };
   try {
     try {
-      await fs.copyFile(path.join(repo.gitDir, 'index'), index);
+      copyFileSync(path.join(repo.gitDir, 'index'), index);
     } catch (e) {
       // No index yet (a repository with no commit and nothing added): start empty.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    const head = repo.git(['show', '-s', '--format=%H %T', 'HEAD', '--'], { okCodes: [128] });
     await repo.git(['add', '-A'], { env });
     if (opts.sendIgnoreFile) {
       // git's own matcher applies .gitignore rules to every staged path, tracked ones included.
@@ -51,9 +50,7 @@ export async function takeSnapshot(repo: Repo, opts: { sendIgnoreFile: string | 
       }
     }
     const tree = await repo.text(['write-tree'], { env });
-    const h = await head;
-    const [commit, headTree] = h.code === 0 ? h.stdout.toString('utf8').trim().split(' ') : [null, null];
-    return { tree, commit: commit ?? null, dirty: tree !== headTree };
+    return { tree, commit: repo.head?.commit ?? null, dirty: tree !== repo.head?.tree };
   } finally {
     await fs.rm(index, { force: true });
   }

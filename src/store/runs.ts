@@ -7,8 +7,9 @@ import os from 'node:os';
 import { existsSync } from 'node:fs';
 import type { Repo } from '../git/repo.js';
 import { CatFileBatch } from '../git/gateway.js';
-import { RUNS_PREFIX, RunRef } from '../git/refs.js';
-import { blobEntry, editTreeRoot, parseLsTree, revParse, treeEntry, writeBlob, writeCommit, writeFiles, writeTree, type TreeEntry } from '../git/objects.js';
+import { NOTES_REF, RUNS_PREFIX, RunRef } from '../git/refs.js';
+import { parseTree } from '../git/loose.js';
+import { blobEntry, editEntries, parseLsTree, revParse, treeEntry, writeBlob, writeCommit, writeFiles, writeTree, type TreeEntry } from '../git/objects.js';
 import { updateRefs } from '../git/transaction.js';
 import { appendNote, listNotes } from '../git/notes.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
@@ -23,6 +24,8 @@ export interface RunView {
   result: RunResult | null;
   status: Status;
   meta: Metadata;
+  /** Entries of the tip's root tree: lets the next state be written without reading it again. */
+  entries: TreeEntry[];
 }
 
 const summary = (command: string[]): string => {
@@ -30,17 +33,20 @@ const summary = (command: string[]): string => {
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 };
 
-/** Write the immutable spec commit; nothing refers to it yet. */
-export async function writeSpecCommit(repo: Repo, spec: RunSpec, upstream: string[] = []): Promise<string> {
+/** Write the immutable spec commit; nothing refers to it yet. Returns the
+ * run as it will read once published (status queued). */
+export async function writeSpecCommit(repo: Repo, spec: RunSpec, meta: Metadata, upstream: string[] = []): Promise<RunView> {
   const runJson = await writeBlob(repo, JSON.stringify(spec, null, 2) + '\n');
-  const tree = await writeTree(repo, [blobEntry('run.json', runJson), treeEntry('code', spec.code.tree)]);
-  return writeCommit(repo, { tree, parents: upstream, message: `submitted: ${summary(spec.command)}\n` });
+  const entries = [blobEntry('run.json', runJson), treeEntry('code', spec.code.tree)];
+  const tree = await writeTree(repo, entries);
+  const id = await writeCommit(repo, { tree, parents: upstream, message: `submitted: ${summary(spec.command)}\n` });
+  return { id, tip: id, spec, state: null, result: null, status: 'queued', meta, entries };
 }
 
 /** Make the run visible: create its ref (it must not exist) and, in the same
  * transaction, its metadata note. */
-export async function publishRun(repo: Repo, id: string, events: MetadataEvent[]): Promise<void> {
-  const create = { ref: new RunRef(id).name, create: id };
+export async function publishRun(repo: Repo, id: string, events: MetadataEvent[], tip: string = id): Promise<void> {
+  const create = { ref: new RunRef(id).name, create: tip };
   if (events.length) await appendNote(repo, id, events.map(formatEvent), [create]);
   else if (!(await updateRefs(repo, [create], 'git-run: submitted'))) {
     throw new GitRunError(ErrorCode.Git, `run ${id} already exists`, 'this is a bug in git-run: two submissions produced the same spec commit');
@@ -52,18 +58,30 @@ export async function addMetadata(repo: Repo, id: string, events: MetadataEvent[
   if (events.length) await appendNote(repo, id, events.map(formatEvent));
 }
 
-/** Advance a run from `oldTip` with root-tree changes. Null when another
- * process advanced it first: the caller re-reads and decides. */
-export async function advanceRun(repo: Repo, id: string, oldTip: string, changes: Record<string, TreeEntry | null>, message: string): Promise<string | null> {
-  const tree = await editTreeRoot(repo, `${oldTip}^{tree}`, changes);
-  const commit = await writeCommit(repo, { tree, parents: [oldTip], message });
-  const ok = await updateRefs(repo, [{ ref: new RunRef(id).name, update: commit, old: oldTip }], `git-run: ${message.split('\n')[0]}`);
-  return ok ? commit : null;
+/** Advance a run from the view's tip with root-tree changes. Returns the
+ * advanced view, or null when another process advanced it first: the caller
+ * re-reads and decides. */
+async function advanceRun(repo: Repo, view: RunView, changes: Record<string, TreeEntry | null>, message: string, next: Partial<RunView>): Promise<RunView | null> {
+  const { tree, entries } = await editEntries(repo, view.entries, changes);
+  const commit = await writeCommit(repo, { tree, parents: [view.tip], message });
+  const ok = await updateRefs(repo, [{ ref: new RunRef(view.id).name, update: commit, old: view.tip }], `git-run: ${message.split('\n')[0]}`);
+  return ok ? { ...view, ...next, tip: commit, entries } : null;
 }
 
-export async function recordStart(repo: Repo, view: RunView, state: RunState): Promise<string | null> {
+const startMessage = (state: RunState) => `started on ${state.handle.hostname}\n`;
+
+export async function recordStart(repo: Repo, view: RunView, state: RunState): Promise<RunView | null> {
   const blob = await writeBlob(repo, JSON.stringify(state, null, 2) + '\n');
-  return advanceRun(repo, view.id, view.tip, { 'state.json': blobEntry('state.json', blob) }, `started on ${state.handle.hostname}\n`);
+  return advanceRun(repo, view, { 'state.json': blobEntry('state.json', blob) }, startMessage(state), { state, status: 'running' });
+}
+
+/** The started commit on top of an unpublished spec, for a run that is
+ * published already started (one ref update instead of two). */
+export async function startedView(repo: Repo, spec: RunView, state: RunState): Promise<RunView> {
+  const blob = await writeBlob(repo, JSON.stringify(state, null, 2) + '\n');
+  const { tree, entries } = await editEntries(repo, spec.entries, { 'state.json': blobEntry('state.json', blob) });
+  const tip = await writeCommit(repo, { tree, parents: [spec.tip], message: startMessage(state) });
+  return { ...spec, tip, entries, state, status: 'running' };
 }
 
 export interface EndRecord {
@@ -74,7 +92,7 @@ export interface EndRecord {
   outputsTree?: string | null;
 }
 
-export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Promise<string | null> {
+export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Promise<RunView | null> {
   const files = [end.stdoutFile, end.stderrFile].map((f) => (f && existsSync(f) ? f : null));
   const present = files.filter((f): f is string => f !== null);
   const oids = await writeFiles(repo, present);
@@ -89,7 +107,7 @@ export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Prom
   if (end.outputsTree) changes.outputs = treeEntry('outputs', end.outputsTree);
   const r = end.result;
   const how = r.signal ? `signal ${r.signal}` : r.exitCode !== null ? `exit ${r.exitCode}` : r.error ?? '';
-  return advanceRun(repo, view.id, view.tip, changes, `${r.status}${how ? ` (${how})` : ''}\n`);
+  return advanceRun(repo, view, changes, `${r.status}${how ? ` (${how})` : ''}\n`, { result: r, status: r.status });
 }
 
 /** Status as the commits record it; liveness checks live in the executors. */
@@ -106,7 +124,11 @@ export class RunReader {
   private readonly batch: CatFileBatch;
   private notes: Promise<Map<string, string>> | null = null;
 
-  constructor(private readonly repo: Repo) {
+  /** `bulk`: many runs will be read, so list all notes once instead of looking each up. */
+  constructor(
+    private readonly repo: Repo,
+    private readonly bulk = false,
+  ) {
     this.batch = new CatFileBatch(repo.processOptions());
   }
 
@@ -115,17 +137,31 @@ export class RunReader {
     return o ? (JSON.parse(o.data.toString('utf8')) as T) : null;
   }
 
+  private async noteText(id: string): Promise<string> {
+    if (this.bulk) {
+      this.notes ??= listNotes(this.repo);
+      const blob = (await this.notes).get(id);
+      return blob ? (await this.batch.read(blob))?.data.toString('utf8') ?? '' : '';
+    }
+    // git reads notes at any fan-out; look where they may be.
+    for (const p of [`${id.slice(0, 2)}/${id.slice(2)}`, id, `${id.slice(0, 2)}/${id.slice(2, 4)}/${id.slice(4)}`]) {
+      const o = await this.batch.read(`${NOTES_REF}:${p}`);
+      if (o) return o.data.toString('utf8');
+    }
+    return '';
+  }
+
   async read(id: string, tip: string): Promise<RunView> {
-    const [spec, state, result] = await Promise.all([
+    const [spec, state, result, root, note] = await Promise.all([
       this.json<RunSpec>(`${tip}:run.json`),
       this.json<RunState>(`${tip}:state.json`),
       this.json<RunResult>(`${tip}:result.json`),
+      this.batch.read(`${tip}^{tree}`),
+      this.noteText(id),
     ]);
-    if (!spec) throw new GitRunError(ErrorCode.RunNotFound, `refs/runs/${id} does not point at a run (no run.json)`, 'delete the stray ref with `git update-ref -d refs/runs/' + id + '`');
-    this.notes ??= listNotes(this.repo);
-    const noteBlob = (await this.notes).get(id);
-    const noteText = noteBlob ? (await this.batch.read(noteBlob))?.data.toString('utf8') ?? '' : '';
-    return { id, tip, spec, state, result, status: statusOf(state, result), meta: foldMetadata(noteText) };
+    if (!spec || !root) throw new GitRunError(ErrorCode.RunNotFound, `refs/runs/${id} does not point at a run (no run.json)`, 'delete the stray ref with `git update-ref -d refs/runs/' + id + '`');
+    const entries = parseTree(root.data, this.repo.objectFormat).map((e) => ({ ...e, type: (e.mode === '040000' ? 'tree' : e.mode === '160000' ? 'commit' : 'blob') as TreeEntry['type'] }));
+    return { id, tip, spec, state, result, status: statusOf(state, result), meta: foldMetadata(note), entries };
   }
 
   /** Raw object read through the same process. */

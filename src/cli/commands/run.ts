@@ -1,25 +1,6 @@
 import { GitRunCommand, Command, Option } from '../base.js';
-import { startRun, streamLogs, cancelRuns, signalNumber, type RunView } from '../../api/index.js';
-import { short, exitSummary, duration, runDuration } from '../render.js';
-import type { LeaveMode } from '../../core/record.js';
-
-/** Options of the run command and whether each takes a value: the entry point
- * uses this to find where git-run's options end and the command begins. */
-export const RUN_OPTIONS: Record<string, boolean> = {
-  '-d': false, '--detach': false, '-q': false, '--quiet': false,
-  '--name': true, '--notes': true, '--tag': true, '--seed': true, '--leave': true,
-  '--local-dir': true, '--send-ignore': true, '--fetch-ignore': true,
-};
-
-/** The exit code `git run` passes on for a finished run. */
-export function exitCodeOf(v: RunView): number {
-  const r = v.result;
-  if (v.status === 'succeeded') return 0;
-  if (v.status === 'cancelled') return 130;
-  if (r?.signal) return 128 + signalNumber(r.signal);
-  if (r?.exitCode !== null && r?.exitCode !== undefined && r.exitCode !== 0) return r.exitCode;
-  return 1;
-}
+import { executeRun } from '../execute-run.js';
+import { parseRunArgv } from '../run-args.js';
 
 export default class RunCommand extends GitRunCommand {
   static override paths = [Command.Default];
@@ -50,49 +31,19 @@ export default class RunCommand extends GitRunCommand {
   command = Option.Rest();
 
   async run(): Promise<number> {
-    const tags = (this.tags ?? []).flatMap((t) => t.split(','));
-    const { id, repo } = await startRun({
-      command: this.command,
-      ...(this.name !== undefined ? { name: this.name } : {}),
-      ...(this.notes !== undefined ? { notes: this.notes } : {}),
-      tags,
-      ...(this.seed !== undefined ? { seed: this.seed } : {}),
-      ...(this.leave !== undefined ? { leave: this.leave as LeaveMode } : {}),
-      ...(this.localDir !== undefined ? { localDir: this.localDir } : {}),
-      ...(this.sendIgnore !== undefined ? { sendIgnore: this.sendIgnore } : {}),
-      ...(this.fetchIgnore !== undefined ? { fetchIgnore: this.fetchIgnore } : {}),
-    });
-    if (this.detach) {
-      this.out(id + '\n');
-      return 0;
-    }
-    let interrupted = 0;
-    let cancelling: Promise<unknown> | null = null;
-    const onSignal = () => {
-      interrupted++;
-      if (interrupted > 1) process.exit(130); // a second Ctrl-C: stop waiting; the supervisor still records the cancel
-      this.err(`\ngit-run: cancelling run ${short(id)} (Ctrl-C again to stop waiting)\n`);
-      cancelling = cancelRuns(repo, [id]).catch(() => undefined);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    try {
-      const view = await streamLogs(
-        repo,
-        id,
-        (stream, chunk) => (stream === 'stdout' ? this.context.stdout : this.context.stderr).write(chunk),
-        { streams: ['stdout', 'stderr'], follow: true },
-      );
-      if (cancelling) await cancelling;
-      if (!this.quiet) {
-        const d = runDuration(view);
-        const detail = [exitSummary(view), d !== null ? duration(d) : ''].filter(Boolean).join(', ');
-        this.err(`git-run: run ${short(id)} ${view.status}${detail ? ` (${detail})` : ''}\n`);
-      }
-      return exitCodeOf(view);
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    // One parser for both paths: the fast path in cli/index.ts and this one (help, completion).
+    const argv: string[] = [];
+    const put = (flag: string, v: string | undefined) => v !== undefined && argv.push(`${flag}=${v}`);
+    if (this.detach) argv.push('--detach');
+    if (this.quiet) argv.push('--quiet');
+    put('--name', this.name);
+    put('--notes', this.notes);
+    for (const t of this.tags ?? []) put('--tag', t);
+    put('--seed', this.seed);
+    put('--leave', this.leave);
+    put('--local-dir', this.localDir);
+    put('--send-ignore', this.sendIgnore);
+    put('--fetch-ignore', this.fetchIgnore);
+    return executeRun(parseRunArgv([...argv, '--', ...this.command]), this.context);
   }
 }

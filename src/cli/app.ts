@@ -1,0 +1,44 @@
+/**
+ * Every subcommand as a clipanion app: one class per file under commands/.
+ */
+import { Cli, Builtins, EXIT_USAGE } from './base.js';
+import { SUBCOMMAND_NAMES } from './run-args.js';
+import RunCommand from './commands/run.js';
+import ShowCommand from './commands/show.js';
+import LogCommand from './commands/log.js';
+import LogsCommand from './commands/logs.js';
+import StatusCommand from './commands/status.js';
+import CancelCommand from './commands/cancel.js';
+import WaitCommand from './commands/wait.js';
+import CatCommand from './commands/cat.js';
+import CheckoutCommand from './commands/checkout.js';
+import EditCommand from './commands/edit.js';
+import SuperviseCommand from './commands/supervise.js';
+
+export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SuperviseCommand];
+
+/** Subcommand names as registered; run-args.ts keeps the same list without loading clipanion. */
+export const registeredNames = (): string[] => COMMANDS.flatMap((c) => (c.paths ?? []).filter((p) => p.length).map((p) => p[0]!));
+
+export function buildCli(): Cli {
+  const cli = new Cli({ binaryLabel: 'git-run', binaryName: 'git run', binaryVersion: '0.1.0', enableColors: false });
+  for (const c of COMMANDS) cli.register(c);
+  cli.register(Builtins.HelpCommand);
+  cli.register(Builtins.VersionCommand);
+  return cli;
+}
+
+export async function runApp(argv: string[]): Promise<number> {
+  const cli = buildCli();
+  let command;
+  try {
+    command = cli.process(argv);
+  } catch (e) {
+    // clipanion's own usage errors: same shape and exit code as ours, on stderr.
+    const msg = (e as Error).message.replace(/^Unknown Syntax Error: /, '').split('\n')[0];
+    const sub = argv[0] && SUBCOMMAND_NAMES.includes(argv[0]) ? `${argv[0]} ` : '';
+    process.stderr.write(`error: ${msg}\nhint: see \`git run ${sub}--help\`\n`);
+    return EXIT_USAGE;
+  }
+  return cli.run(command, Cli.defaultContext);
+}

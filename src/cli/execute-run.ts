@@ -1,0 +1,70 @@
+/**
+ * Running one command in the foreground or in the background, as the CLI
+ * does it: streams, signals, the closing status line, the exit code.
+ */
+import { startRun, runForeground, signalNumber, type RunView } from '../api/index.js';
+import { short, exitSummary, duration, runDuration } from './render.js';
+import type { ParsedRun } from './run-args.js';
+
+/** The exit code `git run` passes on for a finished run. */
+export function exitCodeOf(v: RunView): number {
+  const r = v.result;
+  if (v.status === 'succeeded') return 0;
+  if (v.status === 'cancelled') return 130;
+  if (r?.signal) return 128 + signalNumber(r.signal);
+  if (r?.exitCode !== null && r?.exitCode !== undefined && r.exitCode !== 0) return r.exitCode;
+  return 1;
+}
+
+export interface Io {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
+  if (p.detach) {
+    const { id } = await startRun(p.run);
+    io.stdout.write(id + '\n');
+    return 0;
+  }
+  // Ctrl-C (or SIGTERM) cancels the run; a second one stops waiting for the record.
+  // A closed terminal (SIGHUP) does not: the run goes on and is recorded.
+  let id = '';
+  let interrupted = 0;
+  let cancel: () => void = () => undefined;
+  const cancelled = new Promise<void>((resolve) => (cancel = resolve));
+  const onSignal = () => {
+    if (++interrupted > 1) process.exit(130);
+    io.stderr.write(`\ngit-run: cancelling run ${short(id)} (Ctrl-C again to stop waiting)\n`);
+    cancel();
+  };
+  const write = (stream: NodeJS.WritableStream, chunk: Buffer) => {
+    try {
+      stream.write(chunk);
+    } catch {
+      // The terminal went away: keep recording.
+    }
+  };
+  const ignore = () => undefined;
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', ignore);
+  for (const s of [io.stdout, io.stderr]) s.on('error', ignore);
+  try {
+    const view = await runForeground(p.run, {
+      sink: (stream, chunk) => write(stream === 'stdout' ? io.stdout : io.stderr, chunk),
+      cancelled,
+      onSubmitted: (runId) => (id = runId),
+    });
+    if (!p.quiet) {
+      const d = runDuration(view);
+      const detail = [exitSummary(view), d !== null ? duration(d) : ''].filter(Boolean).join(', ');
+      write(io.stderr, Buffer.from(`git-run: run ${short(view.id)} ${view.status}${detail ? ` (${detail})` : ''}\n`));
+    }
+    return exitCodeOf(view);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', ignore);
+  }
+}

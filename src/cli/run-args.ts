@@ -1,0 +1,84 @@
+/**
+ * `git run [options] [--] <command> [args...]`: where git-run's options end
+ * and the user's command begins. Kept apart from clipanion so that running a
+ * command (the path whose start-up time users feel) does not load the parser
+ * every other subcommand needs; measured in docs/decisions/0003.
+ */
+import { ErrorCode, GitRunError } from '../errors/index.js';
+import type { RunOptions } from '../api/index.js';
+import type { LeaveMode } from '../core/record.js';
+
+/** Every subcommand name: anything else in first position starts a run. */
+export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', '__supervise'];
+
+/** Options of the run command: their value's key in ParsedRun, or true for a flag. */
+const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {
+  '-d': { key: 'detach', flag: true },
+  '--detach': { key: 'detach', flag: true },
+  '-q': { key: 'quiet', flag: true },
+  '--quiet': { key: 'quiet', flag: true },
+  '--name': { key: 'name' },
+  '--notes': { key: 'notes' },
+  '--tag': { key: 'tags', many: true },
+  '--seed': { key: 'seed' },
+  '--leave': { key: 'leave' },
+  '--local-dir': { key: 'localDir' },
+  '--send-ignore': { key: 'sendIgnore' },
+  '--fetch-ignore': { key: 'fetchIgnore' },
+};
+
+export interface ParsedRun {
+  run: RunOptions;
+  detach: boolean;
+  quiet: boolean;
+}
+
+export function isRunInvocation(argv: string[]): boolean {
+  const first = argv[0];
+  return first !== undefined && !SUBCOMMAND_NAMES.includes(first) && !['-h', '--help', '--version', 'help'].includes(first);
+}
+
+export function parseRunArgv(argv: string[]): ParsedRun {
+  const values: Record<string, string | string[] | boolean> = {};
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') break;
+    const eq = a.startsWith('--') ? a.indexOf('=') : -1;
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    // Short flags may be bundled: -dq.
+    const bundle = /^-[a-z]{2,}$/.test(a) ? [...a.slice(1)].map((c) => `-${c}`) : [name];
+    for (const n of bundle) {
+      const o = OPTIONS[n];
+      if (!o || (bundle.length > 1 && !o.flag)) {
+        throw new GitRunError(ErrorCode.BadOption, `unknown option '${n}' for git run`, 'put the command after `--` (git run [options] -- <command>); see `git run --help`', { option: n });
+      }
+      if (o.flag) {
+        if (eq > 0) throw new GitRunError(ErrorCode.BadOption, `option '${n}' takes no value`, 'see `git run --help`');
+        values[o.key] = true;
+        continue;
+      }
+      const v = eq > 0 ? a.slice(eq + 1) : argv[++i];
+      if (v === undefined) throw new GitRunError(ErrorCode.BadOption, `option '${n}' needs a value`, `e.g. ${n} <value>; see \`git run --help\``);
+      values[o.key] = o.many ? [...((values[o.key] as string[] | undefined) ?? []), v] : v;
+    }
+  }
+  const str = (k: string) => (typeof values[k] === 'string' ? { [k]: values[k] as string } : {});
+  const tags = ((values.tags as string[] | undefined) ?? []).flatMap((t) => t.split(','));
+  const run: RunOptions = {
+    command: argv.slice(i),
+    ...str('name'),
+    ...str('notes'),
+    ...str('seed'),
+    ...str('localDir'),
+    ...str('sendIgnore'),
+    ...str('fetchIgnore'),
+    ...(typeof values.leave === 'string' ? { leave: values.leave as LeaveMode } : {}),
+    tags,
+  };
+  return { run, detach: values.detach === true, quiet: values.quiet === true };
+}
