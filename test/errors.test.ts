@@ -74,7 +74,7 @@ describe('bad input gets a clear error and writes nothing', () => {
 
   it('bad option values', async () => {
     const repo = makeRepo('badopts', { 'a.txt': 'a' });
-    await refused(repo, ['--leave', 'some', '--', 'true'], /invalid --leave 'some'/);
+    await refused(repo, ['--leave', 'some', '--', 'true'], /invalid --leave: expected "none", "code" or "all", got a string \("some"\)/);
     await refused(repo, ['--seed', '-1', '--', 'true'], /invalid seed '-1'/);
     await refused(repo, ['--seed', 'abc', '--', 'true'], /invalid seed 'abc'/);
     await refused(repo, ['log', '--status', 'done'], /unknown status 'done'/);

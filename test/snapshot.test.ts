@@ -67,7 +67,7 @@ describe('the code snapshot', () => {
     const repo = makeRepo('names', { 'with space.txt': 's', 'ünï ✓.txt': 'u' });
     mkdirSync(path.join(repo, 'dir'));
     writeFileSync(path.join(repo, 'dir', 'new\nline.txt'), 'n');
-    const r = await ok(['-q', '--', ...['node', '-e', `const fs=require('fs');process.stdout.write(JSON.stringify(fs.readdirSync('.').concat(fs.readdirSync('dir')).sort()));fs.writeFileSync('out put\\n✓','o')`]], { cwd: repo });
+    const r = await ok(['-q', '--', ...['node', '-e', `const fs=require('fs');process.stdout.write(JSON.stringify(fs.readdirSync('.').filter(f=>f!=='.git-run').concat(fs.readdirSync('dir')).sort()));fs.writeFileSync('out put\\n✓','o')`]], { cwd: repo });
     assert.deepEqual(JSON.parse(r.stdout), ['dir', 'new\nline.txt', 'with space.txt', 'ünï ✓.txt']);
     const id = runIds(repo)[0]!;
     assert.deepEqual(lsCode(repo, id), ['dir/new\nline.txt', 'with space.txt', 'ünï ✓.txt']);

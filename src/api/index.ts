@@ -3,7 +3,9 @@
  * and returns values; nothing here prints.
  */
 export { repoAt, getRun, listRuns, activeRuns, parseStatuses, type ListOptions } from './query.js';
-export { startRun, runForeground, parseSeed, type RunOptions, type Submitted, type ForegroundOptions } from './run.js';
+export { startRun, runForeground, runChildren, submitDetached, superviseById, toSubmitOptions, type RunOptions, type Submitted, type ForegroundOptions, type Progress } from './run.js';
+export { prepareSubmission, parseAssignment, SWEEP_CAP, type SubmitOptions, type Submission } from './submit.js';
+export { parseSeed, loadRunConfig, writeStarterConfig, STARTER_CONFIG } from './context.js';
 export { streamLogs, recordedLog, type Sink, type Stream, type FollowOptions } from './follow.js';
 export { cancelRuns, waitFor, waitRuns } from './control.js';
 export { catRunFile, checkoutRun, parseRunPath } from './files.js';
@@ -12,5 +14,4 @@ export { runToJson, type RunJson } from './json.js';
 export type { RunView } from '../store/runs.js';
 export type { Status, RunSpec, RunResult } from '../core/record.js';
 export { GitRunError, ErrorCode } from '../errors/index.js';
-export { supervise as superviseRun } from '../executors/local.js';
 export { signalNumber } from '../executors/process.js';

@@ -32,6 +32,9 @@ export interface RunJson {
   downstream: string[];
   metrics: Record<string, unknown>;
   runArgs: Record<string, unknown>;
+  /** 'group' for a parent run. */
+  kind: 'run' | 'group';
+  repetition: number | null;
 }
 
 export async function runToJson(repo: Repo, v: RunView): Promise<RunJson> {
@@ -48,7 +51,7 @@ export async function runToJson(repo: Repo, v: RunView): Promise<RunJson> {
     code: v.spec.code,
     host: v.spec.host,
     parent: v.spec.parent,
-    children: [],
+    children: v.children?.map((c) => c.id) ?? [],
     key: v.spec.key,
     createdAt: v.spec.createdAt,
     startedAt: v.result?.startedAt ?? v.state?.startedAt ?? null,
@@ -63,5 +66,7 @@ export async function runToJson(repo: Repo, v: RunView): Promise<RunJson> {
     downstream: [],
     metrics: {},
     runArgs: v.spec.runArgs,
+    kind: v.spec.kind ?? 'run',
+    repetition: v.spec.repetition ?? null,
   };
 }

@@ -14,7 +14,9 @@ export interface MetadataEdit {
 }
 
 export async function editRun(repo: Repo, name: string, edit: MetadataEdit): Promise<RunView> {
-  const view = await getRun(repo, name);
+  // A child has no metadata of its own: editing it edits its group (Accio).
+  const run = await getRun(repo, name);
+  const view = run.spec.parent ? await getRun(repo, run.spec.parent) : run;
   const id = await repo.ident();
   const e: MetadataEvent = { at: new Date().toISOString(), by: `${id.name} <${id.email}>` };
   const set: NonNullable<MetadataEvent['set']> = {};
@@ -24,5 +26,5 @@ export async function editRun(repo: Repo, name: string, edit: MetadataEdit): Pro
   if (edit.tag?.length) e.tag = edit.tag;
   if (edit.untag?.length) e.untag = edit.untag;
   await addMetadata(repo, view.id, [e]);
-  return getRun(repo, view.id);
+  return getRun(repo, run.id);
 }

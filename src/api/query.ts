@@ -8,6 +8,7 @@ import { listRunRefs, readRun, resolveRun, RunReader, type RunView } from '../st
 import { refresh } from '../executors/local.js';
 import { isFinal, STATUSES, type Status } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
+import { complete } from './groups.js';
 
 export async function repoAt(cwd?: string): Promise<Repo> {
   return openRepo(cwd ?? process.cwd());
@@ -17,8 +18,8 @@ export async function repoAt(cwd?: string): Promise<Repo> {
 export async function getRun(repo: Repo, name: string): Promise<RunView> {
   const id = await resolveRun(repo, name);
   let view = await readRun(repo, id);
-  if (!isFinal(view.status) && (await refresh(repo, view))) view = await readRun(repo, id);
-  return view;
+  if (!view.children && !isFinal(view.status) && (await refresh(repo, view))) view = await readRun(repo, id);
+  return complete(repo, view);
 }
 
 export interface ListOptions {
@@ -50,8 +51,10 @@ export async function listRuns(repo: Repo, opts: ListOptions = {}): Promise<RunV
   // Bring unfinished runs up to date before filtering on status.
   for (let i = 0; i < views.length; i++) {
     const v = views[i]!;
-    if (!isFinal(v.status) && (await refresh(repo, v))) views[i] = await readRun(repo, v.id);
+    if (!v.children && !isFinal(v.status) && (await refresh(repo, v))) views[i] = await readRun(repo, v.id);
   }
+  const byId = new Map(views.map((v) => [v.id, v]));
+  views = await Promise.all(views.map((v) => complete(repo, v, byId)));
   views.sort((a, b) => (a.spec.createdAt < b.spec.createdAt ? 1 : a.spec.createdAt > b.spec.createdAt ? -1 : a.id < b.id ? 1 : -1));
   if (opts.status) views = views.filter((v) => opts.status!.includes(v.status));
   if (opts.limit !== undefined) views = views.slice(0, opts.limit);

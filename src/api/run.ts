@@ -1,206 +1,74 @@
 /**
- * Submitting one run: snapshot the work tree, write the immutable spec,
- * prove the run directory is usable, publish the run (ref and metadata in one
- * transaction), start its supervisor. Every check that can fail on bad input
- * happens before anything is published: a refused run leaves no ref and no note.
+ * Running what was submitted: one run or a group's children, here (the
+ * foreground, streaming output or showing progress) or by a detached
+ * supervisor. The submission itself is api/submit.ts.
  */
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import crypto from 'node:crypto';
-import { openRepo, readIdent, type Repo } from '../git/repo.js';
-import { warmUpHashing } from '../git/loose.js';
-import { takeSnapshot } from '../git/snapshot.js';
-import { publishRun, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
-import { LogTail, type Sink } from './follow.js';
-import { checkIgnorePatterns, toGitPatterns } from '../core/ignore.js';
-import { tempPath } from '../git/snapshot.js';
-import { LEAVE_MODES, foldMetadata, formatEvent, newSeed, runKey, type LeaveMode, type MetadataEvent, type RunSpec } from '../core/record.js';
-import { ErrorCode, GitRunError } from '../errors/index.js';
-import { parseRunConfig, type RunConfig } from '../core/config.js';
-import { controlDirFor, discardControlDir, fetchIgnoreCopy, launch, prepareControlDir, requestCancel, supervise, startState, materializeRun, type LocalArgs } from '../executors/local.js';
+import type { Repo } from '../git/repo.js';
+import { readRun, type RunView } from '../store/runs.js';
+import { LogTail, streamLogs, type Sink } from './follow.js';
+import { prepareSubmission, type SubmitOptions, type Submission, type SubmittedChild } from './submit.js';
+import { controlDirFor, launch, requestCancel, supervise } from '../executors/local.js';
+import os from 'node:os';
+import type { LeaveMode } from '../core/record.js';
 
+/** The simple form: one command, as `git run -- <command>` takes it. */
 export interface RunOptions {
-  /** Where the user stands; the repository is found from here. Default: process.cwd(). */
   cwd?: string;
-  /** Argument vector: element 0 is the program. */
   command: string[];
+  /** `name=value` parameters: {name} placeholders, GIT_RUN_PARAM_<name>, .git-run/params.json. */
+  params?: string[];
   name?: string;
   notes?: string;
   tags?: string[];
-  /** A non-negative integer; default: a random one, recorded. */
   seed?: number | string;
-  /** What stays of the run directory afterwards (Runaway's --leave). Default: none. */
   leave?: LeaveMode;
-  /** Where run directories are made (remotemanager's local_dir). Default: under the git directory. */
   localDir?: string;
-  /** Ignore files other than .sendignore / .fetchignore at the top of the work tree. */
   sendIgnore?: string;
   fetchIgnore?: string;
+  /** Other run_args for this run only (force, skip, custom ones...). */
+  runArgs?: Record<string, unknown>;
+}
+
+export function toSubmitOptions(o: RunOptions): SubmitOptions {
+  const runArgs: Record<string, unknown> = { ...o.runArgs };
+  if (o.leave !== undefined) runArgs.leave = o.leave;
+  if (o.localDir !== undefined) runArgs.local_dir = o.localDir;
+  if (o.sendIgnore !== undefined) runArgs.send_ignore = o.sendIgnore;
+  if (o.fetchIgnore !== undefined) runArgs.fetch_ignore = o.fetchIgnore;
+  return {
+    command: o.command,
+    assignments: o.params ?? [],
+    runArgs,
+    ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
+    ...(o.name !== undefined ? { name: o.name } : {}),
+    ...(o.notes !== undefined ? { notes: o.notes } : {}),
+    ...(o.tags !== undefined ? { tags: o.tags } : {}),
+    ...(o.seed !== undefined ? { seed: o.seed } : {}),
+  };
 }
 
 export interface Submitted {
   id: string;
   repo: Repo;
+  /** Set when an identical run (same key) was reused instead of started. */
+  reused: boolean;
 }
 
-interface Published extends Submitted {
-  view: RunView;
-  controlDir: string;
-  materialized?: Promise<void>;
+/** The id a submission is known by: its group, or its single run. */
+const mainId = (s: Submission) => s.group?.id ?? s.children[0]!.id;
+
+/** Submit and return at once: a detached supervisor runs what is new. */
+export async function submitDetached(opts: SubmitOptions): Promise<Submission> {
+  const s = await prepareSubmission(opts);
+  const fresh = s.children.filter((c) => c.view);
+  if (s.group && fresh.length) launch(s.repo, s.group.id, fresh[0]!.controlDir!);
+  else if (!s.group && fresh.length) launch(s.repo, fresh[0]!.id, fresh[0]!.controlDir!);
+  return s;
 }
 
-interface IgnoreFile {
-  /** As recorded in run_args: relative to the top of the work tree when inside it. */
-  name: string;
-  /** The patterns as git reads them (see toGitPatterns). */
-  patterns: string;
-}
-
-async function ignoreFile(repo: Repo, cwd: string, given: string | undefined, dflt: string, option: string): Promise<IgnoreFile | null> {
-  const file = given ? path.resolve(cwd, given) : path.join(repo.topLevel!, dflt);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    if (!given && (e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new GitRunError(ErrorCode.IgnoreFileMissing, `cannot read the ignore file ${file}: ${(e as Error).message}`, `check the path given to ${option}`, { file });
-  }
-  const problems = checkIgnorePatterns(text);
-  if (problems.length) {
-    const list = problems.map((p) => `  ${path.basename(file)}:${p.line}: ${JSON.stringify(p.pattern)}: ${p.reason}`).join('\n');
-    throw new GitRunError(
-      ErrorCode.IgnoreFileInvalid,
-      `${file} has ${problems.length === 1 ? 'an invalid pattern' : `${problems.length} invalid patterns`}:\n${list}`,
-      'fix or remove those lines (the file uses .gitignore syntax)',
-      { file, problems },
-    );
-  }
-  const rel = path.relative(repo.topLevel!, file);
-  return { name: rel.startsWith('..') ? file : rel, patterns: toGitPatterns(text) };
-}
-
-export function parseSeed(seed: number | string | undefined): number {
-  if (seed === undefined) return newSeed();
-  const s = String(seed).trim();
-  const n = /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n)) {
-    throw new GitRunError(ErrorCode.BadOption, `invalid seed '${seed}': a seed is a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`, 'give --seed a non-negative integer, e.g. --seed 42', { seed });
-  }
-  return n;
-}
-
-/** The .runconfig at the top of the work tree; empty when there is none. */
-export async function loadRunConfig(repo: Repo): Promise<RunConfig> {
-  const file = path.join(repo.topLevel ?? repo.gitDir, '.runconfig');
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return { defaults: {}, hosts: {}, experiments: {} };
-  }
-  const { config, problems } = parseRunConfig(text);
-  if (problems.length) {
-    throw new GitRunError(
-      ErrorCode.ConfigInvalid,
-      `${file} is not a valid run configuration:\n${problems.map((p) => `  ${p.where || '(top)'}: ${p.problem}`).join('\n')}`,
-      'fix it (see .runconfig.example for every key and its default)',
-      { file, problems },
-    );
-  }
-  return config;
-}
-
-async function submitRun(opts: RunOptions, startHere = false): Promise<Published> {
-  const cwd = path.resolve(opts.cwd ?? process.cwd());
-  if (!opts.command.length || opts.command[0] === '') {
-    throw new GitRunError(ErrorCode.NoCommand, 'no command to run', 'put the command after --, e.g. `git run -- python train.py`');
-  }
-  if (opts.leave !== undefined && !LEAVE_MODES.includes(opts.leave)) {
-    throw new GitRunError(ErrorCode.BadOption, `invalid --leave '${opts.leave}'`, `use one of: ${LEAVE_MODES.join(', ')}`);
-  }
-  const seed = parseSeed(opts.seed);
-  const tags = (opts.tags ?? []).map((t) => t.trim()).filter(Boolean);
-  // Started together: each waits on its own git process.
-  const identEarly = readIdent(cwd);
-  identEarly.catch(() => undefined);
-  const opening = openRepo(cwd);
-  warmUpHashing();
-  const repo = await opening;
-  repo.primeIdent(identEarly);
-  if (!repo.topLevel) throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: there is no work tree to run from`, 'run git-run in a clone with a work tree');
-  // run_args: .runconfig defaults, then this submission's options (remotemanager's hierarchy).
-  const defaults = (await loadRunConfig(repo)).defaults;
-  const top = repo.topLevel;
-  // A configured ignore file that is just the default name is optional, like the default.
-  const fromConfig = (k: string, dflt?: string): string | undefined =>
-    typeof defaults[k] === 'string' && defaults[k] !== dflt ? path.resolve(top, defaults[k] as string) : undefined;
-  const leave = opts.leave ?? (defaults.leave as LeaveMode | undefined) ?? 'none';
-  const send = await ignoreFile(repo, cwd, opts.sendIgnore ?? fromConfig('send_ignore', '.sendignore'), '.sendignore', '--send-ignore');
-  const fetch = await ignoreFile(repo, cwd, opts.fetchIgnore ?? fromConfig('fetch_ignore', '.fetchignore'), '.fetchignore', '--fetch-ignore');
-  const localDir = opts.localDir ? path.resolve(cwd, opts.localDir) : fromConfig('local_dir');
-
-  // git reads the patterns from a file: give it the translated ones.
-  const sendFile = send ? await tempPath(repo, 'sendignore') : null;
-  if (sendFile) await fs.writeFile(sendFile, send!.patterns);
-  let snapshot, ident;
-  try {
-    [snapshot, ident] = await Promise.all([takeSnapshot(repo, { sendIgnoreFile: sendFile }), repo.ident()]);
-  } finally {
-    if (sendFile) await fs.rm(sendFile, { force: true });
-  }
-  // Unknown defaults are kept and passed on to the executor.
-  const runArgs: LocalArgs & Record<string, unknown> = { ...defaults, leave, send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null };
-  if (localDir) runArgs.local_dir = localDir;
-  else delete runArgs.local_dir;
-  const keyed = { tree: snapshot.tree, command: opts.command, cwd: repo.prefix, params: {}, seed, inputs: [] as string[], env: {} as Record<string, string> };
-  const spec: RunSpec = {
-    format: 1,
-    command: opts.command,
-    cwd: repo.prefix,
-    params: {},
-    seed,
-    code: snapshot,
-    host: 'local',
-    runArgs: runArgs as Record<string, unknown>,
-    inputs: [],
-    env: {},
-    parent: null,
-    creator: `${ident.name} <${ident.email}>`,
-    createdAt: new Date().toISOString(),
-    key: runKey(keyed),
-    nonce: crypto.randomBytes(8).toString('hex'),
-  };
-  const by = spec.creator;
-  const at = spec.createdAt;
-  const events: MetadataEvent[] = [];
-  const set: MetadataEvent['set'] = {};
-  if (opts.name !== undefined) set.name = opts.name;
-  if (opts.notes !== undefined) set.notes = opts.notes;
-  if (Object.keys(set).length || tags.length) events.push({ at, by, ...(Object.keys(set).length ? { set } : {}), ...(tags.length ? { tag: tags } : {}) });
-  const queued = await writeSpecCommit(repo, spec, foldMetadata(events.map(formatEvent).join('\n')));
-  const controlDir = controlDirFor(repo, queued.id, runArgs);
-  await prepareControlDir(controlDir);
-  // Started here and now: publish the run at its started commit, and check
-  // the snapshot out while the ref is written.
-  const view = startHere ? await startedView(repo, queued, startState(controlDir)) : queued;
-  const materialized = startHere ? materializeRun(repo, view) : undefined;
-  materialized?.catch(() => undefined); // its failure is recorded by the supervisor
-  try {
-    if (fetch) await fs.writeFile(fetchIgnoreCopy(controlDir), fetch.patterns);
-    await publishRun(repo, view.id, events, view.tip);
-  } catch (e) {
-    await materialized?.catch(() => undefined);
-    await discardControlDir(controlDir);
-    throw e;
-  }
-  return { id: view.id, repo, view, controlDir, ...(materialized ? { materialized } : {}) };
-}
-
-/** Submit a run and start it in the background (a detached supervisor records it). */
 export async function startRun(opts: RunOptions): Promise<Submitted> {
-  const s = await submitRun(opts);
-  launch(s.repo, s.id, s.controlDir);
-  return { id: s.id, repo: s.repo };
+  const s = await submitDetached(toSubmitOptions(opts));
+  return { id: mainId(s), repo: s.repo, reused: !!s.children[0]!.reused };
 }
 
 export interface ForegroundOptions {
@@ -208,24 +76,97 @@ export interface ForegroundOptions {
   sink: Sink;
   /** Resolves when the caller wants the run cancelled (Ctrl-C). */
   cancelled?: Promise<unknown>;
-  /** Called once the run is published, before it starts. */
-  onSubmitted?: (id: string) => void;
+  /** Called once the run is published (or found), before it starts. */
+  onSubmitted?: (id: string, reused: boolean) => void;
 }
 
 /**
- * Submit a run and supervise it in this process, streaming its output: no
- * second process to start, so a short command costs little more than itself.
- * If this process dies, a later reader marks the run lost (or finishes it
- * from its exit record), as for a detached supervisor.
+ * One command, supervised in this process while its output streams: no
+ * second process to start, so a short command costs little more than
+ * itself. When an identical run exists (same code, command, parameters and
+ * seed) it is reused: its output is replayed, or followed if it is running.
  */
-export async function runForeground(opts: RunOptions, fg: ForegroundOptions): Promise<RunView> {
-  const s = await submitRun(opts, true);
-  fg.onSubmitted?.(s.id);
+export async function runForeground(opts: RunOptions, fg: ForegroundOptions): Promise<{ view: RunView; reused: boolean }> {
+  const s = await prepareSubmission(toSubmitOptions(opts), { startHere: true });
+  const c = s.children[0]!;
+  fg.onSubmitted?.(c.id, !!c.reused);
+  if (c.reused) {
+    const view = await streamLogs(s.repo, c.id, fg.sink, { streams: ['stdout', 'stderr'], follow: true });
+    return { view, reused: true };
+  }
   const tail = new LogTail(fg.sink);
-  void fg.cancelled?.then(() => requestCancel(s.controlDir));
-  const done = await supervise(s.repo, s.view, { tick: () => tail.poll(s.controlDir) }, s.materialized);
-  if (!done) return readRun(s.repo, s.id); // cancelled before it started, by another process
-  await tail.poll(s.controlDir);
+  void fg.cancelled?.then(() => requestCancel(c.controlDir!));
+  const done = await supervise(s.repo, c.view!, { tick: () => tail.poll(c.controlDir!) }, c.materialized);
+  if (!done) return { view: await readRun(s.repo, c.id), reused: false }; // cancelled before it started, by another process
+  await tail.poll(c.controlDir!);
   await done.cleanup();
-  return done.view;
+  return { view: done.view, reused: false };
+}
+
+export interface Progress {
+  total: number;
+  reused: number;
+  done: number;
+  running: number;
+  failed: number;
+  /** The child that just changed. */
+  child?: RunView;
+}
+
+/**
+ * Run a submission's new children here, at most `maxParallel` at once (one
+ * at a time when asynchronous is false), first come first served.
+ */
+export async function runChildren(s: Submission, onProgress: (p: Progress) => void = () => undefined, cancelled?: Promise<unknown>): Promise<RunView[]> {
+  const queue = s.children.filter((c): c is SubmittedChild & { view: RunView } => !!c.view);
+  const p: Progress = { total: s.children.length, reused: s.children.length - queue.length, done: 0, running: 0, failed: 0 };
+  let stop = false;
+  void cancelled?.then(() => {
+    stop = true;
+    for (const c of queue) if (c.controlDir) void requestCancel(c.controlDir);
+  });
+  const results: RunView[] = [];
+  const width = s.sequential ? 1 : Math.max(1, s.maxParallel);
+  let next = 0;
+  const worker = async () => {
+    while (next < queue.length) {
+      const c = queue[next++]!;
+      if (stop) {
+        await requestCancel(c.controlDir!);
+      }
+      p.running++;
+      onProgress({ ...p });
+      const done = await supervise(s.repo, c.view, {}, c.materialized);
+      const view = done?.view ?? (await readRun(s.repo, c.id));
+      await done?.cleanup();
+      p.running--;
+      p.done++;
+      if (view.status !== 'succeeded') p.failed++;
+      results.push(view);
+      onProgress({ ...p, child: view });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, queue.length) }, worker));
+  return results;
+}
+
+/** The detached supervisor's work for a run or a group: run whatever of it is still queued. */
+export async function superviseById(repo: Repo, id: string): Promise<void> {
+  const view = await readRun(repo, id);
+  if (!view.children) {
+    const done = await supervise(repo, view);
+    await done?.cleanup();
+    return;
+  }
+  const children = await Promise.all(view.children.filter((c) => !c.reused).map((c) => readRun(repo, c.id)));
+  const queued = children.filter((c) => c.status === 'queued');
+  const maxParallel = typeof view.spec.runArgs.max_parallel === 'number' ? view.spec.runArgs.max_parallel : os.cpus().length;
+  await runChildren({
+    repo,
+    group: view,
+    groupReused: false,
+    children: queued.map((v) => ({ id: v.id, reused: null, view: v, controlDir: controlDirFor(repo, v.id, v.spec.runArgs) })),
+    maxParallel,
+    sequential: view.spec.runArgs.asynchronous === false,
+  });
 }

@@ -14,8 +14,10 @@ import CatCommand from './commands/cat.js';
 import CheckoutCommand from './commands/checkout.js';
 import EditCommand from './commands/edit.js';
 import SuperviseCommand from './commands/supervise.js';
+import SubmitCommand from './commands/submit.js';
+import InitCommand from './commands/init.js';
 
-export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SuperviseCommand];
+export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand];
 
 /** Subcommand names as registered; run-args.ts keeps the same list without loading clipanion. */
 export const registeredNames = (): string[] => COMMANDS.flatMap((c) => (c.paths ?? []).filter((p) => p.length).map((p) => p[0]!));

@@ -51,11 +51,15 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
   process.on('SIGHUP', ignore);
   for (const s of [io.stdout, io.stderr]) s.on('error', ignore);
   try {
-    const view = await runForeground(p.run, {
+    const { view, reused } = await runForeground(p.run, {
       sink: (stream, chunk) => write(stream === 'stdout' ? io.stdout : io.stderr, chunk),
       cancelled,
-      onSubmitted: (runId) => (id = runId),
+      onSubmitted: (runId, wasReused) => {
+        id = runId;
+        if (wasReused && !p.quiet) write(io.stderr, Buffer.from(`git-run: reusing run ${short(runId)}: same code, command, parameters and seed (--force to run again)\n`));
+      },
     });
+    void reused;
     if (!p.quiet) {
       const d = runDuration(view);
       const detail = [exitSummary(view), d !== null ? duration(d) : ''].filter(Boolean).join(', ');

@@ -9,7 +9,7 @@ import type { RunOptions } from '../api/index.js';
 import type { LeaveMode } from '../core/record.js';
 
 /** Every subcommand name: anything else in first position starts a run. */
-export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', '__supervise'];
+export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', 'submit', 'init', '__supervise'];
 
 /** Options of the run command: their value's key in ParsedRun, or true for a flag. */
 const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {
@@ -25,7 +25,41 @@ const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {
   '--local-dir': { key: 'localDir' },
   '--send-ignore': { key: 'sendIgnore' },
   '--fetch-ignore': { key: 'fetchIgnore' },
+  '-p': { key: 'params', many: true },
+  '--param': { key: 'params', many: true },
+  '--force': { key: 'force', flag: true },
+  '--force-ignores-success': { key: 'forceIgnoresSuccess', flag: true },
+  '--no-skip': { key: 'noSkip', flag: true },
+  '--run-arg': { key: 'runArg', many: true },
 };
+
+/** `--run-arg key=value` (a custom run_arg; the value is JSON when it parses as JSON). */
+export function parseRunArg(a: string): [string, unknown] {
+  const eq = a.indexOf('=');
+  if (eq <= 0) throw new GitRunError(ErrorCode.BadOption, `malformed --run-arg '${a}': expected key=value`, 'e.g. --run-arg partition=gpu or --run-arg mem=8G');
+  const text = a.slice(eq + 1);
+  let value: unknown = text;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    /* plain text */
+  }
+  return [a.slice(0, eq), value];
+}
+
+/** run_args from the flags every submitting command shares. */
+export function runArgsFromFlags(f: { force?: boolean; forceIgnoresSuccess?: boolean; noSkip?: boolean; sequential?: boolean; runArg?: string[] }): Record<string, unknown> {
+  const a: Record<string, unknown> = {};
+  for (const kv of f.runArg ?? []) {
+    const [k, v] = parseRunArg(kv);
+    a[k] = v;
+  }
+  if (f.force) a.force = true;
+  if (f.noSkip) a.skip = false;
+  if (f.forceIgnoresSuccess) a.force_ignores_success = true;
+  if (f.sequential) a.asynchronous = false;
+  return a;
+}
 
 export interface ParsedRun {
   run: RunOptions;
@@ -79,6 +113,13 @@ export function parseRunArgv(argv: string[]): ParsedRun {
     ...str('fetchIgnore'),
     ...(typeof values.leave === 'string' ? { leave: values.leave as LeaveMode } : {}),
     tags,
+    params: (values.params as string[] | undefined) ?? [],
+    runArgs: runArgsFromFlags({
+      force: values.force === true,
+      forceIgnoresSuccess: values.forceIgnoresSuccess === true,
+      noSkip: values.noSkip === true,
+      runArg: (values.runArg as string[] | undefined) ?? [],
+    }),
   };
   return { run, detach: values.detach === true, quiet: values.quiet === true };
 }

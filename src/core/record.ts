@@ -37,6 +37,24 @@ export interface RunSpec {
   key: string;
   /** Makes two otherwise identical submissions distinct runs. */
   nonce: string;
+  /** 'group' for the parent of a sweep; absent for a run. */
+  kind?: 'group';
+  /** A child's name, generated from its parameters (immutable; children have no metadata of their own). */
+  name?: string;
+  /** A child's repetition of its parameter combination (1-based). */
+  repetition?: number;
+  /** The run_args of each level (remotemanager): dataset (.runconfig and definition),
+   * runner (per-child overrides), temporary (this submission only); runArgs is their merge. */
+  runArgsFrom?: { dataset: Record<string, unknown>; runner: Record<string, unknown>; temporary: Record<string, unknown> };
+  /** A group's number of children. */
+  childCount?: number;
+}
+
+/** A group's list of children, in its second commit (children.json). */
+export interface GroupChild {
+  id: string;
+  /** True when an existing run with the same key was reused (memoization). */
+  reused: boolean;
 }
 
 /** Where the executor can find a started run again: enough to reattach from git alone. */

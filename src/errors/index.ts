@@ -17,6 +17,10 @@ export const ErrorCode = {
   BadOption: 'E_BAD_OPTION',
   DestinationNotEmpty: 'E_DESTINATION_NOT_EMPTY',
   ConfigInvalid: 'E_CONFIG_INVALID',
+  DefinitionInvalid: 'E_DEFINITION_INVALID',
+  UnknownExperiment: 'E_UNKNOWN_EXPERIMENT',
+  UnknownHost: 'E_UNKNOWN_HOST',
+  SweepTooLarge: 'E_SWEEP_TOO_LARGE',
   Git: 'E_GIT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

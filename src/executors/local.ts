@@ -17,7 +17,7 @@
  * or mark the run lost when nothing can tell how it ended.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, promises as fs, existsSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { openSync, closeSync, promises as fs, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Repo } from '../git/repo.js';
@@ -25,6 +25,7 @@ import { collectOutputs, materialize } from '../git/outputs.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../store/runs.js';
 import { isFinal, type LeaveMode, type LocalHandle, type RunResult, type RunState } from '../core/record.js';
+import { paramEnvName } from '../core/sweep.js';
 import { bootId, groupAlive, isAlive, killGroup, processStart, readJsonFile, thisHost, writeAtomic } from './process.js';
 
 export interface ExitRecord {
@@ -66,10 +67,8 @@ export const fetchIgnoreCopy = (dir: string): string => files(dir).fetchIgnore;
 /** Create the control directory, proving it is writable, before the run is published. */
 export async function prepareControlDir(dir: string): Promise<void> {
   try {
+    // A new directory: if it can be made, it can be written (or the file system is read-only, which mkdir reports).
     mkdirSync(dir, { recursive: true });
-    const probe = path.join(dir, '.probe');
-    writeFileSync(probe, '');
-    rmSync(probe);
   } catch (e) {
     throw new GitRunError(
       ErrorCode.RunDirNotWritable,
@@ -105,6 +104,9 @@ export function launch(repo: Repo, id: string, controlDir: string): void {
   child.unref();
 }
 
+/** Where a run finds its parameters as JSON, inside its run directory; never an output. */
+export const PARAMS_DIR = '.git-run';
+
 function commandEnv(view: RunView, controlDir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   // A run started from a hook must not inherit the hook's repository.
@@ -112,10 +114,20 @@ function commandEnv(view: RunView, controlDir: string): NodeJS.ProcessEnv {
   // Output reaches the log files as it is written, not in 4 KiB blocks.
   env.PYTHONUNBUFFERED ??= '1';
   Object.assign(env, view.spec.env);
+  for (const [k, v] of Object.entries(view.spec.params)) env[paramEnvName(k)] = typeof v === 'string' ? v : String(v);
+  const work = files(controlDir).work;
   env.GIT_RUN_ID = view.id;
   env.GIT_RUN_SEED = String(view.spec.seed);
-  env.GIT_RUN_DIR = files(controlDir).work;
+  env.GIT_RUN_DIR = work;
+  env.GIT_RUN_PARAMS = path.join(work, PARAMS_DIR, 'params.json');
   return env;
+}
+
+/** The parameters file: {"params", "seed", "id", "name"}. */
+function writeParamsFile(view: RunView, controlDir: string): void {
+  const dir = path.join(files(controlDir).work, PARAMS_DIR);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'params.json'), JSON.stringify({ params: view.spec.params, seed: view.spec.seed, id: view.id, name: view.spec.name ?? null }, null, 2) + '\n');
 }
 
 export interface SuperviseHooks {
@@ -201,6 +213,7 @@ function runCommand(view: RunView, dir: string, hooks: SuperviseHooks): Promise<
     void fs.mkdir(cwd, { recursive: true }).then(() => {
       const out = openSync(f.stdout, 'a');
       const err = openSync(f.stderr, 'a');
+      writeParamsFile(view, dir);
       const [program, ...argv] = view.spec.command;
       const child = spawn(program!, argv, { cwd, env: commandEnv(view, dir), stdio: ['ignore', out, err], detached: true });
       closeSync(out);
@@ -271,6 +284,8 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
     if (exit && existsSync(f.index) && existsSync(f.work)) {
       try {
         outputsTree = await collectOutputs(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree, {
+          exclude: PARAMS_DIR,
+          privateIndex: !opts.deferCleanup,
           fetchIgnoreFile: args.fetch_ignore ? f.fetchIgnore : null,
           onlyNew: !!args.send_ignore && !args.fetch_ignore,
         });

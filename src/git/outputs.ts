@@ -39,6 +39,10 @@ export interface OutputRules {
   /** True when a .sendignore was in force and no .fetchignore: then files that
    * were sent are not fetched back (Runaway's rule), only new files are. */
   onlyNew: boolean;
+  /** A top-level directory that is the tool's, never an output. */
+  exclude?: string;
+  /** Work on a copy of the run's index: needed when another process may collect the same run. */
+  privateIndex?: boolean;
 }
 
 /**
@@ -46,9 +50,11 @@ export interface OutputRules {
  * created or changed in the run directory, by the transfer rules.
  */
 export async function collectOutputs(repo: Repo, d: RunDirectory, codeTree: string, rules: OutputRules): Promise<string | null> {
-  // Work on a copy of the run's index (the stat cache comes with it): two
-  // processes may collect the same run at once, and each must see the
-  // directory against the checkout, not against the other's half-done update.
+  // The supervisor is the only process that collects while it lives. Anyone
+  // else (finishing a dead supervisor's run) works on a copy of the run's
+  // index (the stat cache comes with it), so that two such processes each see
+  // the directory against the checkout, not against the other's update.
+  if (rules.privateIndex === false) return collectWith(repo, d, codeTree, rules);
   const own = await tempPath(repo, 'collect');
   try {
     copyFileSync(d.indexFile, own);
@@ -76,6 +82,7 @@ async function collectWith(repo: Repo, d: RunDirectory, codeTree: string, rules:
     const [, newMode, , newOid, status] = parts[i]!.slice(1).split(' ');
     const file = parts[i + 1]!;
     if (status === 'D') continue;
+    if (rules.exclude && (file === rules.exclude || file.startsWith(rules.exclude + '/'))) continue;
     if (rules.onlyNew && status !== 'A') continue;
     entries.push(`${newMode} ${newOid}\t${file}\0`);
   }

@@ -13,7 +13,7 @@ import { blobEntry, editEntries, parseLsTree, revParse, treeEntry, writeBlob, wr
 import { updateRefs } from '../git/transaction.js';
 import { appendNote, listNotes } from '../git/notes.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
-import { foldMetadata, formatEvent, type Metadata, type MetadataEvent, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
+import { foldMetadata, formatEvent, type GroupChild, type Metadata, type MetadataEvent, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
 
 export interface RunView {
   id: string;
@@ -26,6 +26,8 @@ export interface RunView {
   meta: Metadata;
   /** Entries of the tip's root tree: lets the next state be written without reading it again. */
   entries: TreeEntry[];
+  /** A group's children (children.json), null for a run. */
+  children: GroupChild[] | null;
 }
 
 const summary = (command: string[]): string => {
@@ -40,7 +42,26 @@ export async function writeSpecCommit(repo: Repo, spec: RunSpec, meta: Metadata,
   const entries = [blobEntry('run.json', runJson), treeEntry('code', spec.code.tree)];
   const tree = await writeTree(repo, entries);
   const id = await writeCommit(repo, { tree, parents: upstream, message: `submitted: ${summary(spec.command)}\n` });
-  return { id, tip: id, spec, state: null, result: null, status: 'queued', meta, entries };
+  return { id, tip: id, spec, state: null, result: null, status: 'queued', meta, entries, children: null };
+}
+
+/** A group's second commit: the list of its children (not published yet). */
+export async function childrenView(repo: Repo, group: RunView, children: GroupChild[]): Promise<RunView> {
+  const blob = await writeBlob(repo, JSON.stringify(children, null, 1) + '\n');
+  const { tree, entries } = await editEntries(repo, group.entries, { 'children.json': blobEntry('children.json', blob) });
+  const reused = children.filter((c) => c.reused).length;
+  const tip = await writeCommit(repo, { tree, parents: [group.tip], message: `children: ${children.length}${reused ? ` (${reused} reused)` : ''}\n` });
+  return { ...group, tip, entries, children };
+}
+
+/** Publish many runs at once: one transaction creates every ref (and the
+ * metadata note of one of them); any conflict aborts them all. */
+export async function publishRuns(repo: Repo, runs: Array<{ id: string; tip: string }>, note: { id: string; events: MetadataEvent[] } | null): Promise<void> {
+  const creates = runs.map((r) => ({ ref: new RunRef(r.id).name, create: r.tip }));
+  if (note && note.events.length) await appendNote(repo, note.id, note.events.map(formatEvent), creates);
+  else if (!(await updateRefs(repo, creates, 'git-run: submitted'))) {
+    throw new GitRunError(ErrorCode.Git, 'a run being submitted already exists', 'this is a bug in git-run: two submissions produced the same spec commit');
+  }
 }
 
 /** Make the run visible: create its ref (it must not exist) and, in the same
@@ -152,16 +173,17 @@ export class RunReader {
   }
 
   async read(id: string, tip: string): Promise<RunView> {
-    const [spec, state, result, root, note] = await Promise.all([
+    const [spec, state, result, root, note, children] = await Promise.all([
       this.json<RunSpec>(`${tip}:run.json`),
       this.json<RunState>(`${tip}:state.json`),
       this.json<RunResult>(`${tip}:result.json`),
       this.batch.read(`${tip}^{tree}`),
       this.noteText(id),
+      this.json<GroupChild[]>(`${tip}:children.json`),
     ]);
     if (!spec || !root) throw new GitRunError(ErrorCode.RunNotFound, `refs/runs/${id} does not point at a run (no run.json)`, 'delete the stray ref with `git update-ref -d refs/runs/' + id + '`');
     const entries = parseTree(root.data, this.repo.objectFormat).map((e) => ({ ...e, type: (e.mode === '040000' ? 'tree' : e.mode === '160000' ? 'commit' : 'blob') as TreeEntry['type'] }));
-    return { id, tip, spec, state, result, status: statusOf(state, result), meta: foldMetadata(note), entries };
+    return { id, tip, spec, state, result, status: statusOf(state, result), meta: foldMetadata(note), entries, children };
   }
 
   /** Raw object read through the same process. */

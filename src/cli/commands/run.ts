@@ -15,6 +15,7 @@ export default class RunCommand extends GitRunCommand {
       ['Run a training script', 'git run -- python train.py --lr 0.1'],
       ['Run in the background and name the run', 'git run -d --name baseline -- python train.py'],
       ['Keep the run directory for inspection', 'git run --leave all -- make test'],
+      ['A parameter, as a placeholder', 'git run -p lr=0.1 --seed 7 -- python train.py --lr {lr}'],
     ],
   });
 
@@ -28,6 +29,11 @@ export default class RunCommand extends GitRunCommand {
   localDir = Option.String('--local-dir', { description: 'where run directories are made (default: inside .git)' });
   sendIgnore = Option.String('--send-ignore', { description: 'ignore file for the snapshot (default: .sendignore)' });
   fetchIgnore = Option.String('--fetch-ignore', { description: 'ignore file for outputs (default: .fetchignore)' });
+  params = Option.Array('-p,--param', { description: 'a parameter name=value: {name} in the command, GIT_RUN_PARAM_<name>, .git-run/params.json (repeatable)' });
+  force = Option.Boolean('--force', false, { description: 'run even if an identical run exists that did not succeed (alias of --no-skip)' });
+  noSkip = Option.Boolean('--no-skip', false, { description: 'do not reuse an identical running or failed run' });
+  forceIgnoresSuccess = Option.Boolean('--force-ignores-success', false, { description: 'with --force, rerun an identical run that succeeded too' });
+  runArg = Option.Array('--run-arg', { description: 'a custom run_arg key=value for this run (repeatable)' });
   command = Option.Rest();
 
   async run(): Promise<number> {
@@ -44,6 +50,11 @@ export default class RunCommand extends GitRunCommand {
     put('--local-dir', this.localDir);
     put('--send-ignore', this.sendIgnore);
     put('--fetch-ignore', this.fetchIgnore);
+    for (const p of this.params ?? []) put('--param', p);
+    if (this.force) argv.push('--force');
+    if (this.noSkip) argv.push('--no-skip');
+    if (this.forceIgnoresSuccess) argv.push('--force-ignores-success');
+    for (const a of this.runArg ?? []) put('--run-arg', a);
     return executeRun(parseRunArgv([...argv, '--', ...this.command]), this.context);
   }
 }

@@ -1,5 +1,5 @@
 import { GitRunCommand, Option } from '../base.js';
-import { repoAt, superviseRun, getRun } from '../../api/index.js';
+import { repoAt, superviseById } from '../../api/index.js';
 
 /** Internal: the detached process that owns one local run. */
 export default class SuperviseCommand extends GitRunCommand {
@@ -13,8 +13,7 @@ export default class SuperviseCommand extends GitRunCommand {
     process.on('SIGINT', () => undefined);
     process.on('SIGHUP', () => undefined);
     const repo = await repoAt();
-    const done = await superviseRun(repo, await getRun(repo, this.id));
-    await done?.cleanup();
+    await superviseById(repo, this.id);
     return 0;
   }
 }

@@ -1,0 +1,237 @@
+/**
+ * Shared helpers for the benchmarks in bench/: timing with
+ * process.hrtime.bigint, order statistics (never a single timing), a small
+ * text table, child processes, machine facts and the results file
+ * (bench/results/<name>.json, git-ignored).
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: this file runs as dist/bench/lib.js. */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The compiled, unbundled command-line entry point (tsc output). */
+export const CLI_UNBUNDLED = path.join(ROOT, 'dist', 'src', 'bin', 'git-run.js');
+
+/** What users run: package.json's "bin" for git-run when it is built, else the tsc output. */
+export const CLI: string = (() => {
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin?: string | Record<string, string> };
+    const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.['git-run'];
+    if (bin && existsSync(path.join(ROOT, bin))) return path.join(ROOT, bin);
+  } catch {
+    // fall through
+  }
+  return CLI_UNBUNDLED;
+})();
+
+/** Milliseconds taken by `fn`, measured with the monotonic high-resolution clock. */
+export async function timeMs<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = process.hrtime.bigint();
+  const value = await fn();
+  const t1 = process.hrtime.bigint();
+  return { ms: Number(t1 - t0) / 1e6, value };
+}
+
+export interface Stats {
+  n: number;
+  median: number;
+  p10: number;
+  p90: number;
+  min: number;
+  max: number;
+  mean: number;
+}
+
+/** The p-th percentile (0..100) of `xs` with linear interpolation between ranks. */
+export function percentile(xs: readonly number[], p: number): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const rank = (p / 100) * (s.length - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.ceil(rank);
+  return s[lo]! + (s[hi]! - s[lo]!) * (rank - lo);
+}
+
+export const median = (xs: readonly number[]): number => percentile(xs, 50);
+
+export function stats(xs: readonly number[]): Stats {
+  return {
+    n: xs.length,
+    median: median(xs),
+    p10: percentile(xs, 10),
+    p90: percentile(xs, 90),
+    min: Math.min(...xs),
+    max: Math.max(...xs),
+    mean: xs.reduce((a, b) => a + b, 0) / xs.length,
+  };
+}
+
+const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
+
+/** Stats rounded for the JSON file, samples included. */
+export function statsJson(xs: readonly number[]): Stats & { samples: number[] } {
+  const s = stats(xs);
+  return {
+    n: s.n,
+    median: round(s.median, 2),
+    p10: round(s.p10, 2),
+    p90: round(s.p90, 2),
+    min: round(s.min, 2),
+    max: round(s.max, 2),
+    mean: round(s.mean, 2),
+    samples: xs.map((x) => round(x, 2)),
+  };
+}
+
+/** A plain table: first column left-aligned, the others right-aligned. */
+export function printTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): void {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(headers));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}
+
+/** A table row for a named sample set, in milliseconds. */
+export function statsRow(label: string, xs: readonly number[]): string[] {
+  const s = stats(xs);
+  return [label, String(s.n), ...[s.median, s.p10, s.p90, s.min, s.max].map((x) => x.toFixed(1))];
+}
+
+export const STATS_HEADERS = ['', 'n', 'median ms', 'p10', 'p90', 'min', 'max'];
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a program to completion (no shell), collecting its output. */
+export function run(cmd: string, args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+    );
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Like run, but throws unless the exit status is 0. */
+export async function runOk(cmd: string, args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; input?: string }): Promise<RunResult> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} (in ${opts.cwd}) exited ${r.code ?? r.signal}:\n${r.stderr}${r.stdout}`);
+  }
+  return r;
+}
+
+/** The environment for the benchmarked tools: no inherited repository
+ * location, a fixed identity, a private HOME (no user config). */
+export function benchEnv(home: string): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const v of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_PREFIX', 'GIT_COMMON_DIR', 'GIT_NAMESPACE', 'GIT_CONFIG', 'GIT_CONFIG_GLOBAL']) {
+    delete env[v];
+  }
+  return {
+    ...env,
+    HOME: home,
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    GIT_AUTHOR_NAME: 'Bench Mark',
+    GIT_AUTHOR_EMAIL: 'bench@example.invalid',
+    GIT_COMMITTER_NAME: 'Bench Mark',
+    GIT_COMMITTER_EMAIL: 'bench@example.invalid',
+  };
+}
+
+function firstLine(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).split('\n')[0]!.trim();
+  } catch {
+    return 'unavailable';
+  }
+}
+
+export interface Machine {
+  cpus: number;
+  cpuModel: string;
+  memoryGiB: number;
+  os: string;
+  node: string;
+  git: string;
+  [extra: string]: string | number;
+}
+
+export function machine(extra: Record<string, string> = {}): Machine {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+    git: firstLine('git', ['--version']),
+    /** 1-minute load average when the benchmark started its report: other work on the machine skews timings. */
+    loadAverage1m: round(os.loadavg()[0]!, 2),
+    ...extra,
+  };
+}
+
+/** The git-run revision measured: HEAD of this repository, "+ uncommitted src/" when src/ has local changes
+ * (the benchmarks run whatever was last built into dist/). */
+export function revision(): string {
+  const head = firstLine('git', ['-C', ROOT, 'rev-parse', '--short=12', 'HEAD']);
+  let dirty = false;
+  try {
+    dirty = execFileSync('git', ['-C', ROOT, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+  } catch {
+    // not a git checkout
+  }
+  return dirty ? `${head} + uncommitted src/` : head;
+}
+
+/** The command that produced the figures, as a user would type it from the repository root. */
+export function commandLine(): string {
+  const script = path.relative(ROOT, process.argv[1] ?? '');
+  return ['node', script, ...process.argv.slice(2)].join(' ');
+}
+
+/** Write the figures to bench/results/<name>.json; returns the file written. */
+export async function writeResults(name: string, data: unknown): Promise<string> {
+  const dir = path.join(ROOT, 'bench', 'results');
+  await fs.mkdir(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
+  await fs.writeFile(file, JSON.stringify(data, null, 2) + '\n');
+  return file;
+}
+
+/** A positive integer from `--name=N` / `--name N` on the command line, or the default. */
+export function intArg(name: string, dflt: number): number {
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    let v: string | undefined;
+    if (a === `--${name}`) v = argv[i + 1];
+    else if (a.startsWith(`--${name}=`)) v = a.slice(name.length + 3);
+    else continue;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} needs a positive integer, got ${v}`);
+    return n;
+  }
+  return dflt;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const fmtRatio = (x: number): string => x.toFixed(2);

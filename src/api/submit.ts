@@ -1,0 +1,378 @@
+/**
+ * Submitting work: one command (`git run -- ...`) or a run definition
+ * (`git run submit file.json | experiment`). Both go through the same steps:
+ *
+ *   definition -> parameters and flags applied -> checks (nothing written yet)
+ *   -> snapshot -> children planned, keyed, matched against existing runs
+ *   -> objects written -> every new ref and the metadata note in one transaction
+ *
+ * A definition with more than one combination or repeat > 1 makes a group
+ * (parent run) and its children; anything else makes one run.
+ */
+import { promises as fs, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { openRepo, readIdent, type Repo } from '../git/repo.js';
+import { warmUpHashing } from '../git/loose.js';
+import { takeSnapshot, tempPath, type Snapshot } from '../git/snapshot.js';
+import { childrenView, publishRuns, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
+import { reusable, scanKeys, type KeyedRun } from '../store/keys.js';
+import { canonicalJson, foldMetadata, formatEvent, newSeed, runKey, type GroupChild, type MetadataEvent, type RunSpec } from '../core/record.js';
+import { checkDefinition, checkRunArgs, closest, NATIVE_RUN_ARGS, type Definition, type Problem, type Scalar } from '../core/definition.js';
+import { childCount, placeholderProblems, planChildren, type ChildPlan } from '../core/sweep.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+import { ignoreFile, loadRunConfig, parseSeed, type IgnoreFile } from './context.js';
+import type { RunConfig } from '../core/config.js';
+import { controlDirFor, discardControlDir, fetchIgnoreCopy, materializeRun, prepareControlDir, startState } from '../executors/local.js';
+
+/** Above this many children a submission needs --yes. */
+export const SWEEP_CAP = 1000;
+
+export interface SubmitOptions {
+  /** Where the user stands. Default: process.cwd(). */
+  cwd?: string;
+  /** A definition file, or the name of an experiment in .runconfig. */
+  target?: string;
+  /** The command, for the direct form (no definition). */
+  command?: string[];
+  /** `name=value` parameters; they override the definition's. */
+  assignments?: string[];
+  name?: string;
+  notes?: string;
+  tags?: string[];
+  repeat?: number | string;
+  seed?: number | string;
+  host?: string;
+  /** run_args for this submission only (remotemanager's temporary level). */
+  runArgs?: Record<string, unknown>;
+  /** Allow a sweep above SWEEP_CAP children. */
+  yes?: boolean;
+}
+
+export interface SubmittedChild {
+  /** Absent when a detached supervisor picks the child up from git. */
+  plan?: ChildPlan;
+  /** The new run, or the existing one that was reused. */
+  id: string;
+  reused: KeyedRun | null;
+  /** For a new run: its view as published, and its run directory. */
+  view: RunView | null;
+  controlDir: string | null;
+  /** For a run published already started: the checkout under way. */
+  materialized?: Promise<void>;
+}
+
+export interface Submission {
+  repo: Repo;
+  /** The group, or null for a single run. */
+  group: RunView | null;
+  /** True when an identical group existed and was reused whole. */
+  groupReused: boolean;
+  children: SubmittedChild[];
+  maxParallel: number;
+  sequential: boolean;
+}
+
+const invalid = (source: string, problems: Problem[]) =>
+  new GitRunError(
+    ErrorCode.DefinitionInvalid,
+    `${source} is not a valid run definition:\n${problems.map((p) => `  ${source}${p.path ? `: ${p.path}` : ''}: ${p.problem}`).join('\n')}`,
+    'fix the definition (the JSON Schema is schema/definition.schema.json; .runconfig.example documents every key)',
+    { source, problems },
+  );
+
+/** Read the definition the user named: a file first, else an experiment. */
+async function loadDefinition(cwd: string, config: RunConfig, opts: SubmitOptions): Promise<{ raw: unknown; source: string }> {
+  if (opts.command) {
+    if (opts.target) throw new GitRunError(ErrorCode.BadOption, 'give a definition or a command, not both', 'e.g. `git run submit sweep.json` or `git run -- python train.py`');
+    return { raw: { command: opts.command }, source: 'the command line' };
+  }
+  const target = opts.target;
+  if (!target) throw new GitRunError(ErrorCode.BadOption, 'nothing to submit', 'name a definition file or an experiment of .runconfig: `git run submit sweep.json`');
+  const file = path.resolve(cwd, target);
+  if (existsSync(file) || /\.json$/i.test(target)) {
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (e) {
+      throw new GitRunError(ErrorCode.DefinitionInvalid, `cannot read the definition ${file}: ${(e as Error).message}`, 'check the path', { file });
+    }
+    try {
+      return { raw: JSON.parse(text), source: target };
+    } catch (e) {
+      throw invalid(target, [{ path: '', problem: `not valid JSON: ${(e as Error).message}` }]);
+    }
+  }
+  const experiment = config.experiments[target];
+  if (experiment !== undefined) return { raw: experiment, source: `.runconfig: experiments.${target}` };
+  const names = Object.keys(config.experiments);
+  const near = closest(target, names);
+  throw new GitRunError(
+    ErrorCode.UnknownExperiment,
+    `'${target}' is neither a file nor an experiment of .runconfig${near ? `: did you mean '${near}'?` : ''}`,
+    names.length ? `experiments: ${names.join(', ')}` : 'define experiments under "experiments" in .runconfig, or give a definition file',
+    { target },
+  );
+}
+
+/** `name=value`: a value that reads back the same as a JSON number or boolean is one; anything else is text, byte for byte. */
+export function parseAssignment(a: string): [string, Scalar] {
+  const eq = a.indexOf('=');
+  const name = eq > 0 ? a.slice(0, eq) : '';
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(name)) {
+    throw new GitRunError(ErrorCode.BadOption, `malformed parameter '${a}': expected name=value`, 'a name starts with a letter or _ and holds letters, digits, _ . -; e.g. lr=0.1', { assignment: a });
+  }
+  const text = a.slice(eq + 1);
+  if (text.includes('\0')) throw new GitRunError(ErrorCode.BadOption, `parameter '${name}' contains a NUL byte`, 'a NUL byte cannot reach a command');
+  if (text === 'true' || text === 'false') return [name, text === 'true'];
+  const n = Number(text);
+  if (text.trim() !== '' && Number.isFinite(n) && String(n) === text) return [name, n];
+  return [name, text];
+}
+
+/** Apply the command line to the definition: parameters, then flags (they win). */
+function applyCommandLine(d: Definition, opts: SubmitOptions, source: string, direct: boolean): Definition {
+  const out: Definition = { ...d, params: { ...d.params } };
+  for (const a of opts.assignments ?? []) {
+    const [name, value] = parseAssignment(a);
+    if (!direct && !(name in out.params)) {
+      const near = closest(name, Object.keys(out.params));
+      throw new GitRunError(ErrorCode.BadOption, `${source} has no parameter '${name}'${near ? `: did you mean '${near}'?` : ''}`, `its parameters: ${Object.keys(out.params).join(', ') || '(none)'}`, { name });
+    }
+    out.params[name] = { kind: 'value', value };
+  }
+  if (opts.name !== undefined) out.name = opts.name;
+  if (opts.notes !== undefined) out.notes = opts.notes;
+  if (opts.tags !== undefined) out.tags = opts.tags.map((t) => t.trim()).filter(Boolean);
+  if (opts.repeat !== undefined) {
+    const r = Number(opts.repeat);
+    if (!Number.isInteger(r) || r < 1) throw new GitRunError(ErrorCode.BadOption, `invalid --repeat '${opts.repeat}': expected a whole number >= 1`, 'e.g. --repeat 3');
+    out.repeat = r;
+  }
+  if (opts.seed !== undefined) out.seed = parseSeed(opts.seed);
+  if (opts.host !== undefined) out.host = opts.host;
+  return out;
+}
+
+function resolveHost(config: RunConfig, name: string | null): { name: string; maxParallel: number | null } {
+  const host = name ?? 'local';
+  if (host === 'local') {
+    const p = config.hosts.local;
+    return { name: 'local', maxParallel: typeof p?.max_parallel === 'number' ? p.max_parallel : null };
+  }
+  const profile = config.hosts[host];
+  if (!profile) {
+    const near = closest(host, ['local', ...Object.keys(config.hosts)]);
+    throw new GitRunError(ErrorCode.UnknownHost, `unknown host '${host}'${near ? `: did you mean '${near}'?` : ''}`, `hosts: local${Object.keys(config.hosts).length ? ', ' + Object.keys(config.hosts).join(', ') : ''} (profiles live under "hosts" in .runconfig)`, { host });
+  }
+  if ((profile.type ?? 'local') !== 'local') {
+    throw new GitRunError(ErrorCode.UnknownHost, `host '${host}' is of type '${String(profile.type)}', which this version cannot run on`, 'run on the local host (omit --host), or upgrade git-run');
+  }
+  return { name: host, maxParallel: typeof profile.max_parallel === 'number' ? profile.max_parallel : null };
+}
+
+const NATIVE_DEFAULTS = Object.fromEntries(Object.entries(NATIVE_RUN_ARGS).filter(([, v]) => v.default !== null).map(([k, v]) => [k, v.default]));
+
+export interface PrepareOptions {
+  /** Publish a single new run at its started commit and check it out now (the foreground fast path). */
+  startHere?: boolean;
+}
+
+export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOptions = {}): Promise<Submission> {
+  const cwd = path.resolve(opts.cwd ?? process.cwd());
+  if (opts.command && (!opts.command.length || opts.command[0] === '')) {
+    throw new GitRunError(ErrorCode.NoCommand, 'no command to run', 'put the command after --, e.g. `git run -- python train.py`');
+  }
+  // Started together: each waits on its own git process.
+  const identEarly = readIdent(cwd);
+  identEarly.catch(() => undefined);
+  const opening = openRepo(cwd);
+  warmUpHashing();
+  const repo = await opening;
+  repo.primeIdent(identEarly);
+  if (!repo.topLevel) throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: there is no work tree to run from`, 'run git-run in a clone with a work tree');
+  const top = repo.topLevel;
+  const config = await loadRunConfig(repo);
+
+  // The definition, checked, with the command line applied.
+  const { raw, source } = await loadDefinition(cwd, config, opts);
+  const checked = checkDefinition(raw);
+  if (!checked.definition) throw invalid(source, checked.problems);
+  const direct = !!opts.command;
+  const def = applyCommandLine(checked.definition, opts, source, direct);
+  // A command typed after -- is written for the shell: only known {names} are placeholders there.
+  const ph = direct ? [] : placeholderProblems(def);
+  if (ph.length) throw invalid(source, ph);
+  const host = resolveHost(config, def.host);
+  const n = childCount(def);
+  if (n > SWEEP_CAP && !opts.yes) {
+    throw new GitRunError(ErrorCode.SweepTooLarge, `${source} makes ${n} runs, more than ${SWEEP_CAP}`, 'check the ranges, or pass --yes to submit them all', { count: n });
+  }
+
+  // run_args: dataset level (native defaults, .runconfig, definition), then
+  // per child (overrides), then this submission only (temporary).
+  const tempProblems: Problem[] = [];
+  const temporary = checkRunArgs(opts.runArgs ?? {}, 'run_args', tempProblems);
+  if (tempProblems.length) {
+    // These came from options: name them as the user typed them.
+    const flag = (p: string) => `--${p.replace(/^run_args\./, '').replace(/_/g, '-')}`;
+    throw new GitRunError(ErrorCode.BadOption, tempProblems.map((p) => `invalid ${flag(p.path)}: ${p.problem}`).join('\n'), 'see `git run --help` for the options and their values');
+  }
+  const dataset = { ...NATIVE_DEFAULTS, ...config.defaults, ...def.runArgs };
+  const top1 = { ...dataset, ...temporary };
+  // Ignore files and the run directory are decided once for the submission.
+  const pathArg = (k: string, dflt?: string): string | undefined => {
+    const v = temporary[k] ?? config.defaults[k] ?? def.runArgs[k];
+    if (typeof v !== 'string' || (v === dflt && !(k in temporary))) return undefined;
+    return path.resolve(k in temporary ? cwd : top, v);
+  };
+  const send = await ignoreFile(repo, cwd, pathArg('send_ignore', '.sendignore'), '.sendignore', '--send-ignore');
+  const fetch = await ignoreFile(repo, cwd, pathArg('fetch_ignore', '.fetchignore'), '.fetchignore', '--fetch-ignore');
+  const localDir = pathArg('local_dir');
+  const fixedArgs = { send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null, ...(localDir ? { local_dir: localDir } : {}) };
+
+  const [snapshot, ident] = await Promise.all([snapshotWith(repo, send), repo.ident()]);
+  const creator = `${ident.name} <${ident.email}>`;
+  const createdAt = new Date().toISOString();
+  const isGroup = n > 1;
+  const seeded = def.seed !== null;
+  const groupSeed = def.seed ?? newSeed();
+  // A single run uses its seed directly; children derive theirs from the group's.
+  const plans = planChildren(def, groupSeed, isGroup ? undefined : groupSeed, !direct);
+
+  const specs = plans.map((plan) => {
+    const runner = plan.runArgs;
+    const derived = { ...dataset, ...runner, ...temporary, ...fixedArgs };
+    const params = plan.params;
+    const key = runKey({ tree: snapshot.tree, command: plan.command, cwd: repo.prefix, params, seed: plan.seed, inputs: def.inputs, env: def.env });
+    const spec: RunSpec = {
+      format: 1,
+      command: plan.command,
+      cwd: repo.prefix,
+      params,
+      seed: plan.seed,
+      code: snapshot,
+      host: host.name,
+      runArgs: derived,
+      inputs: def.inputs,
+      env: def.env,
+      parent: null,
+      creator,
+      createdAt,
+      key,
+      nonce: crypto.randomBytes(8).toString('hex'),
+      runArgsFrom: { dataset, runner, temporary },
+      ...(isGroup ? { name: plan.name, repetition: plan.repetition } : {}),
+    };
+    return spec;
+  });
+
+  // Memoization: only seeded submissions can match (a random seed is new).
+  const existing = seeded ? await scanKeys(repo) : new Map<string, KeyedRun[]>();
+  const reuse = specs.map((s) => {
+    const a = s.runArgs;
+    const skip = a.skip !== false && a.force !== true;
+    return reusable(existing.get(s.key), skip, a.force_ignores_success === true);
+  });
+
+  const events: MetadataEvent[] = [];
+  const set: NonNullable<MetadataEvent['set']> = {};
+  if (def.name !== undefined) set.name = def.name;
+  if (def.notes !== undefined) set.notes = def.notes;
+  if (Object.keys(set).length || def.tags.length) events.push({ at: createdAt, by: creator, ...(Object.keys(set).length ? { set } : {}), ...(def.tags.length ? { tag: def.tags } : {}) });
+  const meta = foldMetadata(events.map(formatEvent).join('\n'));
+  const maxParallel = (top1.max_parallel as number | null | undefined) ?? host.maxParallel ?? os.cpus().length;
+  const sequential = top1.asynchronous === false;
+
+  if (!isGroup) {
+    const spec = specs[0]!;
+    const found = reuse[0];
+    if (found) return { repo, group: null, groupReused: false, children: [{ plan: plans[0]!, id: found.id, reused: found, view: null, controlDir: null }], maxParallel, sequential };
+    const child = await writeNewRun(repo, spec, meta, fetch, !!prep.startHere);
+    try {
+      await publishRuns(repo, [{ id: child.id, tip: child.view!.tip }], events.length ? { id: child.id, events } : null);
+    } catch (e) {
+      await child.materialized?.catch(() => undefined);
+      await discardControlDir(child.controlDir!);
+      throw e;
+    }
+    return { repo, group: null, groupReused: false, children: [{ ...child, plan: plans[0]! }], maxParallel, sequential };
+  }
+
+  // The group: its key is its children's keys, in order.
+  const groupKey = crypto.createHash('sha256').update(canonicalJson({ kind: 'group', children: specs.map((s) => s.key) })).digest('hex');
+  const groupArgs: Record<string, unknown> = { ...dataset, ...temporary, ...fixedArgs, max_parallel: maxParallel };
+  const skipGroup = groupArgs.skip !== false && groupArgs.force !== true;
+  if (skipGroup && reuse.every(Boolean)) {
+    const same = existing.get(groupKey)?.find((r) => r.kind === 'group');
+    if (same) {
+      return { repo, group: await readRun(repo, same.id), groupReused: true, children: plans.map((plan, i) => ({ plan, id: reuse[i]!.id, reused: reuse[i]!, view: null, controlDir: null })), maxParallel, sequential };
+    }
+  }
+  const groupSpec: RunSpec = {
+    format: 1,
+    kind: 'group',
+    command: def.command,
+    cwd: repo.prefix,
+    params: Object.fromEntries(Object.entries((raw as { params?: Record<string, unknown> }).params ?? {}).filter(([k]) => k in def.params)) as Record<string, unknown>,
+    seed: groupSeed,
+    code: snapshot,
+    host: host.name,
+    runArgs: groupArgs,
+    inputs: def.inputs,
+    env: def.env,
+    parent: null,
+    creator,
+    createdAt,
+    key: groupKey,
+    nonce: crypto.randomBytes(8).toString('hex'),
+    runArgsFrom: { dataset, runner: {}, temporary },
+    childCount: n,
+  };
+  for (const a of opts.assignments ?? []) {
+    const [k, v] = parseAssignment(a);
+    groupSpec.params[k] = v;
+  }
+  const group = await writeSpecCommit(repo, groupSpec, meta);
+  const children: SubmittedChild[] = [];
+  try {
+    for (const [i, spec] of specs.entries()) {
+      const found = reuse[i];
+      if (found) children.push({ plan: plans[i]!, id: found.id, reused: found, view: null, controlDir: null });
+      else children.push({ ...(await writeNewRun(repo, { ...spec, parent: group.id }, { name: spec.name ?? null, notes: null, tags: [] }, fetch, false)), plan: plans[i]! });
+    }
+    const list: GroupChild[] = children.map((c) => ({ id: c.id, reused: !!c.reused }));
+    const withChildren = await childrenView(repo, group, list);
+    await publishRuns(repo, [{ id: group.id, tip: withChildren.tip }, ...children.filter((c) => c.view).map((c) => ({ id: c.id, tip: c.view!.tip }))], events.length ? { id: group.id, events } : null);
+    return { repo, group: withChildren, groupReused: false, children, maxParallel, sequential };
+  } catch (e) {
+    for (const c of children) if (c.controlDir) await discardControlDir(c.controlDir);
+    throw e;
+  }
+}
+
+async function snapshotWith(repo: Repo, send: IgnoreFile | null): Promise<Snapshot> {
+  // git reads the patterns from a file: give it the translated ones.
+  const sendFile = send ? await tempPath(repo, 'sendignore') : null;
+  if (sendFile) await fs.writeFile(sendFile, send!.patterns);
+  try {
+    return await takeSnapshot(repo, { sendIgnoreFile: sendFile });
+  } finally {
+    if (sendFile) await fs.rm(sendFile, { force: true });
+  }
+}
+
+/** Write a new run's objects and prepare its run directory (nothing published). */
+async function writeNewRun(repo: Repo, spec: RunSpec, meta: RunView['meta'], fetch: IgnoreFile | null, startHere: boolean): Promise<Omit<SubmittedChild, 'plan'>> {
+  const queued = await writeSpecCommit(repo, spec, meta);
+  const controlDir = controlDirFor(repo, queued.id, spec.runArgs);
+  await prepareControlDir(controlDir);
+  if (fetch) await fs.writeFile(fetchIgnoreCopy(controlDir), fetch.patterns);
+  if (!startHere) return { id: queued.id, reused: null, view: queued, controlDir };
+  // Published already started, checked out while the ref is written.
+  const view = await startedView(repo, queued, startState(controlDir));
+  const materialized = materializeRun(repo, view);
+  materialized.catch(() => undefined); // a failure is recorded by the supervisor
+  return { id: view.id, reused: null, view, controlDir, materialized };
+}

@@ -1,0 +1,122 @@
+import { GitRunCommand, Command, Option } from '../base.js';
+import { submitDetached, prepareSubmission, runChildren, runToJson, getRun, type Progress, type SubmitOptions } from '../../api/index.js';
+import { runArgsFromFlags } from '../run-args.js';
+import { short, paint } from '../render.js';
+import type { RunView } from '../../api/index.js';
+
+export default class SubmitCommand extends GitRunCommand {
+  static override paths = [['submit']];
+  static override usage = Command.Usage({
+    description: 'submit a run definition: one run, or a sweep as a group of child runs',
+    details: `
+      The definition is a JSON file, or the name of an experiment under "experiments" in .runconfig. \`name=value\` arguments override its parameters; flags override its fields. A definition with more than one parameter combination, or repeat > 1, makes a group (parent run) with one child per combination and repetition.
+
+      A child whose run key (code, command, parameters, seed, inputs, env) matches an existing run that is running or finished is not run again: the group points at the existing run. --force (or --no-skip) reruns running and failed ones; succeeded ones only with --force-ignores-success as well.
+
+      Runs in the foreground with progress on a terminal (at most max_parallel children at once; --sequential: one at a time); -d returns at once.
+    `,
+    examples: [
+      ['A sweep from a file', 'git run submit sweep.json'],
+      ['An experiment of .runconfig, with a parameter and a flag overridden', 'git run submit baseline lr=0.01 --repeat 3'],
+      ['Rerun everything, even what succeeded', 'git run submit sweep.json --force --force-ignores-success'],
+    ],
+  });
+
+  detach = Option.Boolean('-d,--detach', false, { description: 'print the id and return at once' });
+  json = Option.Boolean('--json', false, { description: 'print the group (or run) and its children as one JSON object' });
+  name = Option.String('--name', { description: 'name (overrides the definition)' });
+  notes = Option.String('--notes', { description: 'notes (overrides the definition)' });
+  tags = Option.String('--tags', { description: 'comma-separated tags (override the definition)' });
+  repeat = Option.String('--repeat', { description: 'repetitions of each combination' });
+  seed = Option.String('--seed', { description: 'the seed children derive theirs from' });
+  host = Option.String('--host', { description: 'host profile (default: local)' });
+  yes = Option.Boolean('--yes', false, { description: 'allow a sweep of more than 1000 runs' });
+  force = Option.Boolean('--force', false, { description: 'rerun identical runs that are running or did not succeed' });
+  noSkip = Option.Boolean('--no-skip', false, { description: 'same as --force (remotemanager: skip=False)' });
+  forceIgnoresSuccess = Option.Boolean('--force-ignores-success', false, { description: 'with --force, rerun succeeded ones too' });
+  sequential = Option.Boolean('--sequential', false, { description: 'children one after another (asynchronous: false)' });
+  maxParallel = Option.String('--max-parallel', { description: 'children at once (default: the host profile, locally the CPUs)' });
+  leave = Option.String('--leave', { description: 'none, code or all' });
+  localDir = Option.String('--local-dir', { description: 'where run directories are made' });
+  remoteDir = Option.String('--remote-dir', { description: 'main directory on a remote host' });
+  runDir = Option.String('--run-dir', { description: 'directory inside remote_dir where runs execute' });
+  sendIgnore = Option.String('--send-ignore', { description: 'ignore file for the snapshot' });
+  fetchIgnore = Option.String('--fetch-ignore', { description: 'ignore file for outputs' });
+  runArg = Option.Array('--run-arg', { description: 'a custom run_arg key=value (repeatable)' });
+  target = Option.String({ name: 'file.json|experiment' });
+  assignments = Option.Rest({ name: 'name=value' });
+
+  async run(): Promise<number> {
+    const runArgs = runArgsFromFlags({ force: this.force, noSkip: this.noSkip, forceIgnoresSuccess: this.forceIgnoresSuccess, sequential: this.sequential, runArg: this.runArg ?? [] });
+    const put = (k: string, v: string | undefined) => v !== undefined && (runArgs[k] = v);
+    put('leave', this.leave);
+    put('local_dir', this.localDir);
+    put('remote_dir', this.remoteDir);
+    put('run_dir', this.runDir);
+    put('send_ignore', this.sendIgnore);
+    put('fetch_ignore', this.fetchIgnore);
+    if (this.maxParallel !== undefined) runArgs.max_parallel = Number(this.maxParallel);
+    const opts: SubmitOptions = {
+      target: this.target,
+      assignments: this.assignments,
+      runArgs,
+      yes: this.yes,
+      ...(this.name !== undefined ? { name: this.name } : {}),
+      ...(this.notes !== undefined ? { notes: this.notes } : {}),
+      ...(this.tags !== undefined ? { tags: this.tags.split(',') } : {}),
+      ...(this.repeat !== undefined ? { repeat: this.repeat } : {}),
+      ...(this.seed !== undefined ? { seed: this.seed } : {}),
+      ...(this.host !== undefined ? { host: this.host } : {}),
+    };
+    const s = this.detach ? await submitDetached(opts) : await prepareSubmission(opts);
+    const id = s.group?.id ?? s.children[0]!.id;
+    const fresh = s.children.filter((c) => c.view).length;
+    const reused = s.children.length - fresh;
+    if (this.detach) {
+      this.out(this.json ? JSON.stringify(await this.summary(s.repo, id, s.children.map((c) => c.id))) + '\n' : id + '\n');
+      return 0;
+    }
+    const tty = !this.json && !!(this.context.stderr as NodeJS.WriteStream).isTTY;
+    if (!this.json) {
+      const what = s.group ? `group ${short(id)}: ${s.children.length} runs` : `run ${short(id)}`;
+      this.err(`${what}${s.groupReused ? ', all reused from an identical group' : reused ? `, ${reused} reused (same key)` : ''}${fresh ? `, ${fresh} to run` : ''}\n`);
+    }
+    const show = (p: Progress) => {
+      if (!tty) return;
+      const ok = p.done - p.failed;
+      this.err(`\r\x1b[K[${p.done + p.reused}/${p.total}] ${ok} succeeded, ${p.failed} failed, ${p.running} running${p.reused ? `, ${p.reused} reused` : ''}`);
+    };
+    let cancel: () => void = () => undefined;
+    const cancelled = new Promise<void>((r) => (cancel = r));
+    const onSignal = () => {
+      this.err('\ngit-run: cancelling the submission\n');
+      cancel();
+    };
+    process.on('SIGINT', onSignal);
+    try {
+      await runChildren(s, show, cancelled);
+    } finally {
+      process.off('SIGINT', onSignal);
+    }
+    if (tty) this.err('\n');
+    const views = await Promise.all(s.children.map((c) => getRun(s.repo, c.id)));
+    if (this.json) this.out(JSON.stringify(await this.summary(s.repo, id, s.children.map((c) => c.id))) + '\n');
+    else this.report(views, s.children.map((c) => !!c.reused));
+    return views.every((v) => v.status === 'succeeded') ? 0 : 1;
+  }
+
+  private async summary(repo: Parameters<typeof getRun>[0], id: string, children: string[]) {
+    const main = await runToJson(repo, await getRun(repo, id));
+    return { ...main, children };
+  }
+
+  private report(views: RunView[], reused: boolean[]): void {
+    const counts = new Map<string, number>();
+    for (const v of views) counts.set(v.status, (counts.get(v.status) ?? 0) + 1);
+    const list = views.length <= 20 ? views.map((v, i) => [v, i] as const) : views.map((v, i) => [v, i] as const).filter(([v]) => v.status !== 'succeeded');
+    for (const [v, i] of list) {
+      this.out(`${short(v.id)} ${paint(v.status.padEnd(9), v.status, this.color)} ${v.spec.name ?? v.spec.command.join(' ')}${reused[i] ? '  (reused)' : ''}\n`);
+    }
+    this.out([...counts].map(([k, n]) => `${n} ${k}`).join(', ') + '\n');
+  }
+}
