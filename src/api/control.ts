@@ -8,6 +8,7 @@ import { RunRef } from '../git/refs.js';
 import { cancel as cancelLocal, refresh } from '../executors/local.js';
 import { isFinal } from '../core/record.js';
 import { getRun } from './query.js';
+import { complete } from './groups.js';
 
 /** Cancel runs by name; returns their views once recorded. */
 export async function cancelRuns(repo: Repo, names: string[], graceMs = 5000): Promise<RunView[]> {
@@ -25,6 +26,11 @@ export async function cancelRuns(repo: Repo, names: string[], graceMs = 5000): P
 export async function waitFor(repo: Repo, id: string, timeoutMs = Infinity): Promise<RunView> {
   const deadline = Date.now() + timeoutMs;
   let view = await readRun(repo, id);
+  if (view.children) {
+    // A group ends when its children have.
+    for (const c of view.children) await waitFor(repo, c.id, Math.max(0, deadline - Date.now()));
+    return complete(repo, view);
+  }
   let lastRefresh = 0;
   while (!isFinal(view.status) && Date.now() < deadline) {
     if (Date.now() - lastRefresh > 1000) {

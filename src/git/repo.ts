@@ -16,8 +16,22 @@ export interface Ident {
 
 export class Repo {
   private identCache: Promise<Ident> | null = null;
-  /** HEAD when the repository was opened; null before the first commit. */
+  /** HEAD as the first rev-parse saw it (null before the first commit); used once, by the first snapshot. */
   head: { commit: string; tree: string } | null = null;
+  private headUsed = false;
+
+  /** HEAD and its tree: the value read when the repository was opened, the
+   * first time; asked again afterwards, so a long-lived Repo sees new commits. */
+  async currentHead(): Promise<{ commit: string; tree: string } | null> {
+    if (!this.headUsed) {
+      this.headUsed = true;
+      return this.head;
+    }
+    const r = await this.git(['rev-parse', '-q', '--verify', 'HEAD^{commit}'], { okCodes: [1, 128] });
+    if (r.code !== 0) return null;
+    const commit = r.stdout.toString('utf8').trim();
+    return { commit, tree: await this.text(['rev-parse', `${commit}^{tree}`]) };
+  }
   private writer: LooseObjectWriter | null = null;
 
   constructor(

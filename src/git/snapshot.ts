@@ -50,7 +50,8 @@ export async function takeSnapshot(repo: Repo, opts: { sendIgnoreFile: string | 
       }
     }
     const tree = await repo.text(['write-tree'], { env });
-    return { tree, commit: repo.head?.commit ?? null, dirty: tree !== repo.head?.tree };
+    const head = await repo.currentHead();
+    return { tree, commit: head?.commit ?? null, dirty: tree !== head?.tree };
   } finally {
     await fs.rm(index, { force: true });
   }
