@@ -86,6 +86,7 @@ describe('run lifecycle', () => {
     const id = (await ok(['-d', '--leave', 'all', '--', 'sleep', '30'], { cwd: repo })).stdout.trim();
     await until('running', async () => (await showJson(repo, id)).status === 'running');
     const state = JSON.parse(git(repo, 'show', `refs/runs/${id}:state.json`));
+    await until('command started', () => existsSync(path.join(state.handle.controlDir, 'pid')));
     const cmd = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(path.join(state.handle.controlDir, 'pid'), 'utf8')));
     process.kill(state.handle.supervisorPid, 'SIGKILL');
     assert.equal((await showJson(repo, id)).status, 'running', 'the command is still alive');
@@ -103,9 +104,10 @@ describe('run lifecycle', () => {
     const id = (await ok(['-d', '--leave', 'all', '--', ...nodeCmd(`require('fs').writeFileSync('made.txt','m');setTimeout(()=>{},1500)`)], { cwd: repo })).stdout.trim();
     await until('running', async () => (await showJson(repo, id)).status === 'running');
     const state = JSON.parse(git(repo, 'show', `refs/runs/${id}:state.json`));
-    process.kill(state.handle.supervisorPid, 'SIGKILL');
     const fs = await import('node:fs');
     const dir = state.handle.controlDir;
+    await until('command started', () => fs.existsSync(path.join(dir, 'pid')));
+    process.kill(state.handle.supervisorPid, 'SIGKILL');
     await until('command ended', () => {
       const { pid } = JSON.parse(fs.readFileSync(path.join(dir, 'pid'), 'utf8'));
       try {
