@@ -31,7 +31,9 @@ describe('.runconfig defaults and the demo', () => {
     const repo = makeRepo('badconfig', { 'a.txt': 'a' });
     for (const [text, msg] of [
       ['{ not json', /not valid JSON/],
-      ['{"defaults": {"leave": "sometimes"}}', /defaults\.leave: must be one of none, code, all/],
+      ['{"defaults": {"leave": "sometimes"}}', /defaults\.leave: expected "none", "code" or "all", got a string \("sometimes"\)/],
+      ['{"defaults": {"forse": true}}', /defaults\.forse: unknown run_arg 'forse': did you mean 'force'\?/],
+      ['{"hosts": {"big": {"max_parallel": 0}}}', /hosts\.big\.max_parallel: expected a whole number >= 1/],
       ['{"default": {}}', /default: unknown top-level key/],
     ] as const) {
       writeFiles(repo, { '.runconfig': text });

@@ -2,7 +2,7 @@
  * git-run as a library. Every function takes a Repo (from `repoAt(cwd)`)
  * and returns values; nothing here prints.
  */
-export { repoAt, getRun, listRuns, activeRuns, parseStatuses, type ListOptions } from './query.js';
+export { repoAt, getRun, getRuns, listRuns, activeRuns, parseStatuses, type ListOptions } from './query.js';
 export { startRun, runForeground, runChildren, submitDetached, superviseById, toSubmitOptions, type RunOptions, type Submitted, type ForegroundOptions, type Progress } from './run.js';
 export { prepareSubmission, parseAssignment, SWEEP_CAP, type SubmitOptions, type Submission } from './submit.js';
 export { parseSeed, loadRunConfig, writeStarterConfig, STARTER_CONFIG } from './context.js';
@@ -15,3 +15,4 @@ export type { RunView } from '../store/runs.js';
 export type { Status, RunSpec, RunResult } from '../core/record.js';
 export { GitRunError, ErrorCode } from '../errors/index.js';
 export { signalNumber } from '../executors/process.js';
+export { groupStatus } from './groups.js';

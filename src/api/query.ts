@@ -61,6 +61,33 @@ export async function listRuns(repo: Repo, opts: ListOptions = {}): Promise<RunV
   return views;
 }
 
+/** Many runs by full id, through one reader (a sweep's children), completed. */
+export async function getRuns(repo: Repo, ids: string[]): Promise<RunView[]> {
+  const tips = new Map((await listRunRefs(repo)).map((r) => [r.id, r.tip]));
+  const reader = new RunReader(repo, ids.length > 20);
+  const known = new Map<string, RunView>();
+  try {
+    const read = async (id: string) => {
+      const tip = tips.get(id);
+      if (!tip) throw new GitRunError(ErrorCode.RunNotFound, `no run ${id}`, 'it may have been deleted; list runs with `git run log --oneline`');
+      const v = await reader.read(id, tip);
+      known.set(id, v);
+      return v;
+    };
+    const views = await Promise.all(ids.map(read));
+    // Parents and children that complete these views, once each.
+    const more = new Set<string>();
+    for (const v of views) {
+      if (v.spec.parent && !known.has(v.spec.parent)) more.add(v.spec.parent);
+      for (const c of v.children ?? []) if (!known.has(c.id)) more.add(c.id);
+    }
+    await Promise.all([...more].filter((id) => tips.has(id)).map(read));
+    return Promise.all(views.map((v) => complete(repo, v, known)));
+  } finally {
+    reader.close();
+  }
+}
+
 export async function activeRuns(repo: Repo): Promise<RunView[]> {
   return listRuns(repo, { status: ['queued', 'running'] });
 }

@@ -7,7 +7,8 @@ import type { Repo } from '../git/repo.js';
 import { readRun, type RunView } from '../store/runs.js';
 import { LogTail, streamLogs, type Sink } from './follow.js';
 import { prepareSubmission, type SubmitOptions, type Submission, type SubmittedChild } from './submit.js';
-import { controlDirFor, launch, requestCancel, supervise } from '../executors/local.js';
+import { controlDirFor, endCommand, launch, materializeRun, requestCancel, startCommand, supervise, type ExitRecord, type Started } from '../executors/local.js';
+import { RefUpdater } from '../git/transaction.js';
 import os from 'node:os';
 import type { LeaveMode } from '../core/record.js';
 
@@ -114,8 +115,11 @@ export interface Progress {
 }
 
 /**
- * Run a submission's new children here, at most `maxParallel` at once (one
- * at a time when asynchronous is false), first come first served.
+ * Run a submission's new children here, at most `maxParallel` commands at
+ * once (one at a time when asynchronous is false), first come first served.
+ * Each slot works as a pipeline: the next child is checked out while the
+ * current one runs, and a finished child is recorded while the next one
+ * runs, so the slot's time goes to commands, not to bookkeeping.
  */
 export async function runChildren(s: Submission, onProgress: (p: Progress) => void = () => undefined, cancelled?: Promise<unknown>): Promise<RunView[]> {
   const queue = s.children.filter((c): c is SubmittedChild & { view: RunView } => !!c.view);
@@ -128,25 +132,52 @@ export async function runChildren(s: Submission, onProgress: (p: Progress) => vo
   const results: RunView[] = [];
   const width = s.sequential ? 1 : Math.max(1, s.maxParallel);
   let next = 0;
-  const worker = async () => {
-    while (next < queue.length) {
-      const c = queue[next++]!;
-      if (stop) {
-        await requestCancel(c.controlDir!);
+  const take = () => {
+    if (next >= queue.length) return null;
+    const c = queue[next++]!;
+    // Checked out ahead of its turn; the start record is written when it starts.
+    return { c, materialized: c.materialized ?? materializeRun(s.repo, c.view) };
+  };
+  const recording: Array<Promise<void>> = [];
+  const record = async (started: Started, exit: ExitRecord) => {
+    const done = await endCommand(s.repo, started, exit);
+    await done.cleanup();
+    p.done++;
+    if (done.view.status !== 'succeeded') p.failed++;
+    results.push(done.view);
+    onProgress({ ...p, child: done.view });
+  };
+  const slot = async () => {
+    let item = take();
+    while (item) {
+      const { c, materialized } = item;
+      materialized.catch(() => undefined);
+      if (stop && c.controlDir) await requestCancel(c.controlDir);
+      const started = await startCommand(s.repo, c.view, {}, materialized);
+      item = take();
+      if (!started) {
+        results.push(await readRun(s.repo, c.id));
+        continue;
       }
       p.running++;
       onProgress({ ...p });
-      const done = await supervise(s.repo, c.view, {}, c.materialized);
-      const view = done?.view ?? (await readRun(s.repo, c.id));
-      await done?.cleanup();
+      const exit = await started.exit;
       p.running--;
-      p.done++;
-      if (view.status !== 'succeeded') p.failed++;
-      results.push(view);
-      onProgress({ ...p, child: view });
+      recording.push(record(started, exit));
     }
   };
-  await Promise.all(Array.from({ length: Math.min(width, queue.length) }, worker));
+  // Ref updates of the whole sweep go through one long-lived git process.
+  const own = !s.repo.refUpdater;
+  if (own) s.repo.refUpdater = new RefUpdater(s.repo);
+  try {
+    await Promise.all(Array.from({ length: Math.min(width, queue.length) }, slot));
+    await Promise.all(recording);
+  } finally {
+    if (own) {
+      s.repo.refUpdater?.close();
+      s.repo.refUpdater = null;
+    }
+  }
   return results;
 }
 

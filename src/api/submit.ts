@@ -17,7 +17,7 @@ import { openRepo, readIdent, type Repo } from '../git/repo.js';
 import { warmUpHashing } from '../git/loose.js';
 import { takeSnapshot, tempPath, type Snapshot } from '../git/snapshot.js';
 import { childrenView, publishRuns, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
-import { reusable, scanKeys, type KeyedRun } from '../store/keys.js';
+import { reusable, findByKeys, type KeyedRun } from '../store/keys.js';
 import { canonicalJson, foldMetadata, formatEvent, newSeed, runKey, type GroupChild, type MetadataEvent, type RunSpec } from '../core/record.js';
 import { checkDefinition, checkRunArgs, closest, NATIVE_RUN_ARGS, type Definition, type Problem, type Scalar } from '../core/definition.js';
 import { childCount, placeholderProblems, planChildren, type ChildPlan } from '../core/sweep.js';
@@ -268,8 +268,10 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     return spec;
   });
 
+  // The group's key is its children's keys, in order.
+  const groupKey = crypto.createHash('sha256').update(canonicalJson({ kind: 'group', children: specs.map((s) => s.key) })).digest('hex');
   // Memoization: only seeded submissions can match (a random seed is new).
-  const existing = seeded ? await scanKeys(repo) : new Map<string, KeyedRun[]>();
+  const existing = seeded ? await findByKeys(repo, [...specs.map((s) => s.key), ...(isGroup ? [groupKey] : [])]) : new Map<string, KeyedRun[]>();
   const reuse = specs.map((s) => {
     const a = s.runArgs;
     const skip = a.skip !== false && a.force !== true;
@@ -300,8 +302,6 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     return { repo, group: null, groupReused: false, children: [{ ...child, plan: plans[0]! }], maxParallel, sequential };
   }
 
-  // The group: its key is its children's keys, in order.
-  const groupKey = crypto.createHash('sha256').update(canonicalJson({ kind: 'group', children: specs.map((s) => s.key) })).digest('hex');
   const groupArgs: Record<string, unknown> = { ...dataset, ...temporary, ...fixedArgs, max_parallel: maxParallel };
   const skipGroup = groupArgs.skip !== false && groupArgs.force !== true;
   if (skipGroup && reuse.every(Boolean)) {

@@ -3,7 +3,7 @@
  * (pure: the caller reads the file). Keys it does not know are kept: unknown
  * run_args are passed on to executors, as remotemanager does.
  */
-import { LEAVE_MODES } from './record.js';
+import { checkRunArgs } from './definition.js';
 
 export interface RunConfig {
   defaults: Record<string, unknown>;
@@ -41,10 +41,15 @@ export function parseRunConfig(text: string): { config: RunConfig; problems: Con
     else config[k] = v as never;
   }
   for (const k of Object.keys(o)) if (!['defaults', 'hosts', 'experiments', '$schema'].includes(k)) problems.push({ where: k, problem: 'unknown top-level key (expected defaults, hosts, experiments)' });
-  const d = config.defaults;
-  if (d.leave !== undefined && !LEAVE_MODES.includes(d.leave as never)) problems.push({ where: 'defaults.leave', problem: `must be one of ${LEAVE_MODES.join(', ')}` });
-  for (const k of ['local_dir', 'send_ignore', 'fetch_ignore']) {
-    if (d[k] !== undefined && d[k] !== null && typeof d[k] !== 'string') problems.push({ where: `defaults.${k}`, problem: 'must be a string (a path) or null' });
+  // run_args defaults: native ones checked (a misspelt one is refused), others kept.
+  const runArgProblems: Array<{ path: string; problem: string }> = [];
+  config.defaults = checkRunArgs(config.defaults, 'defaults', runArgProblems);
+  for (const p of runArgProblems) problems.push({ where: p.path, problem: p.problem });
+  for (const [name, h] of Object.entries(config.hosts)) {
+    if (!h || typeof h !== 'object' || Array.isArray(h)) problems.push({ where: `hosts.${name}`, problem: 'a host profile is a JSON object' });
+    else if (h.max_parallel !== undefined && h.max_parallel !== null && !(Number.isInteger(h.max_parallel) && (h.max_parallel as number) >= 1)) {
+      problems.push({ where: `hosts.${name}.max_parallel`, problem: 'expected a whole number >= 1' });
+    }
   }
   return { config, problems };
 }

@@ -144,15 +144,21 @@ export interface Supervised {
   cleanup: () => Promise<void>;
 }
 
+/** A run whose command has been started (or failed to start) by this process. */
+export interface Started {
+  view: RunView;
+  dir: string;
+  /** Settles when the command has ended. */
+  exit: Promise<ExitRecord>;
+}
+
 /**
- * A run's whole life on this host: record the start, check out the
- * snapshot, run the command, write exit.json, record the end. The detached
- * supervisor process and the foreground CLI both run this; the view carries
- * the run's current commit, so no step re-reads what this process wrote.
+ * Record the start (unless the run was published already started) and start
+ * the command. Null when the run is not this process's to run (cancelled
+ * while queued, or another supervisor has it).
  */
-export async function supervise(repo: Repo, given: RunView, hooks: SuperviseHooks = {}, materialized?: Promise<void>): Promise<Supervised | null> {
-  const args = given.spec.runArgs as LocalArgs;
-  const dir = controlDirFor(repo, given.id, args);
+export async function startCommand(repo: Repo, given: RunView, hooks: SuperviseHooks = {}, materialized?: Promise<void>): Promise<Started | null> {
+  const dir = controlDirFor(repo, given.id, given.spec.runArgs as LocalArgs);
   const f = files(dir);
   let view: RunView | null = given;
   if (given.status === 'queued') {
@@ -161,26 +167,40 @@ export async function supervise(repo: Repo, given: RunView, hooks: SuperviseHook
   } else if (given.status !== 'running' || given.state?.handle.supervisorPid !== process.pid) {
     return null; // someone else's
   }
-
-  let exit: ExitRecord;
-  if (existsSync(f.cancel)) {
-    exit = { exitCode: null, signal: null, error: 'cancelled before it started', endedAt: new Date().toISOString() };
-  } else {
-    try {
-      await (materialized ?? materializeRun(repo, view));
-      exit = await runCommand(view, dir, hooks);
-    } catch (e) {
-      exit = { exitCode: null, signal: null, error: `could not start: ${(e as Error).message}`, endedAt: new Date().toISOString() };
-    }
+  const failed = (e: unknown): ExitRecord => ({ exitCode: null, signal: null, error: `could not start: ${(e as Error).message}`, endedAt: new Date().toISOString() });
+  let exit: Promise<ExitRecord>;
+  if (existsSync(f.cancel)) exit = Promise.resolve({ exitCode: null, signal: null, error: 'cancelled before it started', endedAt: new Date().toISOString() });
+  else {
+    const v = view;
+    exit = (materialized ?? materializeRun(repo, v)).then(() => runCommand(v, dir, hooks)).catch(failed);
   }
+  return { view, dir, exit };
+}
+
+/** Write exit.json and record the end; cleanup() applies --leave afterwards. */
+export async function endCommand(repo: Repo, started: Started, exit: ExitRecord): Promise<Supervised> {
+  const f = files(started.dir);
   await writeAtomic(f.exit, JSON.stringify(exit));
-  const final = await finalize(repo, view, null, { deferCleanup: true });
+  const final = await finalize(repo, started.view, null, { deferCleanup: true });
+  const args = started.view.spec.runArgs as LocalArgs;
   return {
     view: final.view,
     stdoutFile: f.stdout,
     stderrFile: f.stderr,
-    cleanup: () => (final.recordedHere ? leaveRunDir(dir, args) : Promise.resolve()),
+    cleanup: () => (final.recordedHere ? leaveRunDir(started.dir, args) : Promise.resolve()),
   };
+}
+
+/**
+ * A run's whole life on this host: record the start, check out the
+ * snapshot, run the command, write exit.json, record the end. The detached
+ * supervisor process and the foreground CLI both run this; the view carries
+ * the run's current commit, so no step re-reads what this process wrote.
+ */
+export async function supervise(repo: Repo, given: RunView, hooks: SuperviseHooks = {}, materialized?: Promise<void>): Promise<Supervised | null> {
+  const started = await startCommand(repo, given, hooks, materialized);
+  if (!started) return null;
+  return endCommand(repo, started, await started.exit);
 }
 
 /** The state a run records when this process starts supervising it. */

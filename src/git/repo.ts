@@ -16,6 +16,8 @@ export interface Ident {
 
 export class Repo {
   private identCache: Promise<Ident> | null = null;
+  /** Set while many refs move (a sweep): ref updates go through one long-lived process. */
+  refUpdater: { update(u: import('./transaction.js').RefUpdate[]): Promise<boolean>; close(): void } | null = null;
   /** HEAD as the first rev-parse saw it (null before the first commit); used once, by the first snapshot. */
   head: { commit: string; tree: string } | null = null;
   private headUsed = false;

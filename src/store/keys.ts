@@ -1,11 +1,9 @@
 /**
- * Memoization's lookup: which runs exist for a run key. One cat-file
- * process reads run.json and result.json of every run (about 0.1 ms a run).
+ * Memoization's lookup: which runs exist for a run key, through the derived
+ * index (src/index/db.ts), which reads from git only the runs that changed.
  */
 import type { Repo } from '../git/repo.js';
-import { CatFileBatch } from '../git/gateway.js';
-import { listRunRefs } from './runs.js';
-import type { RunResult, RunSpec, Status } from '../core/record.js';
+import type { Status } from '../core/record.js';
 
 export interface KeyedRun {
   id: string;
@@ -14,27 +12,22 @@ export interface KeyedRun {
   kind: 'run' | 'group';
 }
 
-export async function scanKeys(repo: Repo): Promise<Map<string, KeyedRun[]>> {
-  const refs = await listRunRefs(repo);
-  const map = new Map<string, KeyedRun[]>();
-  if (!refs.length) return map;
-  const batch = new CatFileBatch(repo.processOptions());
+/** Existing runs for each of these keys, from the derived index (synced with the refs first). */
+export async function findByKeys(repo: Repo, keys: string[]): Promise<Map<string, KeyedRun[]>> {
+  // Loaded on first use: the native SQLite module has no place on the path of a plain `git run`.
+  const { RunIndex } = await import('../index/db.js');
+  const index = RunIndex.open(repo);
   try {
-    await Promise.all(
-      refs.map(async ({ id, tip }) => {
-        const [spec, result] = await Promise.all([batch.read(`${tip}:run.json`), batch.read(`${tip}:result.json`)]);
-        if (!spec) return;
-        const s = JSON.parse(spec.data.toString('utf8')) as RunSpec;
-        const status: Status = result ? (JSON.parse(result.data.toString('utf8')) as RunResult).status : 'running';
-        const list = map.get(s.key) ?? [];
-        list.push({ id, status, createdAt: s.createdAt, kind: s.kind ?? 'run' });
-        map.set(s.key, list);
-      }),
-    );
+    await index.sync(repo);
+    const map = new Map<string, KeyedRun[]>();
+    for (const k of new Set(keys)) {
+      const found = index.byKey(k);
+      if (found.length) map.set(k, found.map(({ id, status, createdAt, kind }) => ({ id, status, createdAt, kind })));
+    }
+    return map;
   } finally {
-    batch.close();
+    index.close();
   }
-  return map;
 }
 
 /**

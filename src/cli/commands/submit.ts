@@ -1,5 +1,5 @@
 import { GitRunCommand, Command, Option } from '../base.js';
-import { submitDetached, prepareSubmission, runChildren, runToJson, getRun, type Progress, type SubmitOptions } from '../../api/index.js';
+import { submitDetached, prepareSubmission, runChildren, runToJson, getRuns, groupStatus, type Progress, type SubmitOptions, type Status } from '../../api/index.js';
 import { runArgsFromFlags } from '../run-args.js';
 import { short, paint } from '../render.js';
 import type { RunView } from '../../api/index.js';
@@ -73,7 +73,8 @@ export default class SubmitCommand extends GitRunCommand {
     const fresh = s.children.filter((c) => c.view).length;
     const reused = s.children.length - fresh;
     if (this.detach) {
-      this.out(this.json ? JSON.stringify(await this.summary(s.repo, id, s.children.map((c) => c.id))) + '\n' : id + '\n');
+      const [main] = await getRuns(s.repo, [id]);
+      this.out(this.json ? JSON.stringify({ ...(await runToJson(s.repo, main!)), children: s.children.map((c) => c.id) }) + '\n' : id + '\n');
       return 0;
     }
     const tty = !this.json && !!(this.context.stderr as NodeJS.WriteStream).isTTY;
@@ -93,30 +94,44 @@ export default class SubmitCommand extends GitRunCommand {
       cancel();
     };
     process.on('SIGINT', onSignal);
+    let results: RunView[];
     try {
-      await runChildren(s, show, cancelled);
+      results = await runChildren(s, show, cancelled);
     } finally {
       process.off('SIGINT', onSignal);
     }
     if (tty) this.err('\n');
-    const views = await Promise.all(s.children.map((c) => getRun(s.repo, c.id)));
-    if (this.json) this.out(JSON.stringify(await this.summary(s.repo, id, s.children.map((c) => c.id))) + '\n');
-    else this.report(views, s.children.map((c) => !!c.reused));
-    return views.every((v) => v.status === 'succeeded') ? 0 : 1;
+    // Everything the report needs is at hand: reused runs' statuses from the
+    // lookup, new runs' from their supervision. Nothing is read again.
+    const ended = new Map(results.map((v) => [v.id, v]));
+    const rows: Row[] = s.children.map((c) => ({
+      id: c.id,
+      label: c.plan?.name ?? c.plan?.command.join(' ') ?? '',
+      status: ended.get(c.id)?.status ?? c.reused?.status ?? 'queued',
+      reused: !!c.reused,
+    }));
+    const status = s.group ? groupStatus(rows.map((r) => r.status)) : rows[0]!.status;
+    if (this.json) {
+      const main = s.group ?? ended.get(id) ?? (await getRuns(s.repo, [id]))[0]!;
+      this.out(JSON.stringify({ ...(await runToJson(s.repo, { ...main, status })), children: s.group ? rows.map((r) => r.id) : [] }) + '\n');
+    } else this.report(rows);
+    return status === 'succeeded' ? 0 : 1;
   }
 
-  private async summary(repo: Parameters<typeof getRun>[0], id: string, children: string[]) {
-    const main = await runToJson(repo, await getRun(repo, id));
-    return { ...main, children };
-  }
-
-  private report(views: RunView[], reused: boolean[]): void {
+  private report(rows: Row[]): void {
     const counts = new Map<string, number>();
-    for (const v of views) counts.set(v.status, (counts.get(v.status) ?? 0) + 1);
-    const list = views.length <= 20 ? views.map((v, i) => [v, i] as const) : views.map((v, i) => [v, i] as const).filter(([v]) => v.status !== 'succeeded');
-    for (const [v, i] of list) {
-      this.out(`${short(v.id)} ${paint(v.status.padEnd(9), v.status, this.color)} ${v.spec.name ?? v.spec.command.join(' ')}${reused[i] ? '  (reused)' : ''}\n`);
+    for (const r of rows) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+    // Every run of a small submission; only the ones that did not succeed of a large one.
+    for (const r of rows.length <= 20 ? rows : rows.filter((x) => x.status !== 'succeeded')) {
+      this.out(`${short(r.id)} ${paint(r.status.padEnd(9), r.status, this.color)} ${r.label}${r.reused ? '  (reused)' : ''}\n`);
     }
     this.out([...counts].map(([k, n]) => `${n} ${k}`).join(', ') + '\n');
   }
+}
+
+interface Row {
+  id: string;
+  label: string;
+  status: Status;
+  reused: boolean;
 }
