@@ -5,7 +5,7 @@ import type { Repo } from '../git/repo.js';
 import { readRun, type RunView } from '../store/runs.js';
 import { revParse } from '../git/objects.js';
 import { RunRef } from '../git/refs.js';
-import { cancel as cancelLocal, refresh } from '../executors/local.js';
+import { refreshRun as refresh, cancelRun } from '../executors/index.js';
 import { isFinal } from '../core/record.js';
 import { getRun } from './query.js';
 import { complete } from './groups.js';
@@ -16,7 +16,7 @@ export async function cancelRuns(repo: Repo, names: string[], graceMs = 5000): P
   for (const n of names) views.push(await getRun(repo, n)); // resolve all first: one bad name cancels nothing
   const out: RunView[] = [];
   for (const v of views) {
-    await cancelLocal(repo, v, graceMs);
+    await cancelRun(repo, v, graceMs);
     out.push(await waitFor(repo, v.id, graceMs + 5000));
   }
   return out;

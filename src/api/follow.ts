@@ -11,7 +11,10 @@ import type { Repo } from '../git/repo.js';
 import { readBlob, revParse } from '../git/objects.js';
 import { RunRef } from '../git/refs.js';
 import { readRun, type RunView } from '../store/runs.js';
-import { exitFile, liveLogFile, refresh } from '../executors/local.js';
+import { exitFile, liveLogFile } from '../executors/local.js';
+import { isRemote, refreshRun as refresh } from '../executors/index.js';
+import { pollRemote, sshAliasOf } from '../executors/ssh.js';
+import { connection } from '../transport/ssh.js';
 import { isFinal } from '../core/record.js';
 
 export type Stream = 'stdout' | 'stderr';
@@ -82,6 +85,20 @@ export async function streamLogs(repo: Repo, id: string, sink: Sink, opts: Follo
         offsets[s] = all.length;
       }
       return view;
+    }
+    if (isRemote(view) && view.state) {
+      // A remote run: its output comes from the host, a poll at a time.
+      const poll = await pollRemote(await connection(sshAliasOf(view)), view, offsets);
+      for (const s of ['stdout', 'stderr'] as const) {
+        if (poll[s].length && opts.streams.includes(s)) sink(s, poll[s]);
+        offsets[s] += poll[s].length;
+      }
+      if (!opts.follow || opts.stopped?.()) return view;
+      if (poll.exit !== null || !poll.alive) {
+        await refresh(repo, view);
+        view = await readRun(repo, id);
+      } else await sleep(250);
+      continue;
     }
     for (const s of opts.streams) {
       const chunk = await readFrom(liveLogFile(repo, view, s), offsets[s]);

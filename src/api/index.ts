@@ -16,3 +16,4 @@ export type { Status, RunSpec, RunResult } from '../core/record.js';
 export { GitRunError, ErrorCode } from '../errors/index.js';
 export { signalNumber } from '../executors/process.js';
 export { groupStatus } from './groups.js';
+export { closeAll as closeConnections } from '../transport/ssh.js';

@@ -5,7 +5,7 @@
  */
 import { openRepo, type Repo } from '../git/repo.js';
 import { listRunRefs, readRun, resolveRun, RunReader, type RunView } from '../store/runs.js';
-import { refresh } from '../executors/local.js';
+import { refreshRun as refresh } from '../executors/index.js';
 import { isFinal, STATUSES, type Status } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { complete } from './groups.js';

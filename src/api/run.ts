@@ -7,7 +7,9 @@ import type { Repo } from '../git/repo.js';
 import { readRun, type RunView } from '../store/runs.js';
 import { LogTail, streamLogs, type Sink } from './follow.js';
 import { prepareSubmission, type SubmitOptions, type Submission, type SubmittedChild } from './submit.js';
-import { controlDirFor, endCommand, launch, materializeRun, requestCancel, startCommand, supervise, type ExitRecord, type Started } from '../executors/local.js';
+import { controlDirFor, discardControlDir, endCommand, launch, materializeRun, requestCancel, startCommand, supervise, type ExitRecord, type Started } from '../executors/local.js';
+import { superviseRemote } from '../executors/ssh.js';
+import { isRemote } from '../executors/index.js';
 import { RefUpdater } from '../git/transaction.js';
 import os from 'node:os';
 import type { LeaveMode } from '../core/record.js';
@@ -28,6 +30,8 @@ export interface RunOptions {
   fetchIgnore?: string;
   /** Other run_args for this run only (force, skip, custom ones...). */
   runArgs?: Record<string, unknown>;
+  /** A host profile of .runconfig (default: local). */
+  host?: string;
 }
 
 export function toSubmitOptions(o: RunOptions): SubmitOptions {
@@ -45,6 +49,7 @@ export function toSubmitOptions(o: RunOptions): SubmitOptions {
     ...(o.notes !== undefined ? { notes: o.notes } : {}),
     ...(o.tags !== undefined ? { tags: o.tags } : {}),
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    ...(o.host !== undefined ? { host: o.host } : {}),
   };
 }
 
@@ -79,6 +84,8 @@ export interface ForegroundOptions {
   cancelled?: Promise<unknown>;
   /** Called once the run is published (or found), before it starts. */
   onSubmitted?: (id: string, reused: boolean) => void;
+  /** Bytes of code sent to a remote host so far. */
+  transfer?: (bytes: number) => void;
 }
 
 /**
@@ -94,6 +101,11 @@ export async function runForeground(opts: RunOptions, fg: ForegroundOptions): Pr
   if (c.reused) {
     const view = await streamLogs(s.repo, c.id, fg.sink, { streams: ['stdout', 'stderr'], follow: true });
     return { view, reused: true };
+  }
+  if (isRemote(c.view!)) {
+    const r = await superviseRemote(s.repo, c.view!, { output: fg.sink, ...(fg.transfer ? { transfer: fg.transfer } : {}), ...(fg.cancelled ? { cancelled: fg.cancelled } : {}) });
+    await discardControlDir(c.controlDir!);
+    return { view: r?.view ?? (await readRun(s.repo, c.id)), reused: false };
   }
   const tail = new LogTail(fg.sink);
   void fg.cancelled?.then(() => requestCancel(c.controlDir!));
@@ -147,7 +159,24 @@ export async function runChildren(s: Submission, onProgress: (p: Progress) => vo
     results.push(done.view);
     onProgress({ ...p, child: done.view });
   };
+  const remote = async (c: SubmittedChild & { view: RunView }) => {
+    p.running++;
+    onProgress({ ...p });
+    const r = await superviseRemote(s.repo, c.view, cancelled ? { cancelled } : {});
+    if (c.controlDir) await discardControlDir(c.controlDir);
+    const view = r?.view ?? (await readRun(s.repo, c.id));
+    p.running--;
+    p.done++;
+    if (view.status !== 'succeeded') p.failed++;
+    results.push(view);
+    onProgress({ ...p, child: view });
+  };
   const slot = async () => {
+    if (queue[0] && isRemote(queue[0].view)) {
+      // A remote host: one connection, each slot running one child after another.
+      for (let c = queue[next++]; c; c = queue[next++]) await remote(c);
+      return;
+    }
     let item = take();
     while (item) {
       const { c, materialized } = item;
@@ -185,6 +214,11 @@ export async function runChildren(s: Submission, onProgress: (p: Progress) => vo
 export async function superviseById(repo: Repo, id: string): Promise<void> {
   const view = await readRun(repo, id);
   if (!view.children) {
+    if (isRemote(view)) {
+      await superviseRemote(repo, view);
+      await discardControlDir(controlDirFor(repo, view.id, view.spec.runArgs));
+      return;
+    }
     const done = await supervise(repo, view);
     await done?.cleanup();
     return;

@@ -23,6 +23,7 @@ import { checkDefinition, checkRunArgs, closest, NATIVE_RUN_ARGS, type Definitio
 import { childCount, placeholderProblems, planChildren, type ChildPlan } from '../core/sweep.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { ignoreFile, loadRunConfig, parseSeed, type IgnoreFile } from './context.js';
+import { checkName } from '../transport/sshconfig.js';
 import type { RunConfig } from '../core/config.js';
 import { controlDirFor, discardControlDir, fetchIgnoreCopy, materializeRun, prepareControlDir, startState } from '../executors/local.js';
 
@@ -155,21 +156,32 @@ function applyCommandLine(d: Definition, opts: SubmitOptions, source: string, di
   return out;
 }
 
-function resolveHost(config: RunConfig, name: string | null): { name: string; maxParallel: number | null } {
+interface HostChoice {
+  name: string;
+  type: 'local' | 'ssh';
+  /** The ssh alias (resolved later with `ssh -G`). */
+  alias: string | null;
+  maxParallel: number | null;
+  /** The profile's other keys: run_args at the dataset level. */
+  runArgs: Record<string, unknown>;
+}
+
+function resolveHost(config: RunConfig, name: string | null): HostChoice {
   const host = name ?? 'local';
-  if (host === 'local') {
-    const p = config.hosts.local;
-    return { name: 'local', maxParallel: typeof p?.max_parallel === 'number' ? p.max_parallel : null };
-  }
-  const profile = config.hosts[host];
-  if (!profile) {
+  const profile = config.hosts[host] as Record<string, unknown> | undefined;
+  if (!profile && host !== 'local') {
     const near = closest(host, ['local', ...Object.keys(config.hosts)]);
     throw new GitRunError(ErrorCode.UnknownHost, `unknown host '${host}'${near ? `: did you mean '${near}'?` : ''}`, `hosts: local${Object.keys(config.hosts).length ? ', ' + Object.keys(config.hosts).join(', ') : ''} (profiles live under "hosts" in .runconfig)`, { host });
   }
-  if ((profile.type ?? 'local') !== 'local') {
-    throw new GitRunError(ErrorCode.UnknownHost, `host '${host}' is of type '${String(profile.type)}', which this version cannot run on`, 'run on the local host (omit --host), or upgrade git-run');
+  const { type = 'local', host: alias = null, max_parallel: maxParallel = null, ...rest } = profile ?? {};
+  if (type !== 'local' && type !== 'ssh') {
+    throw new GitRunError(ErrorCode.UnknownHost, `host '${host}' is of type '${String(type)}', which this version cannot run on`, 'use a profile of type "ssh" or "local"');
   }
-  return { name: host, maxParallel: typeof profile.max_parallel === 'number' ? profile.max_parallel : null };
+  if (type === 'ssh') {
+    if (typeof alias !== 'string' || !alias) throw new GitRunError(ErrorCode.BadHostProfile, `host profile '${host}' has no "host" (the ssh alias or name)`, `add "host": "<name in ~/.ssh/config>" to hosts.${host} in .runconfig`);
+    checkName('host', alias);
+  }
+  return { name: host, type, alias: typeof alias === 'string' ? alias : null, maxParallel: typeof maxParallel === 'number' ? maxParallel : null, runArgs: rest };
 }
 
 const NATIVE_DEFAULTS = Object.fromEntries(Object.entries(NATIVE_RUN_ARGS).filter(([, v]) => v.default !== null).map(([k, v]) => [k, v.default]));
@@ -219,7 +231,10 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     const flag = (p: string) => `--${p.replace(/^run_args\./, '').replace(/_/g, '-')}`;
     throw new GitRunError(ErrorCode.BadOption, tempProblems.map((p) => `invalid ${flag(p.path)}: ${p.problem}`).join('\n'), 'see `git run --help` for the options and their values');
   }
-  const dataset = { ...NATIVE_DEFAULTS, ...config.defaults, ...def.runArgs };
+  const hostProblems: Problem[] = [];
+  const profileArgs = checkRunArgs(host.runArgs, `hosts.${host.name}`, hostProblems);
+  if (hostProblems.length) throw new GitRunError(ErrorCode.ConfigInvalid, `.runconfig: ${hostProblems.map((p) => `${p.path}: ${p.problem}`).join('; ')}`, 'fix the host profile');
+  const dataset = { ...NATIVE_DEFAULTS, ...config.defaults, ...profileArgs, ...def.runArgs };
   const top1 = { ...dataset, ...temporary };
   // Ignore files and the run directory are decided once for the submission.
   const pathArg = (k: string, dflt?: string): string | undefined => {
@@ -263,6 +278,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
       key,
       nonce: crypto.randomBytes(8).toString('hex'),
       runArgsFrom: { dataset, runner, temporary },
+      ...(host.type === 'ssh' ? { hostProfile: { type: 'ssh' as const, host: host.alias } } : {}),
       ...(isGroup ? { name: plan.name, repetition: plan.repetition } : {}),
     };
     return spec;
@@ -291,7 +307,8 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     const spec = specs[0]!;
     const found = reuse[0];
     if (found) return { repo, group: null, groupReused: false, children: [{ plan: plans[0]!, id: found.id, reused: found, view: null, controlDir: null }], maxParallel, sequential };
-    const child = await writeNewRun(repo, spec, meta, fetch, !!prep.startHere);
+    const local = host.type === 'local' || spec.runArgs.on_local === true;
+    const child = await writeNewRun(repo, spec, meta, fetch, !!prep.startHere && local);
     try {
       await publishRuns(repo, [{ id: child.id, tip: child.view!.tip }], events.length ? { id: child.id, events } : null);
     } catch (e) {
@@ -329,6 +346,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     nonce: crypto.randomBytes(8).toString('hex'),
     runArgsFrom: { dataset, runner: {}, temporary },
     childCount: n,
+    ...(host.type === 'ssh' ? { hostProfile: { type: 'ssh' as const, host: host.alias } } : {}),
   };
   for (const a of opts.assignments ?? []) {
     const [k, v] = parseAssignment(a);

@@ -3,7 +3,7 @@
  * does it: streams, signals, the closing status line, the exit code.
  */
 import { startRun, runForeground, signalNumber, type RunView } from '../api/index.js';
-import { short, exitSummary, duration, runDuration } from './render.js';
+import { short, exitSummary, duration, runDuration, humanSize } from './render.js';
 import type { ParsedRun } from './run-args.js';
 
 /** The exit code `git run` passes on for a finished run. */
@@ -51,7 +51,17 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
   process.on('SIGHUP', ignore);
   for (const s of [io.stdout, io.stderr]) s.on('error', ignore);
   try {
+    const tty = !!(io.stderr as NodeJS.WriteStream).isTTY;
+    const t0 = Date.now();
+    let shown = false;
     const { view, reused } = await runForeground(p.run, {
+      // Code sent to a remote host: a progress line on a terminal, nothing when piped.
+      transfer: (bytes) => {
+        if (!tty || p.quiet) return;
+        shown = true;
+        const s = Math.max(0.001, (Date.now() - t0) / 1000);
+        write(io.stderr, Buffer.from(`\r\x1b[Kgit-run: sending code ${humanSize(bytes)} (${humanSize(bytes / s)}/s)`));
+      },
       sink: (stream, chunk) => write(stream === 'stdout' ? io.stdout : io.stderr, chunk),
       cancelled,
       onSubmitted: (runId, wasReused) => {
@@ -60,6 +70,7 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
       },
     });
     void reused;
+    if (shown) write(io.stderr, Buffer.from('\n'));
     if (!p.quiet) {
       const d = runDuration(view);
       const detail = [exitSummary(view), d !== null ? duration(d) : ''].filter(Boolean).join(', ');

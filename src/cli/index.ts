@@ -5,6 +5,7 @@
 import { reportError, EXIT_USAGE } from './report.js';
 import { isRunInvocation, parseRunArgv } from './run-args.js';
 import { executeRun } from './execute-run.js';
+import { closeConnections } from '../api/index.js';
 
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -13,6 +14,9 @@ export async function main(argv: string[]): Promise<number> {
     return await runApp(!argv.length || argv[0] === 'help' ? ['--help', ...argv.slice(1)] : argv);
   } catch (e) {
     return reportError(e, process.stderr);
+  } finally {
+    // Open ssh connections would keep the process alive.
+    closeConnections();
   }
 }
 

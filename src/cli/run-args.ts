@@ -31,6 +31,8 @@ const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {
   '--force-ignores-success': { key: 'forceIgnoresSuccess', flag: true },
   '--no-skip': { key: 'noSkip', flag: true },
   '--run-arg': { key: 'runArg', many: true },
+  '--host': { key: 'host' },
+  '--on-local': { key: 'onLocal', flag: true },
 };
 
 /** `--run-arg key=value` (a custom run_arg; the value is JSON when it parses as JSON). */
@@ -48,7 +50,7 @@ export function parseRunArg(a: string): [string, unknown] {
 }
 
 /** run_args from the flags every submitting command shares. */
-export function runArgsFromFlags(f: { force?: boolean; forceIgnoresSuccess?: boolean; noSkip?: boolean; sequential?: boolean; runArg?: string[] }): Record<string, unknown> {
+export function runArgsFromFlags(f: { force?: boolean; forceIgnoresSuccess?: boolean; noSkip?: boolean; sequential?: boolean; onLocal?: boolean; runArg?: string[] }): Record<string, unknown> {
   const a: Record<string, unknown> = {};
   for (const kv of f.runArg ?? []) {
     const [k, v] = parseRunArg(kv);
@@ -58,6 +60,7 @@ export function runArgsFromFlags(f: { force?: boolean; forceIgnoresSuccess?: boo
   if (f.noSkip) a.skip = false;
   if (f.forceIgnoresSuccess) a.force_ignores_success = true;
   if (f.sequential) a.asynchronous = false;
+  if (f.onLocal) a.on_local = true;
   return a;
 }
 
@@ -114,11 +117,13 @@ export function parseRunArgv(argv: string[]): ParsedRun {
     ...(typeof values.leave === 'string' ? { leave: values.leave as LeaveMode } : {}),
     tags,
     params: (values.params as string[] | undefined) ?? [],
+    ...str('host'),
     runArgs: runArgsFromFlags({
       force: values.force === true,
       forceIgnoresSuccess: values.forceIgnoresSuccess === true,
       noSkip: values.noSkip === true,
       runArg: (values.runArg as string[] | undefined) ?? [],
+      onLocal: values.onLocal === true,
     }),
   };
   return { run, detach: values.detach === true, quiet: values.quiet === true };

@@ -34,6 +34,7 @@ export const NATIVE_RUN_ARGS: Record<string, { type: 'boolean' | 'string' | 'lea
   send_ignore: { type: 'string', default: '.sendignore', doc: 'ignore file for the code snapshot' },
   fetch_ignore: { type: 'string', default: '.fetchignore', doc: 'ignore file for outputs' },
   max_parallel: { type: 'int', default: null, doc: 'children running at once (default: the host profile, locally the number of CPUs)' },
+  on_local: { type: 'boolean', default: false, doc: "run a host profile's runs here, without transfer (Runaway's --on-local)" },
 };
 
 export const DEFINITION_KEYS = ['command', 'params', 'repeat', 'seed', 'name', 'notes', 'tags', 'host', 'env', 'inputs', 'run_args', 'overrides', 'triggers', '$schema'];

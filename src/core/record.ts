@@ -48,6 +48,8 @@ export interface RunSpec {
   runArgsFrom?: { dataset: Record<string, unknown>; runner: Record<string, unknown>; temporary: Record<string, unknown> };
   /** A group's number of children. */
   childCount?: number;
+  /** The host profile the run was submitted to (absent: local). */
+  hostProfile?: { type: 'local' | 'ssh'; host: string | null };
 }
 
 /** A group's list of children, in its second commit (children.json). */
@@ -68,10 +70,20 @@ export interface LocalHandle {
   controlDir: string;
 }
 
+/** An ssh run's handle: where its directory is on which host. */
+export interface RemoteHandle {
+  executor: 'ssh';
+  profile: string;
+  alias: string;
+  runDir: string;
+  codeDir: string;
+  hostname: string;
+}
+
 export interface RunState {
   status: 'running';
   startedAt: string;
-  handle: LocalHandle;
+  handle: LocalHandle | RemoteHandle;
 }
 
 export interface RunResult {

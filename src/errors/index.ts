@@ -21,6 +21,11 @@ export const ErrorCode = {
   UnknownExperiment: 'E_UNKNOWN_EXPERIMENT',
   UnknownHost: 'E_UNKNOWN_HOST',
   SweepTooLarge: 'E_SWEEP_TOO_LARGE',
+  BadHostProfile: 'E_BAD_HOST_PROFILE',
+  HostKeyUnknown: 'E_HOST_KEY_UNKNOWN',
+  HostKeyChanged: 'E_HOST_KEY_CHANGED',
+  SshFailed: 'E_SSH_FAILED',
+  HostileArchive: 'E_HOSTILE_ARCHIVE',
   Git: 'E_GIT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

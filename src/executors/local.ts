@@ -44,6 +44,12 @@ export interface LocalArgs {
   fetch_ignore?: string | null;
 }
 
+/** The handle of a run this executor started (null for a remote run). */
+export function localHandle(view: RunView): LocalHandle | null {
+  const h = view.state?.handle;
+  return h && h.executor === 'local' ? h : null;
+}
+
 export function controlDirFor(repo: Repo, id: string, runArgs: LocalArgs): string {
   const base = runArgs.local_dir ? path.resolve(repo.topLevel ?? repo.gitDir, runArgs.local_dir) : path.join(repo.stateDir, 'runs');
   return path.join(base, id);
@@ -164,7 +170,7 @@ export async function startCommand(repo: Repo, given: RunView, hooks: SuperviseH
   if (given.status === 'queued') {
     view = await recordStart(repo, given, startState(dir));
     if (!view) return null; // cancelled while queued: the canceller recorded it
-  } else if (given.status !== 'running' || given.state?.handle.supervisorPid !== process.pid) {
+  } else if (given.status !== 'running' || localHandle(given)?.supervisorPid !== process.pid) {
     return null; // someone else's
   }
   const failed = (e: unknown): ExitRecord => ({ exitCode: null, signal: null, error: `could not start: ${(e as Error).message}`, endedAt: new Date().toISOString() });
@@ -284,7 +290,7 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
   for (;;) {
     if (isFinal(view.status)) return { view, recordedHere: false };
     const args = view.spec.runArgs as LocalArgs;
-    const dir = view.state?.handle.controlDir ?? controlDirFor(repo, view.id, args);
+    const dir = localHandle(view)?.controlDir ?? controlDirFor(repo, view.id, args);
     const f = files(dir);
     const exit = lost ? null : await readJsonFile<ExitRecord>(f.exit);
     const cancelled = existsSync(f.cancel);
@@ -343,9 +349,9 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
 export async function refresh(repo: Repo, view: RunView): Promise<boolean> {
   if (isFinal(view.status)) return false;
   const args = view.spec.runArgs as LocalArgs;
-  const dir = view.state?.handle.controlDir ?? controlDirFor(repo, view.id, args);
+  const dir = localHandle(view)?.controlDir ?? controlDirFor(repo, view.id, args);
   const f = files(dir);
-  const h = view.state?.handle;
+  const h = localHandle(view);
   if (h && (h.hostname !== thisHost())) return false; // not ours to judge
   const sup = h ? { pid: h.supervisorPid, start: h.supervisorStart } : await readJsonFile<{ pid: number; start: string | null }>(f.supervisor);
   const sameBoot = !h || !h.bootId || h.bootId === bootId();
@@ -382,7 +388,7 @@ export async function requestCancel(controlDir: string, graceMs = 5000): Promise
 /** Ask a run to stop: SIGTERM to its process group, SIGKILL after `graceMs`. */
 export async function cancel(repo: Repo, view: RunView, graceMs = 5000): Promise<void> {
   if (isFinal(view.status)) return;
-  const h = view.state?.handle;
+  const h = localHandle(view);
   if (h && h.hostname !== thisHost()) {
     throw new GitRunError(ErrorCode.BadOption, `run ${view.id.slice(0, 12)} runs on ${h.hostname}, not on this machine`, `cancel it from ${h.hostname}`);
   }
@@ -413,11 +419,11 @@ export async function cancel(repo: Repo, view: RunView, graceMs = 5000): Promise
 
 /** Where the live log of a run on this host is, while it exists. */
 export function liveLogFile(repo: Repo, view: RunView, stream: 'stdout' | 'stderr'): string {
-  const dir = view.state?.handle.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
+  const dir = localHandle(view)?.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
   return files(dir)[stream];
 }
 
 export function exitFile(repo: Repo, view: RunView): string {
-  const dir = view.state?.handle.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
+  const dir = localHandle(view)?.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
   return files(dir).exit;
 }

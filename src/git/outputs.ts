@@ -11,7 +11,7 @@
 import { promises as fs, copyFileSync } from 'node:fs';
 import type { Repo } from './repo.js';
 import { tempPath } from './snapshot.js';
-import { emptyTree } from './objects.js';
+import { emptyTree, lsTree } from './objects.js';
 import type { Env } from './gateway.js';
 
 const RUN_DIR_CONFIG = ['-c', 'core.sparseCheckout=false', '-c', 'core.fsmonitor=false', '-c', 'core.untrackedCache=false', '-c', 'core.splitIndex=false'];
@@ -69,6 +69,8 @@ async function collectWith(repo: Repo, d: RunDirectory, codeTree: string, rules:
   const cfg = RUN_DIR_CONFIG;
   // Untracked files not rejected by .fetchignore, and tracked ones whose stat changed.
   const exclude = rules.fetchIgnoreFile ? [`--exclude-from=${rules.fetchIgnoreFile}`] : [];
+  // The tool's own directory (the params file) is never a candidate: skipping it here saves three git processes per run.
+  if (rules.exclude) exclude.push(`--exclude=/${rules.exclude}/`);
   const listed = await repo.git([...cfg, 'ls-files', '-z', '--others', '--modified', ...exclude], { cwd: d.workDir, env });
   if (!listed.stdout.length) return null;
   await repo.git([...cfg, 'update-index', '-z', '--add', '--remove', '--stdin'], { cwd: d.workDir, env, input: listed.stdout });
@@ -86,13 +88,43 @@ async function collectWith(repo: Repo, d: RunDirectory, codeTree: string, rules:
     if (rules.onlyNew && status !== 'A') continue;
     entries.push(`${newMode} ${newOid}\t${file}\0`);
   }
+  return outputsTree(repo, entries, rules);
+}
+
+export interface Candidate {
+  path: string;
+  mode: string;
+  oid: string;
+}
+
+/**
+ * Outputs that came from elsewhere (a remote run's archive): candidates are
+ * files the run created or changed by the remote's account; what is really
+ * new or different from the code, by the transfer rules, becomes the tree.
+ */
+export async function outputsFromCandidates(repo: Repo, candidates: Candidate[], codeTree: string, rules: OutputRules): Promise<string | null> {
+  if (!candidates.length) return null;
+  const code = new Map((await lsTree(repo, codeTree, { recursive: true })).map((e) => [e.name, e]));
+  const entries: string[] = [];
+  for (const c of candidates) {
+    if (rules.exclude && (c.path === rules.exclude || c.path.startsWith(rules.exclude + '/'))) continue;
+    const before = code.get(c.path);
+    if (before && before.oid === c.oid && before.mode === c.mode) continue;
+    if (rules.onlyNew && before) continue;
+    entries.push(`${c.mode} ${c.oid}\t${c.path}\0`);
+  }
+  return outputsTree(repo, entries, rules);
+}
+
+/** The outputs tree from `mode oid\tpath` entries, minus what .fetchignore rejects. */
+async function outputsTree(repo: Repo, entries: string[], rules: OutputRules): Promise<string | null> {
   if (!entries.length) return null;
   const outIndex = await tempPath(repo, 'outputs');
   const oenv = { GIT_INDEX_FILE: outIndex };
   try {
     await repo.git(['update-index', '-z', '--index-info'], { env: oenv, input: entries.join('') });
     if (rules.fetchIgnoreFile) {
-      // Changed tracked files are not covered by ls-files' excludes above.
+      // Changed tracked files (and anything from a remote) meet .fetchignore here.
       const rejected = await repo.git(['ls-files', '-z', '--cached', '--ignored', `--exclude-from=${rules.fetchIgnoreFile}`], { env: oenv });
       if (rejected.stdout.length) await repo.git(['update-index', '-z', '--force-remove', '--stdin'], { env: oenv, input: rejected.stdout });
     }

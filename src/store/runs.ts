@@ -110,6 +110,9 @@ export interface EndRecord {
   /** Files holding the logs, hashed byte for byte; missing files become empty logs. */
   stdoutFile?: string | null;
   stderrFile?: string | null;
+  /** Or the logs themselves (from a remote host). */
+  stdoutData?: Buffer;
+  stderrData?: Buffer;
   outputsTree?: string | null;
 }
 
@@ -118,7 +121,9 @@ export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Prom
   const present = files.filter((f): f is string => f !== null);
   const oids = await writeFiles(repo, present);
   const empty = files.includes(null) ? await writeBlob(repo, '') : '';
-  const [out, err] = files.map((f) => (f ? oids[present.indexOf(f)]! : empty));
+  let [out, err] = files.map((f) => (f ? oids[present.indexOf(f)]! : empty));
+  if (end.stdoutData) out = await writeBlob(repo, end.stdoutData);
+  if (end.stderrData) err = await writeBlob(repo, end.stderrData);
   const logs = await writeTree(repo, [blobEntry('stdout', out!), blobEntry('stderr', err!)]);
   const result = await writeBlob(repo, JSON.stringify(end.result, null, 2) + '\n');
   const changes: Record<string, TreeEntry | null> = {

@@ -34,6 +34,8 @@ export default class RunCommand extends GitRunCommand {
   noSkip = Option.Boolean('--no-skip', false, { description: 'do not reuse an identical running or failed run' });
   forceIgnoresSuccess = Option.Boolean('--force-ignores-success', false, { description: 'with --force, rerun an identical run that succeeded too' });
   runArg = Option.Array('--run-arg', { description: 'a custom run_arg key=value for this run (repeatable)' });
+  host = Option.String('--host', { description: 'a host profile of .runconfig (default: local)' });
+  onLocal = Option.Boolean('--on-local', false, { description: "run the host profile here, without transfer (Runaway's --on-local)" });
   command = Option.Rest();
 
   async run(): Promise<number> {
@@ -55,6 +57,8 @@ export default class RunCommand extends GitRunCommand {
     if (this.noSkip) argv.push('--no-skip');
     if (this.forceIgnoresSuccess) argv.push('--force-ignores-success');
     for (const a of this.runArg ?? []) put('--run-arg', a);
+    put('--host', this.host);
+    if (this.onLocal) argv.push('--on-local');
     return executeRun(parseRunArgv([...argv, '--', ...this.command]), this.context);
   }
 }

@@ -43,11 +43,12 @@ export default class SubmitCommand extends GitRunCommand {
   sendIgnore = Option.String('--send-ignore', { description: 'ignore file for the snapshot' });
   fetchIgnore = Option.String('--fetch-ignore', { description: 'ignore file for outputs' });
   runArg = Option.Array('--run-arg', { description: 'a custom run_arg key=value (repeatable)' });
+  onLocal = Option.Boolean('--on-local', false, { description: "run the host profile here, without transfer (Runaway's --on-local)" });
   target = Option.String({ name: 'file.json|experiment' });
   assignments = Option.Rest({ name: 'name=value' });
 
   async run(): Promise<number> {
-    const runArgs = runArgsFromFlags({ force: this.force, noSkip: this.noSkip, forceIgnoresSuccess: this.forceIgnoresSuccess, sequential: this.sequential, runArg: this.runArg ?? [] });
+    const runArgs = runArgsFromFlags({ force: this.force, noSkip: this.noSkip, forceIgnoresSuccess: this.forceIgnoresSuccess, sequential: this.sequential, onLocal: this.onLocal, runArg: this.runArg ?? [] });
     const put = (k: string, v: string | undefined) => v !== undefined && (runArgs[k] = v);
     put('leave', this.leave);
     put('local_dir', this.localDir);

@@ -1,0 +1,350 @@
+/**
+ * The ssh executor (Runaway's remote execution, with the snapshot's tree
+ * hash as the key of the code cache). Remote layout, under remote_dir
+ * (default ~/.git-run):
+ *
+ *   code/<tree>/         the code, sent only when missing or found incomplete
+ *   code/<tree>.ok       "<files> <bytes>": written after the copy was checked
+ *   <run_dir>/<id>/      one per run (run_dir defaults to "runs"):
+ *     work/              a copy of code/<tree>; the command runs here
+ *     stdout stderr      the command's output
+ *     pid                the command's process group (setsid)
+ *     exit               its exit status, written atomically (write, rename)
+ *     manifest           size, mtime and path of every file before the run
+ *     tree               the code tree it uses (for --leave none)
+ *     cancel             present when a cancel was asked for
+ *
+ * Every remote step is a POSIX shell script in which each value from outside
+ * (paths, parameters, the command) is single-quoted. The command runs under
+ * setsid, detached from the connection, so it survives a dropped link or a
+ * killed client; any later process can reattach from the handle in the run's
+ * state commit and finish the record.
+ */
+import type { Readable } from 'node:stream';
+import type { Repo } from '../git/repo.js';
+import { spawnGit } from '../git/gateway.js';
+import { lsTree } from '../git/objects.js';
+import { ingestTar } from '../git/ingest.js';
+import { outputsFromCandidates } from '../git/outputs.js';
+import { connection, shQuote, type SshConnection } from '../transport/ssh.js';
+import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../store/runs.js';
+import { paramEnvName } from '../core/sweep.js';
+import { isFinal, type RunResult, type RunState } from '../core/record.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+import { PARAMS_DIR } from './local.js';
+
+export interface SshHandle {
+  executor: 'ssh';
+  /** The host profile's name and its ssh alias. */
+  profile: string;
+  alias: string;
+  /** Remote paths, relative to the login directory unless absolute. */
+  runDir: string;
+  codeDir: string;
+  hostname: string;
+}
+
+export interface RemotePaths {
+  base: string;
+  code: string;
+  marker: string;
+  run: string;
+}
+
+export function remotePaths(view: RunView): RemotePaths {
+  const a = view.spec.runArgs;
+  const base = typeof a.remote_dir === 'string' && a.remote_dir ? a.remote_dir.replace(/\/+$/, '') : '.git-run';
+  const runs = typeof a.run_dir === 'string' && a.run_dir ? a.run_dir : 'runs';
+  const tree = view.spec.code.tree;
+  return { base, code: `${base}/code/${tree}`, marker: `${base}/code/${tree}.ok`, run: `${base}/${runs}/${view.id}` };
+}
+
+/** Files (and symlinks) of a tree and their total size: what a complete copy must hold. */
+async function treeSize(repo: Repo, tree: string): Promise<string> {
+  const entries = (await lsTree(repo, tree, { recursive: true, long: true })).filter((e) => e.type === 'blob');
+  return `${entries.length} ${entries.reduce((s, e) => s + (e.size ?? 0), 0)}`;
+}
+
+/** A remote script printing "<files> <bytes>" of a directory (symlinks count their target's length, as in git). */
+const measure = (dir: string) => `find ${shQuote(dir)} \\( -type f -o -type l \\) -printf '%s\\n' | awk '{n++; s+=$1} END {printf "%d %d\\n", n, s}'`;
+
+export interface Transfer {
+  /** Bytes of code sent (0 when the remote had the tree). */
+  sent: number;
+}
+
+/**
+ * Make sure the remote has a complete copy of the tree, sending it (as a
+ * tar stream from `git archive`) only when it does not. Both sides count
+ * files and bytes: a partial or damaged copy is replaced.
+ */
+export async function ensureCode(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer> {
+  const p = remotePaths(view);
+  const expected = await treeSize(repo, view.spec.code.tree);
+  const check = `m=$(cat ${shQuote(p.marker)} 2>/dev/null) && [ "$m" = ${shQuote(expected)} ] && [ -d ${shQuote(p.code)} ] && [ "$(${measure(p.code)})" = ${shQuote(expected)} ] && echo present || echo missing`;
+  if ((await conn.run(check)).toString().trim() === 'present') return { sent: 0 };
+  const tmp = `${p.code}.tmp-${process.pid}-${Date.now()}`;
+  const receive = [
+    `rm -rf ${shQuote(tmp)} && mkdir -p ${shQuote(tmp)}`,
+    `tar -x -f - -C ${shQuote(tmp)}`,
+    `got=$(${measure(tmp)})`,
+    `if [ "$got" != ${shQuote(expected)} ]; then echo "incomplete copy: $got of ${expected}" >&2; rm -rf ${shQuote(tmp)}; exit 3; fi`,
+    `rm -rf ${shQuote(p.code)} && mv ${shQuote(tmp)} ${shQuote(p.code)} && printf '%s\\n' ${shQuote(expected)} > ${shQuote(p.marker)}.tmp && mv ${shQuote(p.marker)}.tmp ${shQuote(p.marker)}`,
+  ].join(' && ');
+  const archive = spawnGit(['archive', '--format=tar', view.spec.code.tree], repo.processOptions());
+  let sent = 0;
+  archive.stdout.on('data', (d: Buffer) => {
+    sent += d.length;
+    onBytes?.(sent);
+  });
+  await conn.run(receive, archive.stdout);
+  return { sent };
+}
+
+function envAssignments(view: RunView, runDir: string): string[] {
+  const env: Record<string, string> = { ...view.spec.env };
+  for (const [k, v] of Object.entries(view.spec.params)) env[paramEnvName(k)] = typeof v === 'string' ? v : String(v);
+  env.GIT_RUN_ID = view.id;
+  env.GIT_RUN_SEED = String(view.spec.seed);
+  env.PYTHONUNBUFFERED = '1';
+  void runDir;
+  return Object.entries(env).map(([k, v]) => shQuote(`${k}=${v}`)).concat(`"GIT_RUN_DIR=$R/work"`, `"GIT_RUN_PARAMS=$R/work/${PARAMS_DIR}/params.json"`);
+}
+
+/** Copy the code into a new run directory, note what is there, start the command detached. */
+export async function startRemote(conn: SshConnection, view: RunView): Promise<number> {
+  const p = remotePaths(view);
+  const params = JSON.stringify({ params: view.spec.params, seed: view.spec.seed, id: view.id, name: view.spec.name ?? null }, null, 2) + '\n';
+  const cwd = view.spec.cwd.replace(/\/+$/, '');
+  const wrapper = 'R=$1; shift; "$@" >"$R/stdout" 2>"$R/stderr" </dev/null; c=$?; echo "$c" >"$R/exit.tmp" && mv "$R/exit.tmp" "$R/exit"';
+  const script = [
+    `R=${shQuote(p.run)}`,
+    `case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
+    `mkdir -p "$R" && rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"`,
+    `printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree"`,
+    `(cd "$R/work" && find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z) > "$R/manifest"`,
+    `mkdir -p "$R/work/${PARAMS_DIR}" && printf '%s' ${shQuote(params)} > "$R/work/${PARAMS_DIR}/params.json"`,
+    `mkdir -p "$R/work/"${shQuote(cwd || '.')} && cd "$R/work/"${shQuote(cwd || '.')}`,
+    `setsid sh -c ${shQuote(wrapper)} sh "$R" env ${envAssignments(view, p.run).join(' ')} ${view.spec.command.map(shQuote).join(' ')} &`,
+    `echo $! > "$R/pid"`,
+    `echo $!`,
+  ].join(' && ');
+  const out = (await conn.run(script)).toString().trim();
+  const pid = Number(out.split('\n').pop());
+  if (!Number.isInteger(pid) || pid <= 1) throw new GitRunError(ErrorCode.SshFailed, `the remote did not report a process id (got ${JSON.stringify(out.slice(0, 80))})`, 'check that setsid exists on the host');
+  return pid;
+}
+
+export interface Poll {
+  /** The exit status, once written. */
+  exit: number | null;
+  /** Whether the command's process group is still alive. */
+  alive: boolean;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
+/** One round trip: the exit file, liveness, and new output from the given offsets (at most 1 MiB each). */
+export async function pollRemote(conn: SshConnection, view: RunView, offsets: { stdout: number; stderr: number }): Promise<Poll> {
+  const R = shQuote(remotePaths(view).run);
+  const chunk = (f: string, off: number) => `tail -c +${off + 1} "$R/${f}" 2>/dev/null | head -c 1048576 > "$R/.chunk"; wc -c < "$R/.chunk"; cat "$R/.chunk"`;
+  const script = [
+    `R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
+    `[ -d "$R" ] || { echo gone; exit 0; }`,
+    `e=$(cat "$R/exit" 2>/dev/null); echo "exit $e"`,
+    `p=$(cat "$R/pid" 2>/dev/null); if [ -n "$p" ] && kill -0 -- "-$p" 2>/dev/null; then echo alive; else echo dead; fi`,
+    chunk('stdout', offsets.stdout),
+    chunk('stderr', offsets.stderr),
+  ].join('; ');
+  const out = await conn.run(script);
+  // Hostile input: parse strictly.
+  let i = 0;
+  const line = () => {
+    const nl = out.indexOf(10, i);
+    if (nl < 0) throw new GitRunError(ErrorCode.SshFailed, 'the remote answered a status poll with something unexpected', 'check the remote run directory');
+    const s = out.subarray(i, nl).toString();
+    i = nl + 1;
+    return s;
+  };
+  const first = line();
+  if (first === 'gone') return { exit: null, alive: false, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+  const m = /^exit (\d{0,3})$/.exec(first);
+  if (!m) throw new GitRunError(ErrorCode.SshFailed, `the remote exit status is not a number: ${JSON.stringify(first.slice(0, 40))}`, 'the run directory on the host was altered');
+  const exit = m[1] ? Number(m[1]) : null;
+  if (exit !== null && exit > 255) throw new GitRunError(ErrorCode.SshFailed, `the remote exit status ${exit} is out of range`, 'the run directory on the host was altered');
+  const alive = line() === 'alive';
+  const take = () => {
+    const n = Number(line());
+    if (!Number.isInteger(n) || n < 0 || n > 1048576 || i + n > out.length) throw new GitRunError(ErrorCode.SshFailed, 'the remote sent a malformed log chunk', 'check the remote run directory');
+    const b = out.subarray(i, i + n);
+    i += n;
+    return b;
+  };
+  return { exit, alive, stdout: Buffer.from(take()), stderr: Buffer.from(take()) };
+}
+
+/** Ask the host to stop a run: SIGTERM to its process group, SIGKILL after the grace period. */
+export async function cancelRemote(conn: SshConnection, view: RunView, graceSeconds = 5): Promise<void> {
+  const R = shQuote(remotePaths(view).run);
+  await conn.run(`R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; date > "$R/cancel"; p=$(cat "$R/pid" 2>/dev/null) || exit 0; kill -TERM -- "-$p" 2>/dev/null; (sleep ${Math.max(0, Math.floor(graceSeconds))}; kill -KILL -- "-$p" 2>/dev/null) >/dev/null 2>&1 </dev/null & exit 0`);
+}
+
+/** The files the run created or changed (by size and mtime against the manifest), as a tar stream, ingested. */
+export async function fetchOutputs(conn: SshConnection, repo: Repo, view: RunView): Promise<string | null> {
+  const R = shQuote(remotePaths(view).run);
+  const script = [
+    `R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
+    `cd "$R/work"`,
+    `find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z > "$R/after"`,
+    `comm -z -13 "$R/manifest" "$R/after" | sed -z 's/^[^ ]* [^ ]* //' | grep -z -v -e '^${PARAMS_DIR}/' > "$R/changed" || true`,
+    `tar -c -f - --null --no-recursion -T "$R/changed"`,
+  ].join(' && ');
+  const ch = await conn.channel(script);
+  let stderr = '';
+  ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => ch.on('exit', (c: number | null) => resolve(c)));
+  ch.end();
+  const files = await ingestTar(repo, ch as unknown as Readable);
+  const code = await exited;
+  if (code !== 0) throw new GitRunError(ErrorCode.SshFailed, `collecting outputs on ${conn.target.alias} failed (exit ${code}): ${stderr.trim()}`, 'check that the host has GNU find, sort, comm, sed and tar');
+  const args = view.spec.runArgs;
+  return outputsFromCandidates(repo, files, view.spec.code.tree, {
+    fetchIgnoreFile: null,
+    onlyNew: !!args.send_ignore && !args.fetch_ignore,
+    exclude: PARAMS_DIR,
+  });
+}
+
+export async function fetchLogs(conn: SshConnection, view: RunView): Promise<{ stdout: Buffer; stderr: Buffer }> {
+  const R = shQuote(remotePaths(view).run);
+  const read = async (f: string) => conn.run(`R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; cat "$R/${f}" 2>/dev/null || true`);
+  return { stdout: await read('stdout'), stderr: await read('stderr') };
+}
+
+/** --leave: none removes the run directory and (when no other run uses it) the cached code; code keeps the code; all keeps both. */
+export async function leaveRemote(conn: SshConnection, view: RunView): Promise<void> {
+  const leave = view.spec.runArgs.leave ?? 'none';
+  if (leave === 'all') return;
+  const p = remotePaths(view);
+  const R = `R=${shQuote(p.run)}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`;
+  const dropCode = leave === 'none' ? ` && if ! grep -qsx ${shQuote(view.spec.code.tree)} ${shQuote(p.base)}/*/*/tree; then rm -rf ${shQuote(p.code)} ${shQuote(p.marker)}; fi` : '';
+  await conn.run(`${R} && rm -rf "$R"${dropCode}`);
+}
+
+/** The profile a run is bound to, as recorded at submission. */
+export const sshAliasOf = (view: RunView): string => {
+  const h = view.spec.hostProfile;
+  if (!h || h.type !== 'ssh' || !h.host) throw new GitRunError(ErrorCode.BadHostProfile, `run ${view.id.slice(0, 12)} has no ssh host recorded`, 'this is a bug in git-run');
+  return h.host;
+};
+
+export interface RemoteHooks {
+  /** The command's output as it arrives. */
+  output?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /** Bytes of code sent so far (for a progress bar). */
+  transfer?: (bytes: number) => void;
+  /** Resolves when the run should be cancelled. */
+  cancelled?: Promise<unknown>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A remote run's whole life, driven from here: record the start, send the
+ * code if the host lacks it, start the command detached, follow it, then
+ * record the end. If this process dies, the command goes on; whoever reads
+ * the run next reattaches (refreshRemote).
+ */
+export async function superviseRemote(repo: Repo, given: RunView, hooks: RemoteHooks = {}): Promise<{ view: RunView; sent: number } | null> {
+  const alias = sshAliasOf(given);
+  const conn = await connection(alias);
+  const p = remotePaths(given);
+  let view: RunView | null = given;
+  if (given.status === 'queued') {
+    const handle: SshHandle = { executor: 'ssh', profile: given.spec.host, alias, runDir: p.run, codeDir: p.code, hostname: conn.target.hostname };
+    view = await recordStart(repo, given, { status: 'running', startedAt: new Date().toISOString(), handle } as unknown as RunState);
+    if (!view) return null;
+  }
+  const { sent } = await ensureCode(conn, repo, view, hooks.transfer);
+  await startRemote(conn, view);
+  void hooks.cancelled?.then(() => cancelRemote(conn, view!).catch(() => undefined));
+  const offsets = { stdout: 0, stderr: 0 };
+  for (let wait = 50; ; wait = Math.min(500, wait * 2)) {
+    const poll = await pollRemote(conn, view, offsets);
+    for (const s of ['stdout', 'stderr'] as const) {
+      if (poll[s].length) {
+        offsets[s] += poll[s].length;
+        hooks.output?.(s, poll[s]);
+        wait = 50;
+      }
+    }
+    if (poll.exit !== null || !poll.alive) break;
+    await sleep(wait);
+  }
+  return { view: await finalizeRemote(repo, conn, view), sent };
+}
+
+/** Record the end of a remote run from what its directory says. */
+export async function finalizeRemote(repo: Repo, conn: SshConnection, start: RunView, lost: string | null = null): Promise<RunView> {
+  let view = start;
+  for (;;) {
+    if (isFinal(view.status)) return view;
+    const poll = lost ? null : await pollRemote(conn, view, { stdout: 0, stderr: 0 }).catch(() => null);
+    const R = shQuote(remotePaths(view).run);
+    const cancelled = (await conn.exec(`R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; test -e "$R/cancel"`)).code === 0;
+    let status: RunResult['status'];
+    let error: string | null = null;
+    let exitCode: number | null = poll?.exit ?? null;
+    let outputsTree: string | null = null;
+    if (exitCode === null) {
+      status = cancelled && !view.state ? 'cancelled' : 'lost';
+      error = lost ?? 'the command ended without an exit status on the host';
+    } else {
+      status = cancelled && exitCode !== 0 ? 'cancelled' : exitCode === 0 ? 'succeeded' : 'failed';
+      if (status === 'cancelled') error = 'cancelled';
+      try {
+        outputsTree = await fetchOutputs(conn, repo, view);
+      } catch (e) {
+        if (!(e instanceof GitRunError)) throw e;
+        // Outputs that could not be taken in: never a success.
+        if (status === 'succeeded') status = 'failed';
+        error = e.message;
+      }
+    }
+    const logs = exitCode === null && !poll ? { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) } : await fetchLogs(conn, view);
+    if (exitCode !== null && exitCode > 128 && status !== 'cancelled') error ??= `exit ${exitCode}: killed by signal ${exitCode - 128}?`;
+    const result: RunResult = {
+      status,
+      exitCode,
+      signal: null,
+      error,
+      startedAt: view.state?.startedAt ?? null,
+      endedAt: new Date().toISOString(),
+      host: { hostname: conn.target.hostname, platform: 'remote', arch: '', release: '' },
+    };
+    const done = await recordEnd(repo, view, { result, stdoutData: logs.stdout, stderrData: logs.stderr, outputsTree });
+    if (!done) {
+      view = await readRun(repo, view.id);
+      continue;
+    }
+    await leaveRemote(conn, done).catch(() => undefined);
+    return done;
+  }
+}
+
+/** Reattach to a remote run: finish its record if it ended; mark it lost if it vanished. */
+export async function refreshRemote(repo: Repo, view: RunView): Promise<boolean> {
+  if (isFinal(view.status) || !view.state) return false;
+  let conn: SshConnection;
+  try {
+    conn = await connection(sshAliasOf(view));
+  } catch {
+    return false; // cannot look: nothing can be said yet
+  }
+  const poll = await pollRemote(conn, view, { stdout: 0, stderr: 0 });
+  if (poll.exit === null && poll.alive) return false;
+  await finalizeRemote(repo, conn, view, poll.exit === null ? 'the command is gone from the host and left no exit status' : null);
+  return true;
+}
+
+export { hostInfo };
