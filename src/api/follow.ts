@@ -13,8 +13,7 @@ import { RunRef } from '../git/refs.js';
 import { readRun, type RunView } from '../store/runs.js';
 import { exitFile, liveLogFile } from '../executors/local.js';
 import { isRemote, refreshRun as refresh } from '../executors/index.js';
-import { pollRemote, sshAliasOf } from '../executors/ssh.js';
-import { connection } from '../transport/ssh.js';
+import { connectionFor, pollRemote } from '../executors/ssh.js';
 import { isFinal } from '../core/record.js';
 
 export type Stream = 'stdout' | 'stderr';
@@ -88,7 +87,7 @@ export async function streamLogs(repo: Repo, id: string, sink: Sink, opts: Follo
     }
     if (isRemote(view) && view.state) {
       // A remote run: its output comes from the host, a poll at a time.
-      const poll = await pollRemote(await connection(sshAliasOf(view)), view, offsets);
+      const poll = await pollRemote(await connectionFor(view), view, offsets);
       for (const s of ['stdout', 'stderr'] as const) {
         if (poll[s].length && opts.streams.includes(s)) sink(s, poll[s]);
         offsets[s] += poll[s].length;

@@ -161,6 +161,8 @@ interface HostChoice {
   type: 'local' | 'ssh';
   /** The ssh alias (resolved later with `ssh -G`). */
   alias: string | null;
+  /** An OpenSSH config file to use instead of ~/.ssh/config (the profile's ssh_config). */
+  sshConfig: string | null;
   maxParallel: number | null;
   /** The profile's other keys: run_args at the dataset level. */
   runArgs: Record<string, unknown>;
@@ -173,7 +175,7 @@ function resolveHost(config: RunConfig, name: string | null): HostChoice {
     const near = closest(host, ['local', ...Object.keys(config.hosts)]);
     throw new GitRunError(ErrorCode.UnknownHost, `unknown host '${host}'${near ? `: did you mean '${near}'?` : ''}`, `hosts: local${Object.keys(config.hosts).length ? ', ' + Object.keys(config.hosts).join(', ') : ''} (profiles live under "hosts" in .runconfig)`, { host });
   }
-  const { type = 'local', host: alias = null, max_parallel: maxParallel = null, ...rest } = profile ?? {};
+  const { type = 'local', host: alias = null, max_parallel: maxParallel = null, ssh_config: sshConfig = null, ...rest } = profile ?? {};
   if (type !== 'local' && type !== 'ssh') {
     throw new GitRunError(ErrorCode.UnknownHost, `host '${host}' is of type '${String(type)}', which this version cannot run on`, 'use a profile of type "ssh" or "local"');
   }
@@ -181,7 +183,14 @@ function resolveHost(config: RunConfig, name: string | null): HostChoice {
     if (typeof alias !== 'string' || !alias) throw new GitRunError(ErrorCode.BadHostProfile, `host profile '${host}' has no "host" (the ssh alias or name)`, `add "host": "<name in ~/.ssh/config>" to hosts.${host} in .runconfig`);
     checkName('host', alias);
   }
-  return { name: host, type, alias: typeof alias === 'string' ? alias : null, maxParallel: typeof maxParallel === 'number' ? maxParallel : null, runArgs: rest };
+  return {
+    name: host,
+    type,
+    alias: typeof alias === 'string' ? alias : null,
+    sshConfig: typeof sshConfig === 'string' ? sshConfig : null,
+    maxParallel: typeof maxParallel === 'number' ? maxParallel : null,
+    runArgs: rest,
+  };
 }
 
 const NATIVE_DEFAULTS = Object.fromEntries(Object.entries(NATIVE_RUN_ARGS).filter(([, v]) => v.default !== null).map(([k, v]) => [k, v.default]));
@@ -248,6 +257,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   const fixedArgs = { send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null, ...(localDir ? { local_dir: localDir } : {}) };
 
   const [snapshot, ident] = await Promise.all([snapshotWith(repo, send), repo.ident()]);
+  const hostProfile = host.type === 'ssh' ? { type: 'ssh' as const, host: host.alias, ...(host.sshConfig ? { sshConfig: path.resolve(top, host.sshConfig) } : {}) } : null;
   const creator = `${ident.name} <${ident.email}>`;
   const createdAt = new Date().toISOString();
   const isGroup = n > 1;
@@ -278,7 +288,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
       key,
       nonce: crypto.randomBytes(8).toString('hex'),
       runArgsFrom: { dataset, runner, temporary },
-      ...(host.type === 'ssh' ? { hostProfile: { type: 'ssh' as const, host: host.alias } } : {}),
+      ...(hostProfile ? { hostProfile } : {}),
       ...(isGroup ? { name: plan.name, repetition: plan.repetition } : {}),
     };
     return spec;
@@ -346,7 +356,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     nonce: crypto.randomBytes(8).toString('hex'),
     runArgsFrom: { dataset, runner: {}, temporary },
     childCount: n,
-    ...(host.type === 'ssh' ? { hostProfile: { type: 'ssh' as const, host: host.alias } } : {}),
+    ...(hostProfile ? { hostProfile } : {}),
   };
   for (const a of opts.assignments ?? []) {
     const [k, v] = parseAssignment(a);

@@ -49,7 +49,7 @@ export interface RunSpec {
   /** A group's number of children. */
   childCount?: number;
   /** The host profile the run was submitted to (absent: local). */
-  hostProfile?: { type: 'local' | 'ssh'; host: string | null };
+  hostProfile?: { type: 'local' | 'ssh'; host: string | null; sshConfig?: string };
 }
 
 /** A group's list of children, in its second commit (children.json). */

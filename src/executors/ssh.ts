@@ -20,7 +20,7 @@
  * killed client; any later process can reattach from the handle in the run's
  * state commit and finish the record.
  */
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { Repo } from '../git/repo.js';
 import { spawnGit } from '../git/gateway.js';
 import { lsTree } from '../git/objects.js';
@@ -93,12 +93,32 @@ export async function ensureCode(conn: SshConnection, repo: Repo, view: RunView,
   ].join(' && ');
   const archive = spawnGit(['archive', '--format=tar', view.spec.code.tree], repo.processOptions());
   let sent = 0;
-  archive.stdout.on('data', (d: Buffer) => {
-    sent += d.length;
-    onBytes?.(sent);
+  // Counted on the way through (a 'data' listener on the source would start it flowing before the channel is there).
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      sent += chunk.length;
+      onBytes?.(sent);
+      cb(null, chunk);
+    },
   });
-  await conn.run(receive, archive.stdout);
+  await conn.run(receive, archive.stdout.pipe(counter));
   return { sent };
+}
+
+/** One transfer per host and tree at a time in this process: parallel children of a sweep share it. */
+const transfers = new Map<string, Promise<Transfer>>();
+
+export function ensureCodeOnce(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer> {
+  const key = `${conn.target.alias}\0${remotePaths(view).code}`;
+  let p = transfers.get(key);
+  if (!p) {
+    p = ensureCode(conn, repo, view, onBytes);
+    transfers.set(key, p);
+    // Later runs check again (the copy may have been removed by --leave none).
+    void p.finally(() => transfers.delete(key)).catch(() => undefined);
+    return p;
+  }
+  return p.then(() => ({ sent: 0 }));
 }
 
 function envAssignments(view: RunView, runDir: string): string[] {
@@ -117,18 +137,23 @@ export async function startRemote(conn: SshConnection, view: RunView): Promise<n
   const params = JSON.stringify({ params: view.spec.params, seed: view.spec.seed, id: view.id, name: view.spec.name ?? null }, null, 2) + '\n';
   const cwd = view.spec.cwd.replace(/\/+$/, '');
   const wrapper = 'R=$1; shift; "$@" >"$R/stdout" 2>"$R/stderr" </dev/null; c=$?; echo "$c" >"$R/exit.tmp" && mv "$R/exit.tmp" "$R/exit"';
-  const script = [
-    `R=${shQuote(p.run)}`,
-    `case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
+  const setup = [
     `mkdir -p "$R" && rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"`,
     `printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree"`,
     `(cd "$R/work" && find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z) > "$R/manifest"`,
     `mkdir -p "$R/work/${PARAMS_DIR}" && printf '%s' ${shQuote(params)} > "$R/work/${PARAMS_DIR}/params.json"`,
     `mkdir -p "$R/work/"${shQuote(cwd || '.')} && cd "$R/work/"${shQuote(cwd || '.')}`,
+  ];
+  const script = [
+    `R=${shQuote(p.run)}`,
+    `case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
+    `${setup.join(' && ')} || exit 1`,
+    // setsid: its own session and process group, cut off from this connection.
     `setsid sh -c ${shQuote(wrapper)} sh "$R" env ${envAssignments(view, p.run).join(' ')} ${view.spec.command.map(shQuote).join(' ')} &`,
-    `echo $! > "$R/pid"`,
-    `echo $!`,
-  ].join(' && ');
+    'pid=$!',
+    'echo "$pid" > "$R/pid"',
+    'echo "$pid"',
+  ].join('\n');
   const out = (await conn.run(script)).toString().trim();
   const pid = Number(out.split('\n').pop());
   if (!Number.isInteger(pid) || pid <= 1) throw new GitRunError(ErrorCode.SshFailed, `the remote did not report a process id (got ${JSON.stringify(out.slice(0, 80))})`, 'check that setsid exists on the host');
@@ -231,12 +256,15 @@ export async function leaveRemote(conn: SshConnection, view: RunView): Promise<v
   await conn.run(`${R} && rm -rf "$R"${dropCode}`);
 }
 
-/** The profile a run is bound to, as recorded at submission. */
+/** The ssh host a run is bound to, as recorded at submission. */
 export const sshAliasOf = (view: RunView): string => {
   const h = view.spec.hostProfile;
   if (!h || h.type !== 'ssh' || !h.host) throw new GitRunError(ErrorCode.BadHostProfile, `run ${view.id.slice(0, 12)} has no ssh host recorded`, 'this is a bug in git-run');
   return h.host;
 };
+
+/** The connection for a run's host (one per host and process). */
+export const connectionFor = (view: RunView): Promise<SshConnection> => connection(sshAliasOf(view), view.spec.hostProfile?.sshConfig ?? null);
 
 export interface RemoteHooks {
   /** The command's output as it arrives. */
@@ -257,7 +285,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function superviseRemote(repo: Repo, given: RunView, hooks: RemoteHooks = {}): Promise<{ view: RunView; sent: number } | null> {
   const alias = sshAliasOf(given);
-  const conn = await connection(alias);
+  const conn = await connectionFor(given);
   const p = remotePaths(given);
   let view: RunView | null = given;
   if (given.status === 'queued') {
@@ -265,7 +293,7 @@ export async function superviseRemote(repo: Repo, given: RunView, hooks: RemoteH
     view = await recordStart(repo, given, { status: 'running', startedAt: new Date().toISOString(), handle } as unknown as RunState);
     if (!view) return null;
   }
-  const { sent } = await ensureCode(conn, repo, view, hooks.transfer);
+  const { sent } = await ensureCodeOnce(conn, repo, view, hooks.transfer);
   await startRemote(conn, view);
   void hooks.cancelled?.then(() => cancelRemote(conn, view!).catch(() => undefined));
   const offsets = { stdout: 0, stderr: 0 };
@@ -337,7 +365,7 @@ export async function refreshRemote(repo: Repo, view: RunView): Promise<boolean>
   if (isFinal(view.status) || !view.state) return false;
   let conn: SshConnection;
   try {
-    conn = await connection(sshAliasOf(view));
+    conn = await connectionFor(view);
   } catch {
     return false; // cannot look: nothing can be said yet
   }

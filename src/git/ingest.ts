@@ -179,9 +179,15 @@ export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimi
     }
   };
   parser.on('entry', onEntry);
+  // An archive of nothing (only the zero blocks that end a tar) is valid for
+  // GNU tar but "unrecognized" to a strict parser: note whether that is all we got.
+  let allZero = true;
+  stream.on('data', (d: Buffer) => {
+    if (allZero && d.some((b) => b !== 0)) allZero = false;
+  });
   await new Promise<void>((resolve, reject) => {
     parser.on('error', (err: Error) => {
-      failure ??= hostile('(archive)', `not a valid tar stream: ${err.message}`);
+      if (!(allZero && count === 0)) failure ??= hostile('(archive)', `not a valid tar stream: ${err.message}`);
       resolve();
     });
     parser.on('end', resolve);

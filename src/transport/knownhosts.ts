@@ -13,7 +13,8 @@ export type Verdict = { ok: true } | { ok: false; reason: 'unknown' | 'changed' 
 export const hostKeyName = (host: string, port: number) => (port === 22 ? host : `[${host}]:${port}`);
 
 function globMatch(pattern: string, name: string): boolean {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
+  // Only * and ? are special in known_hosts patterns; [host]:port brackets are literal.
+  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i');
   return re.test(name);
 }
 

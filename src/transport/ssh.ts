@@ -140,14 +140,14 @@ async function open(target: SshTarget, sock: Duplex | undefined, jumps: SshConne
 }
 
 /** Connect to an alias, through its ProxyJump hosts if any. */
-export async function connect(alias: string): Promise<SshConnection> {
-  const target = await resolveSshTarget(alias);
+export async function connect(alias: string, configFile: string | null = null): Promise<SshConnection> {
+  const target = await resolveSshTarget(alias, configFile);
   const jumps: SshConnection[] = [];
   let sock: Duplex | undefined;
   for (const hop of target.proxyJump) {
     // user@host:port in ProxyJump: resolve the host part as OpenSSH would.
     const m = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(hop);
-    const hopTarget = await resolveSshTarget(m?.[2] ?? hop);
+    const hopTarget = await resolveSshTarget(m?.[2] ?? hop, configFile);
     if (m?.[1]) hopTarget.user = m[1];
     if (m?.[3]) hopTarget.port = Number(m[3]);
     const j = await open(hopTarget, sock, jumps.slice());
@@ -162,15 +162,16 @@ export async function connect(alias: string): Promise<SshConnection> {
 /** One connection per host alias for the life of the process. */
 const pool = new Map<string, Promise<SshConnection>>();
 
-export async function connection(alias: string): Promise<SshConnection> {
-  const existing = pool.get(alias);
+export async function connection(alias: string, configFile: string | null = null): Promise<SshConnection> {
+  const key = `${configFile ?? ''}\0${alias}`;
+  const existing = pool.get(key);
   if (existing) {
     const c = await existing.catch(() => null);
     if (c?.isOpen) return c;
   }
-  const p = connect(alias);
-  pool.set(alias, p);
-  p.catch(() => pool.delete(alias));
+  const p = connect(alias, configFile);
+  pool.set(key, p);
+  p.catch(() => pool.delete(key));
   return p;
 }
 

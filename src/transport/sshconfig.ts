@@ -38,11 +38,12 @@ export function checkName(what: string, name: string): void {
 
 const expandHome = (p: string) => (p.startsWith('~/') ? os.homedir() + p.slice(1) : p);
 
-export async function resolveSshTarget(alias: string): Promise<SshTarget> {
+/** `configFile`: an OpenSSH config to read instead of ~/.ssh/config (ssh -F). */
+export async function resolveSshTarget(alias: string, configFile: string | null = null): Promise<SshTarget> {
   checkName('host', alias);
   const out = await new Promise<string>((resolve, reject) => {
     // `--` ends ssh's options: the alias is checked above, and this keeps it a name.
-    const child = spawn('ssh', ['-G', '--', alias], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ssh', [...(configFile ? ['-F', configFile] : []), '-G', '--', alias], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

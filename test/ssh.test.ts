@@ -1,0 +1,177 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { makeRepo, gitRun, ok, showJson, git, runIds, writeFiles, refState, until, nodeCmd } from './helpers.js';
+import { startSshd, sshdAvailable, onHost, type Sshd } from './sshd.js';
+
+describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
+  let sshd: Sshd;
+  before(async function () {
+    if (!sshdAvailable(this)) return;
+    sshd = await startSshd();
+  });
+  after(() => sshd?.stop());
+
+  /** A repository with an ssh profile; remote_dir unique per test. */
+  const remoteRepo = (label: string, files: Record<string, string> = {}, profile: Record<string, unknown> = {}) => {
+    const remoteDir = `/tmp/git-run-remote-${label}-${process.pid}`;
+    const repo = makeRepo(label, {
+      ...files,
+      '.runconfig': JSON.stringify({ hosts: { box: { type: 'ssh', host: 'testhost', ssh_config: sshd.config, remote_dir: remoteDir, ...profile } } }),
+    });
+    return { repo, remoteDir };
+  };
+
+  it('runs a command remotely, streams its output, exits with its code and records it like a local run', async () => {
+    const { repo } = remoteRepo('ssh-basic', { 'train.sh': 'echo "out $1"; echo err >&2; mkdir -p res; echo model > res/m.txt; exit 3\n' });
+    const r = await gitRun(['--host', 'box', '--', 'sh', 'train.sh', 'x y'], { cwd: repo, env: { SSH_AUTH_SOCK: '' } });
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, 'out x y\n');
+    assert.match(r.stderr, /^err\n/);
+    const j = await showJson(repo, runIds(repo)[0]!);
+    assert.equal(j.status, 'failed');
+    assert.equal(j.exitCode, 3);
+    assert.equal(j.host, 'box');
+    assert.deepEqual(j.outputs.map((o: any) => o.path), ['res/m.txt']);
+    assert.equal((await ok(['cat', `${j.id}:res/m.txt`], { cwd: repo })).stdout, 'model\n');
+    assert.equal(git(repo, "show", `refs/runs/${j.id}:logs/stderr`), 'err');
+  });
+
+  it('sends the code once: an unchanged tree sends 0 bytes, --leave code keeps it, none removes it', async () => {
+    const { repo, remoteDir } = remoteRepo('ssh-cache', { 'big.txt': 'x'.repeat(100000) }, { leave: 'code' });
+    await ok(['-q', '--host', 'box', '--', 'true'], { cwd: repo });
+    const tree = git(repo, 'rev-parse', 'HEAD^{tree}');
+    const code = `${remoteDir}/code/${tree}`;
+    assert.equal(onHost(sshd, `cat ${code}.ok`).trim().split(' ')[0], '2', 'two files (.runconfig and big.txt) arrived');
+    const stamp = onHost(sshd, `stat -c %Y ${code}/big.txt`);
+    await ok(['-q', '--host', 'box', '--', 'true'], { cwd: repo });
+    assert.equal(onHost(sshd, `stat -c %Y ${code}/big.txt`), stamp, 'not sent again');
+    // A damaged copy (a file missing) is noticed and replaced.
+    onHost(sshd, `rm ${code}/big.txt`);
+    await ok(['-q', '--host', 'box', '--', 'true'], { cwd: repo });
+    assert.equal(onHost(sshd, `wc -c < ${code}/big.txt`).trim(), '100000');
+    assert.equal(onHost(sshd, `ls ${remoteDir}/runs | wc -l`).trim(), '0', '--leave code removes run directories');
+    await ok(['-q', '--host', 'box', '--leave', 'none', '--', 'true'], { cwd: repo });
+    assert.equal(onHost(sshd, `ls ${remoteDir}/code | wc -l`).trim(), '0', '--leave none removes the cached code too');
+    await ok(['-q', '--host', 'box', '--leave', 'all', '--', 'true'], { cwd: repo });
+    assert.equal(onHost(sshd, `ls ${remoteDir}/runs | wc -l`).trim(), '1', '--leave all keeps the run directory');
+  });
+
+  it('applies .sendignore and .fetchignore as the transfer table says', async () => {
+    const { repo, remoteDir } = remoteRepo('ssh-ignore', { 'data.bin': 'data', 'a.txt': 'a', 'run.sh': 'echo changed > a.txt; echo new > new.txt; echo c > c.ckpt\n' });
+    writeFiles(repo, { '.sendignore': 'data.bin\n' });
+    await ok(['-q', '--host', 'box', '--leave', 'all', '--', 'sh', 'run.sh'], { cwd: repo });
+    let j = await showJson(repo, runIds(repo)[0]!);
+    assert.equal(onHost(sshd, `test -e ${remoteDir}/code/${j.code.tree}/data.bin && echo yes || echo no`).trim(), 'no', 'not sent');
+    assert.deepEqual(j.outputs.map((o: any) => o.path).sort(), ['c.ckpt', 'new.txt'], 'only .sendignore: sent files are not fetched back');
+    writeFiles(repo, { '.fetchignore': '*.ckpt\n' });
+    await ok(['-q', '--host', 'box', '--', 'sh', 'run.sh'], { cwd: repo });
+    j = await showJson(repo, runIds(repo).find((i) => i !== j.id)!);
+    assert.deepEqual(j.outputs.map((o: any) => o.path).sort(), ['a.txt', 'new.txt'], 'both: .fetchignore rejects');
+  });
+
+  it('hostile parameter values arrive byte-exact on the remote', async () => {
+    const { repo } = remoteRepo('ssh-hostile', { 'echo.js': 'process.stdout.write(JSON.stringify({argv: process.argv.slice(2), env: process.env.GIT_RUN_PARAM_v}))' });
+    const values = [`'; touch /tmp/pwned-${process.pid}; '`, '$(id)', '`id`', 'a\nb', '-rf', '"q"', ' sp ', 'ünï✓', '\\', '*'];
+    for (const v of values) {
+      const r = await ok(['-q', '--host', 'box', '-p', `v=${v}`, '--', 'node', 'echo.js', '{v}', v], { cwd: repo });
+      const got = JSON.parse(r.stdout);
+      assert.deepEqual(got.argv, [v, v]);
+      assert.equal(got.env, v);
+    }
+    assert.equal(onHost(sshd, `test -e /tmp/pwned-${process.pid} && echo yes || echo no`).trim(), 'no');
+  });
+
+  it('a killed client leaves the remote run going; the next reader reattaches and records it', async () => {
+    const { repo } = remoteRepo('ssh-reattach', { 'slow.sh': 'sleep 1; echo done > out.txt; echo finished\n' });
+    let killed = false;
+    const r = await gitRun(['--host', 'box', '--', 'sh', 'slow.sh'], {
+      cwd: repo,
+      onSpawn: (child) => {
+        const t = setInterval(() => {
+          if (runIds(repo).length && !killed) {
+            setTimeout(() => child.kill('SIGKILL'), 400);
+            killed = true;
+            clearInterval(t);
+          }
+        }, 50);
+      },
+    });
+    assert.equal(r.signal, 'SIGKILL');
+    const id = runIds(repo)[0]!;
+    await until('finished remotely and recorded', async () => (await showJson(repo, id)).status === 'succeeded', 20000);
+    const j = await showJson(repo, id);
+    assert.deepEqual(j.outputs.map((o: any) => o.path), ['out.txt']);
+    assert.equal(git(repo, "show", `refs/runs/${id}:logs/stdout`), 'finished');
+  });
+
+  it('cancel kills the remote process group; logs -f streams remote output', async () => {
+    const { repo } = remoteRepo('ssh-cancel');
+    const id = (await ok(['-d', '--host', 'box', '--', 'sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 0.2; done; sleep 60'], { cwd: repo })).stdout.trim();
+    await until('running', async () => (await showJson(repo, id)).status === 'running', 20000);
+    await until('ticking', async () => (await gitRun(['logs', id], { cwd: repo })).stdout.includes('tick 1'), 20000);
+    const c = await ok(['cancel', '--grace', '1', id], { cwd: repo });
+    assert.match(c.stdout, /cancelled/);
+    const j = await showJson(repo, id);
+    assert.equal(j.status, 'cancelled');
+    assert.equal(git(repo, "show", `refs/runs/${id}:logs/stdout`), 'tick 1\ntick 2\ntick 3');
+    assert.equal(onHost(sshd, `pgrep -f "sleep 60" || echo none`).trim(), 'none', 'the remote process group is gone');
+  });
+
+  it('a sweep runs on the host over one connection, with the same records', async () => {
+    const { repo } = remoteRepo('ssh-sweep', { 'd.json': JSON.stringify({ command: ['sh', '-c', 'echo {x} > x.txt'], params: { x: { values: [1, 2, 3] } }, seed: 1 }) }, { max_parallel: 2 });
+    const g = JSON.parse((await ok(['submit', '--json', '--host', 'box', 'd.json'], { cwd: repo })).stdout);
+    assert.equal(g.status, 'succeeded');
+    for (const id of g.children) {
+      const k = await showJson(repo, id);
+      assert.equal((await ok(['cat', `${id}:x.txt`], { cwd: repo })).stdout, `${k.params.x}\n`);
+    }
+    const log = onHost(sshd, `grep -c "Accepted publickey" ${sshd.dir}/sshd.log || true`);
+    assert.ok(Number(log) >= 1);
+  });
+
+  it('--on-local runs the profile here, without transfer', async () => {
+    const { repo, remoteDir } = remoteRepo('ssh-onlocal');
+    await ok(['-q', '--host', 'box', '--on-local', '--', 'true'], { cwd: repo });
+    assert.equal(onHost(sshd, `test -e ${remoteDir} && echo yes || echo no`).trim(), 'no');
+    assert.equal((await showJson(repo, runIds(repo)[0]!)).status, 'succeeded');
+  });
+
+  it('refuses an unknown or changed host key before authenticating, and writes nothing', async () => {
+    const { repo } = remoteRepo('ssh-hostkey');
+    const before = refState(repo);
+    const saved = (await import('node:fs')).readFileSync(sshd.knownHosts, 'utf8');
+    try {
+      writeFileSync(sshd.knownHosts, '');
+      let r = await gitRun(['--host', 'box', '--', 'true'], { cwd: repo });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /host key of \[127\.0\.0\.1\]:\d+ is not in known_hosts.*refused before authenticating/);
+      assert.match(r.stderr, /hint: .*ssh-keyscan/);
+      const other = path.join(sshd.dir, 'other');
+      (await import('node:child_process')).execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other]);
+      writeFileSync(sshd.knownHosts, `[127.0.0.1]:${sshd.port} ${(await import('node:fs')).readFileSync(other + '.pub', 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+      const logBefore = onHostLogLines();
+      r = await gitRun(['--host', 'box', '--', 'true'], { cwd: repo });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /does not match known_hosts .*CHANGED/);
+      assert.match(r.stderr, /ssh-keygen -R/);
+      assert.equal(onHostLogLines().filter((l) => /Accepted|publickey/.test(l)).length, logBefore.filter((l) => /Accepted|publickey/.test(l)).length, 'no authentication was attempted');
+    } finally {
+      writeFileSync(sshd.knownHosts, saved);
+    }
+    assert.equal(refState(repo), before);
+    function onHostLogLines() {
+      return readFileSync(path.join(sshd.dir, 'sshd.log'), 'utf8').split('\n');
+    }
+  });
+
+  it('rejects host and user names that could be taken for options', async () => {
+    const { repo } = remoteRepo('ssh-badname', {}, { host: '-oProxyCommand=touch /tmp/x' });
+    const before = refState(repo);
+    const r = await gitRun(['--host', 'box', '--', 'true'], { cwd: repo });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /invalid host "-oProxyCommand=touch \/tmp\/x"/);
+    assert.equal(refState(repo), before);
+    void nodeCmd;
+  });
+});
