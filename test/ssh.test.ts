@@ -83,18 +83,19 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
   });
 
   it('a killed client leaves the remote run going; the next reader reattaches and records it', async () => {
-    const { repo } = remoteRepo('ssh-reattach', { 'slow.sh': 'sleep 1; echo done > out.txt; echo finished\n' });
+    const { repo, remoteDir } = remoteRepo('ssh-reattach', { 'slow.sh': 'sleep 2; echo done > out.txt; echo finished\n' });
     let killed = false;
     const r = await gitRun(['--host', 'box', '--', 'sh', 'slow.sh'], {
       cwd: repo,
       onSpawn: (child) => {
+        // Kill the client once the command is running on the host.
         const t = setInterval(() => {
-          if (runIds(repo).length && !killed) {
-            setTimeout(() => child.kill('SIGKILL'), 400);
+          if (!killed && onHost(sshd, `ls ${remoteDir}/runs/*/pid 2>/dev/null | wc -l`).trim() === '1') {
             killed = true;
+            child.kill('SIGKILL');
             clearInterval(t);
           }
-        }, 50);
+        }, 100);
       },
     });
     assert.equal(r.signal, 'SIGKILL');

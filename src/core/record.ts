@@ -78,6 +78,8 @@ export interface RemoteHandle {
   runDir: string;
   codeDir: string;
   hostname: string;
+  /** The local process driving the run, while it lives: nobody else may call it lost. */
+  supervisor: { host: string; pid: number; start: string | null; bootId: string | null };
 }
 
 export interface RunState {

@@ -29,20 +29,12 @@ import { outputsFromCandidates } from '../git/outputs.js';
 import { connection, shQuote, type SshConnection } from '../transport/ssh.js';
 import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../store/runs.js';
 import { paramEnvName } from '../core/sweep.js';
-import { isFinal, type RunResult, type RunState } from '../core/record.js';
+import { isFinal, type RemoteHandle, type RunResult, type RunState } from '../core/record.js';
+import { bootId, isAlive, processStart, thisHost } from './process.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
-import { PARAMS_DIR } from './local.js';
+import { PARAMS_DIR, controlDirFor, discardControlDir, fetchIgnoreCopy } from './local.js';
+import { existsSync } from 'node:fs';
 
-export interface SshHandle {
-  executor: 'ssh';
-  /** The host profile's name and its ssh alias. */
-  profile: string;
-  alias: string;
-  /** Remote paths, relative to the login directory unless absolute. */
-  runDir: string;
-  codeDir: string;
-  hostname: string;
-}
 
 export interface RemotePaths {
   base: string;
@@ -177,7 +169,7 @@ export async function pollRemote(conn: SshConnection, view: RunView, offsets: { 
     `R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
     `[ -d "$R" ] || { echo gone; exit 0; }`,
     `e=$(cat "$R/exit" 2>/dev/null); echo "exit $e"`,
-    `p=$(cat "$R/pid" 2>/dev/null); if [ -n "$p" ] && kill -0 -- "-$p" 2>/dev/null; then echo alive; else echo dead; fi`,
+    `p=$(cat "$R/pid" 2>/dev/null); if [ -n "$p" ] && kill -s 0 -- "-$p" 2>/dev/null; then echo alive; else echo dead; fi`,
     chunk('stdout', offsets.stdout),
     chunk('stderr', offsets.stderr),
   ].join('; ');
@@ -211,7 +203,7 @@ export async function pollRemote(conn: SshConnection, view: RunView, offsets: { 
 /** Ask the host to stop a run: SIGTERM to its process group, SIGKILL after the grace period. */
 export async function cancelRemote(conn: SshConnection, view: RunView, graceSeconds = 5): Promise<void> {
   const R = shQuote(remotePaths(view).run);
-  await conn.run(`R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; date > "$R/cancel"; p=$(cat "$R/pid" 2>/dev/null) || exit 0; kill -TERM -- "-$p" 2>/dev/null; (sleep ${Math.max(0, Math.floor(graceSeconds))}; kill -KILL -- "-$p" 2>/dev/null) >/dev/null 2>&1 </dev/null & exit 0`);
+  await conn.run(`R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; date > "$R/cancel"; p=$(cat "$R/pid" 2>/dev/null) || exit 0; kill -s TERM -- "-$p" 2>/dev/null; (sleep ${Math.max(0, Math.floor(graceSeconds))}; kill -s KILL -- "-$p" 2>/dev/null) >/dev/null 2>&1 </dev/null & exit 0`);
 }
 
 /** The files the run created or changed (by size and mtime against the manifest), as a tar stream, ingested. */
@@ -233,8 +225,10 @@ export async function fetchOutputs(conn: SshConnection, repo: Repo, view: RunVie
   const code = await exited;
   if (code !== 0) throw new GitRunError(ErrorCode.SshFailed, `collecting outputs on ${conn.target.alias} failed (exit ${code}): ${stderr.trim()}`, 'check that the host has GNU find, sort, comm, sed and tar');
   const args = view.spec.runArgs;
+  // The .fetchignore in force at submission, kept in the run's local control directory.
+  const copy = fetchIgnoreCopy(controlDirFor(repo, view.id, args));
   return outputsFromCandidates(repo, files, view.spec.code.tree, {
-    fetchIgnoreFile: null,
+    fetchIgnoreFile: args.fetch_ignore && existsSync(copy) ? copy : null,
     onlyNew: !!args.send_ignore && !args.fetch_ignore,
     exclude: PARAMS_DIR,
   });
@@ -289,8 +283,16 @@ export async function superviseRemote(repo: Repo, given: RunView, hooks: RemoteH
   const p = remotePaths(given);
   let view: RunView | null = given;
   if (given.status === 'queued') {
-    const handle: SshHandle = { executor: 'ssh', profile: given.spec.host, alias, runDir: p.run, codeDir: p.code, hostname: conn.target.hostname };
-    view = await recordStart(repo, given, { status: 'running', startedAt: new Date().toISOString(), handle } as unknown as RunState);
+    const handle: RemoteHandle = {
+      executor: 'ssh',
+      profile: given.spec.host,
+      alias,
+      runDir: p.run,
+      codeDir: p.code,
+      hostname: conn.target.hostname,
+      supervisor: { host: thisHost(), pid: process.pid, start: processStart(process.pid), bootId: bootId() },
+    };
+    view = await recordStart(repo, given, { status: 'running', startedAt: new Date().toISOString(), handle } as RunState);
     if (!view) return null;
   }
   const { sent } = await ensureCodeOnce(conn, repo, view, hooks.transfer);
@@ -356,6 +358,7 @@ export async function finalizeRemote(repo: Repo, conn: SshConnection, start: Run
       continue;
     }
     await leaveRemote(conn, done).catch(() => undefined);
+    await discardControlDir(controlDirFor(repo, view.id, view.spec.runArgs));
     return done;
   }
 }
@@ -371,6 +374,10 @@ export async function refreshRemote(repo: Repo, view: RunView): Promise<boolean>
   }
   const poll = await pollRemote(conn, view, { stdout: 0, stderr: 0 });
   if (poll.exit === null && poll.alive) return false;
+  // Still being sent or started by a live process here: not ours to judge.
+  const sup = (view.state.handle as RemoteHandle).supervisor;
+  const supervised = sup && sup.host === thisHost() && (!sup.bootId || sup.bootId === bootId()) && isAlive(sup.pid, sup.start);
+  if (supervised) return false;
   await finalizeRemote(repo, conn, view, poll.exit === null ? 'the command is gone from the host and left no exit status' : null);
   return true;
 }
