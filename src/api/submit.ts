@@ -24,6 +24,7 @@ import { childCount, placeholderProblems, planChildren, type ChildPlan } from '.
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { ignoreFile, loadRunConfig, parseSeed, type IgnoreFile } from './context.js';
 import { checkName } from '../transport/sshconfig.js';
+import { connection } from '../transport/ssh.js';
 import type { RunConfig } from '../core/config.js';
 import { controlDirFor, discardControlDir, fetchIgnoreCopy, materializeRun, prepareControlDir, startState } from '../executors/local.js';
 
@@ -256,7 +257,11 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   const localDir = pathArg('local_dir');
   const fixedArgs = { send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null, ...(localDir ? { local_dir: localDir } : {}) };
 
+  // An ssh host is reached (and its key checked) before anything is written.
+  const reaching = host.type === 'ssh' && def.runArgs.on_local !== true && temporary.on_local !== true ? connection(host.alias!, host.sshConfig ? path.resolve(top, host.sshConfig) : null) : null;
+  reaching?.catch(() => undefined);
   const [snapshot, ident] = await Promise.all([snapshotWith(repo, send), repo.ident()]);
+  await reaching;
   const hostProfile = host.type === 'ssh' ? { type: 'ssh' as const, host: host.alias, ...(host.sshConfig ? { sshConfig: path.resolve(top, host.sshConfig) } : {}) } : null;
   const creator = `${ident.name} <${ident.email}>`;
   const createdAt = new Date().toISOString();

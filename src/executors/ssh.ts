@@ -8,7 +8,8 @@
  *   <run_dir>/<id>/      one per run (run_dir defaults to "runs"):
  *     work/              a copy of code/<tree>; the command runs here
  *     stdout stderr      the command's output
- *     pid                the command's process group (setsid)
+ *     wrapper            the process group of the shell that waits for the command
+ *     pid                the command's own process group (setsid)
  *     exit               its exit status, written atomically (write, rename)
  *     manifest           size, mtime and path of every file before the run
  *     tree               the code tree it uses (for --leave none)
@@ -128,7 +129,10 @@ export async function startRemote(conn: SshConnection, view: RunView): Promise<n
   const p = remotePaths(view);
   const params = JSON.stringify({ params: view.spec.params, seed: view.spec.seed, id: view.id, name: view.spec.name ?? null }, null, 2) + '\n';
   const cwd = view.spec.cwd.replace(/\/+$/, '');
-  const wrapper = 'R=$1; shift; "$@" >"$R/stdout" 2>"$R/stderr" </dev/null; c=$?; echo "$c" >"$R/exit.tmp" && mv "$R/exit.tmp" "$R/exit"';
+  // The wrapper (its own session) starts the command in a session of its own
+  // too, so a cancel (which signals the command's group) leaves the wrapper
+  // alive to write the exit status; `wait` gives 128+n for a signal.
+  const wrapper = 'R=$1; shift; setsid "$@" >"$R/stdout" 2>"$R/stderr" </dev/null & echo $! >"$R/pid"; wait $!; c=$?; echo "$c" >"$R/exit.tmp" && mv "$R/exit.tmp" "$R/exit"';
   const setup = [
     `mkdir -p "$R" && rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"`,
     `printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree"`,
@@ -143,7 +147,7 @@ export async function startRemote(conn: SshConnection, view: RunView): Promise<n
     // setsid: its own session and process group, cut off from this connection.
     `setsid sh -c ${shQuote(wrapper)} sh "$R" env ${envAssignments(view, p.run).join(' ')} ${view.spec.command.map(shQuote).join(' ')} &`,
     'pid=$!',
-    'echo "$pid" > "$R/pid"',
+    'echo "$pid" > "$R/wrapper"',
     'echo "$pid"',
   ].join('\n');
   const out = (await conn.run(script)).toString().trim();
@@ -169,7 +173,8 @@ export async function pollRemote(conn: SshConnection, view: RunView, offsets: { 
     `R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
     `[ -d "$R" ] || { echo gone; exit 0; }`,
     `e=$(cat "$R/exit" 2>/dev/null); echo "exit $e"`,
-    `p=$(cat "$R/pid" 2>/dev/null); if [ -n "$p" ] && kill -s 0 -- "-$p" 2>/dev/null; then echo alive; else echo dead; fi`,
+    // Alive while the wrapper lives: it writes the exit status when the command ends.
+    `w=$(cat "$R/wrapper" 2>/dev/null); if [ -n "$w" ] && kill -s 0 -- "-$w" 2>/dev/null; then echo alive; else echo dead; fi`,
     chunk('stdout', offsets.stdout),
     chunk('stderr', offsets.stderr),
   ].join('; ');
@@ -203,7 +208,7 @@ export async function pollRemote(conn: SshConnection, view: RunView, offsets: { 
 /** Ask the host to stop a run: SIGTERM to its process group, SIGKILL after the grace period. */
 export async function cancelRemote(conn: SshConnection, view: RunView, graceSeconds = 5): Promise<void> {
   const R = shQuote(remotePaths(view).run);
-  await conn.run(`R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; date > "$R/cancel"; p=$(cat "$R/pid" 2>/dev/null) || exit 0; kill -s TERM -- "-$p" 2>/dev/null; (sleep ${Math.max(0, Math.floor(graceSeconds))}; kill -s KILL -- "-$p" 2>/dev/null) >/dev/null 2>&1 </dev/null & exit 0`);
+  await conn.run(`R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; date > "$R/cancel"; p=$(cat "$R/pid" 2>/dev/null) || p=$(cat "$R/wrapper" 2>/dev/null) || exit 0; kill -s TERM -- "-$p" 2>/dev/null; (sleep ${Math.max(0, Math.floor(graceSeconds))}; kill -s KILL -- "-$p" 2>/dev/null) >/dev/null 2>&1 </dev/null & exit 0`);
 }
 
 /** The files the run created or changed (by size and mtime against the manifest), as a tar stream, ingested. */
