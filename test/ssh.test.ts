@@ -40,12 +40,16 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
   it('sends the code once: an unchanged tree sends 0 bytes, --leave code keeps it, none removes it', async () => {
     const { repo, remoteDir } = remoteRepo('ssh-cache', { 'big.txt': 'x'.repeat(100000) }, { leave: 'code' });
     await ok(['-q', '--host', 'box', '--', 'true'], { cwd: repo });
+    const first = await showJson(repo, runIds(repo)[0]!);
+    assert.ok(first.codeBytesSent > 100000, `the first run sent the code (${first.codeBytesSent} bytes)`);
     const tree = git(repo, 'rev-parse', 'HEAD^{tree}');
     const code = `${remoteDir}/code/${tree}`;
     assert.equal(onHost(sshd, `cat ${code}.ok`).trim().split(' ')[0], '2', 'two files (.runconfig and big.txt) arrived');
     const stamp = onHost(sshd, `stat -c %Y ${code}/big.txt`);
     await ok(['-q', '--host', 'box', '--', 'true'], { cwd: repo });
     assert.equal(onHost(sshd, `stat -c %Y ${code}/big.txt`), stamp, 'not sent again');
+    const second = (await Promise.all(runIds(repo).map((id) => showJson(repo, id)))).find((j) => j.id !== first.id)!;
+    assert.equal(second.codeBytesSent, 0, 'an unchanged tree sends 0 bytes');
     // A damaged copy (a file missing) is noticed and replaced.
     onHost(sshd, `rm ${code}/big.txt`);
     await ok(['-q', '--host', 'box', '--', 'true'], { cwd: repo });

@@ -34,6 +34,8 @@ export interface RunJson {
   runArgs: Record<string, unknown>;
   /** 'group' for a parent run. */
   kind: 'run' | 'group';
+  /** A remote run: bytes of code sent for it (0 when the host had the tree); null otherwise. */
+  codeBytesSent: number | null;
   repetition: number | null;
 }
 
@@ -67,6 +69,7 @@ export async function runToJson(repo: Repo, v: RunView): Promise<RunJson> {
     metrics: {},
     runArgs: v.spec.runArgs,
     kind: v.spec.kind ?? 'run',
+    codeBytesSent: v.result?.codeBytesSent ?? null,
     repetition: v.spec.repetition ?? null,
   };
 }

@@ -97,6 +97,8 @@ export interface RunResult {
   startedAt: string | null;
   endedAt: string;
   host: { hostname: string; platform: string; arch: string; release: string } | null;
+  /** A remote run: bytes of code sent for it (0 when the host had the tree). */
+  codeBytesSent?: number;
 }
 
 /** Canonical JSON: keys sorted at every level, so equal values hash equally. */

@@ -316,11 +316,11 @@ export async function superviseRemote(repo: Repo, given: RunView, hooks: RemoteH
     if (poll.exit !== null || !poll.alive) break;
     await sleep(wait);
   }
-  return { view: await finalizeRemote(repo, conn, view), sent };
+  return { view: await finalizeRemote(repo, conn, view, null, sent), sent };
 }
 
 /** Record the end of a remote run from what its directory says. */
-export async function finalizeRemote(repo: Repo, conn: SshConnection, start: RunView, lost: string | null = null): Promise<RunView> {
+export async function finalizeRemote(repo: Repo, conn: SshConnection, start: RunView, lost: string | null = null, codeBytesSent?: number): Promise<RunView> {
   let view = start;
   for (;;) {
     if (isFinal(view.status)) return view;
@@ -356,6 +356,7 @@ export async function finalizeRemote(repo: Repo, conn: SshConnection, start: Run
       startedAt: view.state?.startedAt ?? null,
       endedAt: new Date().toISOString(),
       host: { hostname: conn.target.hostname, platform: 'remote', arch: '', release: '' },
+      ...(codeBytesSent !== undefined ? { codeBytesSent } : {}),
     };
     const done = await recordEnd(repo, view, { result, stdoutData: logs.stdout, stderrData: logs.stderr, outputsTree });
     if (!done) {
