@@ -134,8 +134,9 @@ export async function startRemote(conn: SshConnection, view: RunView): Promise<n
   // alive to write the exit status; `wait` gives 128+n for a signal.
   const wrapper = 'R=$1; shift; setsid "$@" >"$R/stdout" 2>"$R/stderr" </dev/null & echo $! >"$R/pid"; wait $!; c=$?; echo "$c" >"$R/exit.tmp" && mv "$R/exit.tmp" "$R/exit"';
   const setup = [
-    `mkdir -p "$R" && rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"`,
-    `printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree"`,
+    // The tree marker first: from now on --leave none of another run keeps this code.
+    `mkdir -p "$R" && printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree"`,
+    `rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"`,
     `(cd "$R/work" && find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z) > "$R/manifest"`,
     `mkdir -p "$R/work/${PARAMS_DIR}" && printf '%s' ${shQuote(params)} > "$R/work/${PARAMS_DIR}/params.json"`,
     `mkdir -p "$R/work/"${shQuote(cwd || '.')} && cd "$R/work/"${shQuote(cwd || '.')}`,
@@ -246,9 +247,22 @@ export async function fetchLogs(conn: SshConnection, view: RunView): Promise<{ s
 }
 
 /** --leave: none removes the run directory and (when no other run uses it) the cached code; code keeps the code; all keeps both. */
+/** Runs of this process using each remote code copy right now (a sweep's children share one). */
+const using = new Map<string, number>();
+const useKey = (conn: SshConnection, view: RunView) => `${conn.target.alias}\0${remotePaths(view).code}`;
+
 export async function leaveRemote(conn: SshConnection, view: RunView): Promise<void> {
   const leave = view.spec.runArgs.leave ?? 'none';
+  const k = useKey(conn, view);
+  const n = (using.get(k) ?? 1) - 1;
+  if (n > 0) using.set(k, n);
+  else using.delete(k);
   if (leave === 'all') return;
+  if (n > 0 && leave === 'none') {
+    // Another run here still needs the code: remove only this run's directory.
+    await conn.run(`R=${shQuote(remotePaths(view).run)}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; rm -rf "$R"`);
+    return;
+  }
   const p = remotePaths(view);
   const R = `R=${shQuote(p.run)}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`;
   const dropCode = leave === 'none' ? ` && if ! grep -qsx ${shQuote(view.spec.code.tree)} ${shQuote(p.base)}/*/*/tree; then rm -rf ${shQuote(p.code)} ${shQuote(p.marker)}; fi` : '';
@@ -300,6 +314,7 @@ export async function superviseRemote(repo: Repo, given: RunView, hooks: RemoteH
     view = await recordStart(repo, given, { status: 'running', startedAt: new Date().toISOString(), handle } as RunState);
     if (!view) return null;
   }
+  using.set(useKey(conn, view), (using.get(useKey(conn, view)) ?? 0) + 1);
   const { sent } = await ensureCodeOnce(conn, repo, view, hooks.transfer);
   await startRemote(conn, view);
   void hooks.cancelled?.then(() => cancelRemote(conn, view!).catch(() => undefined));

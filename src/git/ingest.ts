@@ -81,6 +81,8 @@ export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimi
   let total = 0;
   let failure: unknown = null;
   const pending: Array<Promise<void>> = [];
+  /** Hard links: the copy takes the source's blob once it is written. */
+  const links: Array<[IngestedFile, IngestedFile]> = [];
   // Loaded on first use: only remote runs read archives.
   const { Parser } = await import('tar');
   const parser = new Parser({ strict: true });
@@ -125,7 +127,9 @@ export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimi
         const source = files.get(to);
         if (!source || source.mode === '120000') throw hostile(p, `a hard link to ${JSON.stringify(e.linkpath)}, which is not an earlier file of the archive`);
         claim(p, false);
-        files.set(p, { ...source, path: p });
+        const copy: IngestedFile = { ...source, path: p };
+        files.set(p, copy);
+        links.push([source, copy]);
         return e.resume();
       }
       if (type !== 'File' && type !== 'OldFile' && type !== 'ContiguousFile') throw hostile(p, `a special entry (${type}) is not an output`);
@@ -197,5 +201,6 @@ export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimi
   await Promise.allSettled(pending);
   if (failure) throw failure;
   await Promise.all(pending);
+  for (const [source, copy] of links) copy.oid = source.oid;
   return [...files.values()];
 }
