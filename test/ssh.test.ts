@@ -125,14 +125,65 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
 
   it('a sweep runs on the host over one connection, with the same records', async () => {
     const { repo } = remoteRepo('ssh-sweep', { 'd.json': JSON.stringify({ command: ['sh', '-c', 'echo {x} > x.txt'], params: { x: { values: [1, 2, 3] } }, seed: 1 }) }, { max_parallel: 2 });
+    const logins = () => readFileSync(path.join(sshd.dir, 'sshd.log'), 'utf8').split('\n').filter((l) => l.includes('Accepted publickey')).length;
+    const before = logins();
     const g = JSON.parse((await ok(['submit', '--json', '--host', 'box', 'd.json'], { cwd: repo })).stdout);
+    assert.equal(logins() - before, 1, 'one connection for the whole sweep');
     assert.equal(g.status, 'succeeded');
     for (const id of g.children) {
       const k = await showJson(repo, id);
       assert.equal((await ok(['cat', `${id}:x.txt`], { cwd: repo })).stdout, `${k.params.x}\n`);
     }
-    const log = onHost(sshd, `grep -c "Accepted publickey" ${sshd.dir}/sshd.log || true`);
-    assert.ok(Number(log) >= 1);
+  });
+
+  it('logs -f follows a remote run to its end', async () => {
+    const { repo } = remoteRepo('ssh-follow');
+    const id = (await ok(['-d', '--host', 'box', '--', 'sh', '-c', 'for i in 1 2 3 4; do echo line $i; sleep 0.3; done'], { cwd: repo })).stdout.trim();
+    const f = await ok(['logs', '-f', id], { cwd: repo });
+    assert.equal(f.stdout, 'line 1\nline 2\nline 3\nline 4\n');
+    assert.equal((await showJson(repo, id)).status, 'succeeded');
+  });
+
+  it('a run that vanished from the host without an exit status becomes lost, never failed', async () => {
+    const { repo, remoteDir } = remoteRepo('ssh-lost');
+    const id = (await ok(['-d', '--host', 'box', '--', 'sleep', '30'], { cwd: repo })).stdout.trim();
+    await until('started remotely', () => onHost(sshd, `cat ${remoteDir}/runs/*/pid 2>/dev/null || true`).trim() !== '');
+    // The supervisor (a local process) and the remote wrapper and command all die.
+    const sup = JSON.parse(git(repo, 'show', `refs/runs/${id}:state.json`)).handle.supervisor.pid;
+    process.kill(sup, 'SIGKILL');
+    onHost(sshd, `for f in ${remoteDir}/runs/*/wrapper ${remoteDir}/runs/*/pid; do kill -s KILL -- -$(cat $f); done; true`);
+    await until('lost', async () => (await showJson(repo, id)).status === 'lost');
+    const j = await showJson(repo, id);
+    assert.equal(j.exitCode, null);
+    assert.match(j.error, /left no exit status/);
+  });
+
+  it('ProxyJump and the ssh agent work as OpenSSH configures them', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const agentOut = execFileSync('ssh-agent', ['-s'], { encoding: 'utf8' });
+    const sock = /SSH_AUTH_SOCK=([^;]+);/.exec(agentOut)![1]!;
+    const agentPid = Number(/SSH_AGENT_PID=(\d+);/.exec(agentOut)![1]);
+    try {
+      execFileSync('ssh-add', [path.join(sshd.dir, 'client_ed25519')], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      const cfg = path.join(sshd.dir, 'jump_config');
+      writeFileSync(cfg, readFileSync(sshd.config, 'utf8') + [
+        'Host jumped',
+        '  HostName 127.0.0.1',
+        `  Port ${sshd.port}`,
+        '  User root',
+        '  ProxyJump testhost',
+        `  UserKnownHostsFile ${sshd.knownHosts}`,
+        '  GlobalKnownHostsFile /dev/null',
+        '  IdentityFile /nonexistent',
+        '',
+      ].join('\n'));
+      const repo = makeRepo('ssh-jump', { '.runconfig': JSON.stringify({ hosts: { far: { type: 'ssh', host: 'jumped', ssh_config: cfg, remote_dir: `/tmp/git-run-remote-jump-${process.pid}` } } }) });
+      const r = await gitRun(['--host', 'far', '--', 'echo', 'through the jump'], { cwd: repo, env: { SSH_AUTH_SOCK: sock } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'through the jump\n');
+    } finally {
+      process.kill(agentPid, 'SIGTERM');
+    }
   });
 
   it('--on-local runs the profile here, without transfer', async () => {
