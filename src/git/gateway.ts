@@ -17,9 +17,15 @@ const LOCATION_VARS = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_PREFIX
 
 export type Env = Record<string, string | undefined>;
 
+/** process.env copied once: reading it is slow (each key is a call into the C++ layer). */
+let base: NodeJS.ProcessEnv | null = null;
+
 export function scrubbedEnv(extra: Env = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const v of LOCATION_VARS) delete env[v];
+  if (!base) {
+    base = { ...process.env };
+    for (const v of LOCATION_VARS) delete base[v];
+  }
+  const env: NodeJS.ProcessEnv = { ...base };
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;

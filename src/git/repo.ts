@@ -107,6 +107,9 @@ export class Repo {
 /** `git var GIT_AUTHOR_IDENT` from `cwd`: needs no repository information,
  * so it can start before openRepo returns. */
 export async function readIdent(cwd: string): Promise<Ident> {
+  // Set in the environment, they are what `git var` would answer: no process needed.
+  const { GIT_AUTHOR_NAME: name, GIT_AUTHOR_EMAIL: email } = process.env;
+  if (name && email) return { name, email };
   const r = await git(['var', 'GIT_AUTHOR_IDENT'], { cwd, okCodes: [128] });
   const m = /^(.*) <(.*)> \d+ [+-]\d{4}$/.exec(r.stdout.toString('utf8').trim());
   if (r.code === 0 && m) return { name: m[1]!, email: m[2]! };
