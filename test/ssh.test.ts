@@ -120,7 +120,7 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
     const j = await showJson(repo, id);
     assert.equal(j.status, 'cancelled');
     assert.equal(git(repo, "show", `refs/runs/${id}:logs/stdout`), 'tick 1\ntick 2\ntick 3');
-    assert.equal(onHost(sshd, `pgrep -f "sleep [6]0" || echo none`).trim(), 'none', 'the remote process group is gone');
+    await until('the remote process group is gone', () => onHost(sshd, `pgrep -f "sleep [6]0" || echo none`).trim() === 'none', 10000);
   });
 
   it('a sweep runs on the host over one connection, with the same records', async () => {

@@ -51,25 +51,28 @@ export interface GitResult {
  * code is 0 or listed in okCodes. */
 export function git(args: readonly string[], opts: GitOptions): Promise<GitResult> {
   return new Promise((resolve, reject) => {
+    // No stdin pipe unless there is input: one pipe fewer to set up per process.
     const child = spawn('git', [...BASE_CONFIG, ...args], {
       cwd: opts.cwd,
       env: scrubbedEnv(opts.env),
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
     child.on('close', (code) => {
       const res = { stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8'), code: code ?? -1 };
       if (code === 0 || (code !== null && opts.okCodes?.includes(code))) resolve(res);
       else reject(new GitCommandError(args, code, res.stderr));
     });
-    // A git that exits before reading all of its input (EPIPE) reports the
-    // real problem through its exit code and stderr; ignore the pipe error.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
+    if (child.stdin) {
+      // A git that exits before reading all of its input (EPIPE) reports the
+      // real problem through its exit code and stderr; ignore the pipe error.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(opts.input);
+    }
   });
 }
 
