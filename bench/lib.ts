@@ -5,7 +5,8 @@
  * (bench/results/<name>.json, git-ignored).
  */
 import { spawn, execFileSync } from 'node:child_process';
-import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import crypto from 'node:crypto';
+import { promises as fs, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -235,3 +236,159 @@ export function intArg(name: string, dflt: number): number {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export const fmtRatio = (x: number): string => x.toFixed(2);
+
+// --- shared by memo.ts and sweep.ts -----------------------------------------
+
+/** The same 20 small files (about 30 KB) that bench/launch.ts commits. */
+export function smallFiles(): Array<[string, string]> {
+  const files: Array<[string, string]> = [['README.md', '# bench project\n\nA small project for the launch benchmark.\n']];
+  for (let i = 0; i < 8; i++) files.push([`src/module_${i}.py`, `def f${i}(x):\n    return x * ${i + 1}\n`.repeat(20)]);
+  for (let i = 0; i < 4; i++) files.push([`configs/exp_${i}.yaml`, `lr: 0.0${i + 1}\nepochs: ${10 * (i + 1)}\nseed: ${i}\n`]);
+  for (let i = 0; i < 6; i++) {
+    const rows = Array.from({ length: 50 }, (_, r) => `${r},${(r * (i + 3)) % 97},${(r * 7 + i) % 13}`).join('\n');
+    files.push([`data/part_${i}.csv`, `id,a,b\n${rows}\n`]);
+  }
+  files.push(['train.py', 'import sys\nprint("training", sys.argv[1:])\n']);
+  if (files.length !== 20) throw new Error(`expected 20 files, made ${files.length}`);
+  return files;
+}
+
+/** A fresh `git init` repository at `dir` with smallFiles() committed and a clean work tree. */
+export async function smallRepo(dir: string, env: NodeJS.ProcessEnv): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  await runOk('git', ['init', '-q'], { cwd: dir, env });
+  for (const [name, text] of smallFiles()) {
+    await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await fs.writeFile(path.join(dir, name), text);
+  }
+  await runOk('git', ['add', '-A'], { cwd: dir, env });
+  await runOk('git', ['commit', '-q', '-m', 'init'], { cwd: dir, env });
+  const st = await runOk('git', ['status', '--porcelain'], { cwd: dir, env });
+  if (st.stdout.trim()) throw new Error(`${dir} is not clean after setup:\n${st.stdout}`);
+}
+
+/** Every ref under refs/runs/ as "name tip" lines, sorted (git's order). */
+export async function runRefs(repo: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const r = await runOk('git', ['for-each-ref', '--format=%(refname) %(objectname)', 'refs/runs/'], { cwd: repo, env });
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+/** Processes running `git-run __supervise` whose working directory is `repo` (as in bench/launch.ts). */
+export function supervisorsIn(repo: string): number[] {
+  const pids: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      if (!argv.includes('__supervise')) continue;
+      if (readlinkSync(`/proc/${e}/cwd`) === repo) pids.push(Number(e));
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/** Wait (untimed) until no git-run supervisor is left in `repo`; returns how long that took in ms. */
+export async function drainSupervisors(repo: string): Promise<number> {
+  const t0 = Date.now();
+  while (supervisorsIn(repo).length) {
+    if (Date.now() - t0 > 30_000) throw new Error(`a git-run supervisor in ${repo} is still running after 30 s`);
+    await sleep(2);
+  }
+  return Date.now() - t0;
+}
+
+const CLK_TCK = (() => {
+  const n = Number(firstLine('getconf', ['CLK_TCK']));
+  return Number.isInteger(n) && n > 0 ? n : 100;
+})();
+
+/** CPU time (user + system, ms) of this process's terminated and waited-for children and their
+ * descendants so far, from /proc/self/stat (cutime + cstime; clock-tick resolution, usually 10 ms).
+ * The difference around one command is that command's CPU time, its git processes included. */
+export function childCpuMs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state): cutime and cstime are fields 16 and 17.
+  return ((Number(rest[13]) + Number(rest[14])) * 1000) / CLK_TCK;
+}
+
+export interface CpuMark {
+  /** Busy time of all CPUs of the machine (user, nice, system, irq, softirq, steal), ms. */
+  machineBusyMs: number;
+  /** This process's CPU time plus childCpuMs(), ms. */
+  ownMs: number;
+  at: bigint;
+}
+
+export function cpuMark(): CpuMark {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + (f[7] ?? 0);
+  const u = process.cpuUsage();
+  return { machineBusyMs: (busy * 1000) / CLK_TCK, ownMs: (u.user + u.system) / 1000 + childCpuMs(), at: process.hrtime.bigint() };
+}
+
+/** The share (0..1) of the machine's CPU capacity that anything other than this process and its
+ * waited-for children used between two marks: other work on the machine skews timings. */
+export function foreignCpuShare(from: CpuMark, to: CpuMark): number {
+  const elapsed = Number(to.at - from.at) / 1e6;
+  const foreign = to.machineBusyMs - from.machineBusyMs - (to.ownMs - from.ownMs);
+  return Math.max(0, foreign) / (elapsed * os.cpus().length);
+}
+
+// --- a generated tree (the layout and sizes of bench/snapshot.ts) -----------
+
+/** mulberry32: a small, fast, seeded PRNG (layout and sizes are reproducible). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface GeneratedTree {
+  /** Paths written, relative to the top directory. */
+  names: string[];
+  /** Their total size in bytes. */
+  bytes: number;
+}
+
+/**
+ * Write `count` files totalling about `totalBytes` under `top`, as bench/snapshot.ts generates them:
+ * 10 x 10 x 5 nested leaf directories of 40 files each (for 20,000 files), log-normal sizes (sigma 1,
+ * about 10 KiB on average for 20,000 files / 200 MiB), random (incompressible) content that starts with
+ * the file's own path so no two files are alike. The layout and sizes depend only on `seed`.
+ */
+export function generateTree(top: string, count: number, totalBytes: number, seed = 20_000): GeneratedTree {
+  const rand = prng(seed);
+  const pool = crypto.randomBytes(16 * 2 ** 20);
+  const raw = Array.from({ length: count }, () => {
+    const u = 1 - rand();
+    const v = rand();
+    return Math.exp(Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v));
+  });
+  const sum = raw.reduce((a, b) => a + b, 0);
+  const sizes = raw.map((r) => Math.max(64, Math.round((r * totalBytes) / sum)));
+  const ext = ['py', 'txt', 'json', 'bin', 'csv', 'dat'];
+  const names: string[] = [];
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    const leaf = Math.floor(i / 40);
+    const dir = `d${Math.floor(leaf / 50) % 10}/s${Math.floor(leaf / 5) % 10}/t${leaf % 5}${leaf >= 500 ? `/x${Math.floor(leaf / 500)}` : ''}`;
+    const name = `${dir}/file_${String(i).padStart(5, '0')}.${ext[i % ext.length]}`;
+    const head = Buffer.from(`${name} ${crypto.randomBytes(6).toString('hex')}\n`);
+    const n = Math.max(0, sizes[i]! - head.length);
+    const off = Math.floor(rand() * (pool.length - n));
+    const file = path.join(top, name);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, Buffer.concat([head, pool.subarray(off, off + n)]));
+    names.push(name);
+    bytes += sizes[i]!;
+  }
+  return { names, bytes };
+}
