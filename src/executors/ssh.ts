@@ -58,8 +58,9 @@ async function treeSize(repo: Repo, tree: string): Promise<string> {
   return `${entries.length} ${entries.reduce((s, e) => s + (e.size ?? 0), 0)}`;
 }
 
-/** A remote script printing "<files> <bytes>" of a directory (symlinks count their target's length, as in git). */
-const measure = (dir: string) => `find ${shQuote(dir)} \\( -type f -o -type l \\) -printf '%s\\n' | awk '{n++; s+=$1} END {printf "%d %d\\n", n, s}'`;
+/** A remote script printing "<files> <bytes>" of a directory (symlinks count their target's length, as in git).
+ * %.0f, not %d: mawk (Debian's awk) caps %d at 2^31-1, which broke trees over 2 GiB. */
+const measure = (dir: string) => `find ${shQuote(dir)} \\( -type f -o -type l \\) -printf '%s\\n' | awk '{n++; s+=$1} END {printf "%d %.0f\\n", n, s}'`;
 
 export interface Transfer {
   /** Bytes of code sent (0 when the remote had the tree). */
