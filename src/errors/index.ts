@@ -26,6 +26,10 @@ export const ErrorCode = {
   HostKeyChanged: 'E_HOST_KEY_CHANGED',
   SshFailed: 'E_SSH_FAILED',
   HostileArchive: 'E_HOSTILE_ARCHIVE',
+  BadExpression: 'E_BAD_EXPRESSION',
+  UnknownField: 'E_UNKNOWN_FIELD',
+  BadDate: 'E_BAD_DATE',
+  BadRevision: 'E_BAD_REVISION',
   Git: 'E_GIT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
