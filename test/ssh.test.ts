@@ -61,6 +61,30 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
     assert.equal(onHost(sshd, `ls ${remoteDir}/runs | wc -l`).trim(), '1', '--leave all keeps the run directory');
   });
 
+  it('takes few SSH sessions per run: short steps go through one control shell', async () => {
+    const { repo } = remoteRepo('ssh-sessions', { 'a.txt': 'a' });
+    const sessions = () => (readFileSync(path.join(sshd.dir, 'sshd.log'), 'utf8').match(/Starting session: command/g) ?? []).length;
+    const before = sessions();
+    await ok(['-q', '--host', 'box', '--', 'sh', '-c', 'sleep 1; echo done > out.txt'], { cwd: repo });
+    // The control shell, the stream that sends the code and starts the command, the outputs' tar stream.
+    assert.equal(sessions() - before, 3, 'a run with a first send opens three sessions, however long it polls');
+    const j = await showJson(repo, runIds(repo)[0]!);
+    assert.equal(j.status, 'succeeded');
+    assert.deepEqual(j.outputs.map((o: any) => o.path), ['out.txt']);
+  });
+
+  it('a run whose code cannot be put on the host fails with the reason, not lost', async () => {
+    // /dev/null is a file: no directory can be made under it, not even by root.
+    const { repo } = remoteRepo('ssh-nostart', { 'a.txt': 'a' }, { remote_dir: '/dev/null/git-run' });
+    const r = await gitRun(['-q', '--host', 'box', '--', 'true'], { cwd: repo });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /failed: could not start on box: .*Not a directory/, '-q still says why');
+    const j = await showJson(repo, runIds(repo)[0]!);
+    assert.equal(j.status, 'failed', 'a run that never started failed; it is not lost');
+    assert.match(j.error, /could not start on box: .*Not a directory/);
+    assert.equal(j.exitCode, null);
+  });
+
   it('applies .sendignore and .fetchignore as the transfer table says', async () => {
     const { repo, remoteDir } = remoteRepo('ssh-ignore', { 'data.bin': 'data', 'a.txt': 'a', 'run.sh': 'echo changed > a.txt; echo new > new.txt; echo c > c.ckpt\n' });
     writeFiles(repo, { '.sendignore': 'data.bin\n' });

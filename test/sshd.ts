@@ -65,6 +65,8 @@ export async function startSshd(): Promise<Sshd> {
       'StrictModes no',
       'MaxStartups 100:30:200',
       'MaxSessions 50',
+      // One "Starting session" line per session: tests count git-run's round trips.
+      'LogLevel VERBOSE',
       '',
     ].join('\n'),
   );

@@ -71,7 +71,11 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
     });
     void reused;
     if (shown) write(io.stderr, Buffer.from('\n'));
-    if (!p.quiet) {
+    const err = view.result?.error;
+    if (p.quiet && err && (view.status === 'lost' || view.result?.exitCode === null) && view.status !== 'cancelled') {
+      // -q silences the summary, not a failure of the tool's own (the command never ran, or was lost).
+      write(io.stderr, Buffer.from(`git-run: run ${short(view.id)} ${view.status}: ${err}\n`));
+    } else if (!p.quiet) {
       const d = runDuration(view);
       const detail = [exitSummary(view), d !== null ? duration(d) : ''].filter(Boolean).join(', ');
       write(io.stderr, Buffer.from(`git-run: run ${short(view.id)} ${view.status}${detail ? ` (${detail})` : ''}\n`));

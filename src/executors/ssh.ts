@@ -52,40 +52,54 @@ export function remotePaths(view: RunView): RemotePaths {
   return { base, code: `${base}/code/${tree}`, marker: `${base}/code/${tree}.ok`, run: `${base}/${runs}/${view.id}` };
 }
 
-/** Files (and symlinks) of a tree and their total size: what a complete copy must hold. */
-async function treeSize(repo: Repo, tree: string): Promise<string> {
-  const entries = (await lsTree(repo, tree, { recursive: true, long: true })).filter((e) => e.type === 'blob');
-  return `${entries.length} ${entries.reduce((s, e) => s + (e.size ?? 0), 0)}`;
+/** Files (and symlinks) of a tree: what a complete copy must hold. `ls-tree -r` reads trees only
+ * (with -l it would open every blob for its size: 230 ms for 20,000 files). */
+async function treeFileCount(repo: Repo, tree: string): Promise<number> {
+  return (await lsTree(repo, tree, { recursive: true })).filter((e) => e.type === 'blob').length;
 }
 
 /** A remote script printing "<files> <bytes>" of a directory (symlinks count their target's length, as in git).
  * %.0f, not %d: mawk (Debian's awk) caps %d at 2^31-1, which broke trees over 2 GiB. */
-const measure = (dir: string) => `find ${shQuote(dir)} \\( -type f -o -type l \\) -printf '%s\\n' | awk '{n++; s+=$1} END {printf "%d %.0f\\n", n, s}'`;
+const measure = (dir: string) => `find ${dir} \\( -type f -o -type l \\) -printf '%s\\n' | awk '{n++; s+=$1} END {printf "%d %.0f\\n", n, s}'`;
+
+/** Every step starts from the run directory, relative paths taken from $HOME. */
+const prologue = (view: RunView) => `R=${shQuote(remotePaths(view).run)}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`;
+
+/**
+ * A remote script that succeeds when the cached copy of the tree is complete:
+ * its marker ("<files> <bytes>", written when it arrived whole) names the
+ * tree's file count, and the copy still measures what the marker says.
+ */
+function cacheValid(p: RemotePaths, files: number): string {
+  return `{ m=$(cat ${shQuote(p.marker)} 2>/dev/null) && [ "\${m%% *}" = ${files} ] && [ -d ${shQuote(p.code)} ] && [ "$(${measure(shQuote(p.code))})" = "$m" ]; }`;
+}
+
+/**
+ * Receive a tar stream on stdin into `dir`, then check it: tar fails on a
+ * truncated stream, and the file count must be the tree's. A copy that
+ * fails is removed. Leaves "<files> <bytes>" in $got. `dir` is a shell word
+ * (quoted by the caller).
+ */
+function receiveInto(dir: string, files: number): string {
+  return [
+    `rm -rf ${dir} && mkdir -p ${dir}`,
+    `tar -x -f - -C ${dir}`,
+    `got=$(${measure(dir)})`,
+    `if [ "\${got%% *}" != ${files} ]; then echo "incomplete copy: \${got%% *} of ${files} files" >&2; rm -rf ${dir}; exit 3; fi`,
+  ].join(' && ');
+}
 
 export interface Transfer {
   /** Bytes of code sent (0 when the remote had the tree). */
   sent: number;
 }
 
-/**
- * Make sure the remote has a complete copy of the tree, sending it (as a
- * tar stream from `git archive`) only when it does not. Both sides count
- * files and bytes: a partial or damaged copy is replaced.
- */
-export async function ensureCode(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer> {
-  const p = remotePaths(view);
-  const expected = await treeSize(repo, view.spec.code.tree);
-  const check = `m=$(cat ${shQuote(p.marker)} 2>/dev/null) && [ "$m" = ${shQuote(expected)} ] && [ -d ${shQuote(p.code)} ] && [ "$(${measure(p.code)})" = ${shQuote(expected)} ] && echo present || echo missing`;
-  if ((await conn.run(check)).toString().trim() === 'present') return { sent: 0 };
-  const tmp = `${p.code}.tmp-${process.pid}-${Date.now()}`;
-  const receive = [
-    `rm -rf ${shQuote(tmp)} && mkdir -p ${shQuote(tmp)}`,
-    `tar -x -f - -C ${shQuote(tmp)}`,
-    `got=$(${measure(tmp)})`,
-    `if [ "$got" != ${shQuote(expected)} ]; then echo "incomplete copy: $got of ${expected}" >&2; rm -rf ${shQuote(tmp)}; exit 3; fi`,
-    `rm -rf ${shQuote(p.code)} && mv ${shQuote(tmp)} ${shQuote(p.code)} && printf '%s\\n' ${shQuote(expected)} > ${shQuote(p.marker)}.tmp && mv ${shQuote(p.marker)}.tmp ${shQuote(p.marker)}`,
-  ].join(' && ');
+/** Stream `git archive` of the run's tree into a remote script's stdin, counting the bytes. */
+async function sendTree(conn: SshConnection, repo: Repo, view: RunView, script: string, onBytes?: (n: number) => void): Promise<{ sent: number; out: Buffer }> {
   const archive = spawnGit(['archive', '--format=tar', view.spec.code.tree], repo.processOptions());
+  let archiveErr = '';
+  archive.stderr.on('data', (d: Buffer) => (archiveErr += d.toString()));
+  const archived = new Promise<number | null>((resolve) => archive.on('close', (c: number | null) => resolve(c)));
   let sent = 0;
   // Counted on the way through (a 'data' listener on the source would start it flowing before the channel is there).
   const counter = new Transform({
@@ -95,8 +109,26 @@ export async function ensureCode(conn: SshConnection, repo: Repo, view: RunView,
       cb(null, chunk);
     },
   });
-  await conn.run(receive, archive.stdout.pipe(counter));
-  return { sent };
+  const out = await conn.run(script, archive.stdout.pipe(counter));
+  const code = await archived;
+  if (code !== 0) throw new GitRunError(ErrorCode.Git, `git archive of tree ${view.spec.code.tree} failed (exit ${code}): ${archiveErr.trim()}`, 'check the repository with `git fsck`');
+  return { sent, out };
+}
+
+/**
+ * Make sure the remote has a complete copy of the tree in its code cache,
+ * sending it only when it does not (a partial or damaged copy is replaced).
+ */
+export async function ensureCode(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer> {
+  const p = remotePaths(view);
+  const files = await treeFileCount(repo, view.spec.code.tree);
+  if ((await conn.run(`${cacheValid(p, files)} && echo present || echo missing`)).toString().trim() === 'present') return { sent: 0 };
+  const tmp = `${p.code}.tmp-${process.pid}-${Date.now()}`;
+  const receive = [
+    receiveInto(shQuote(tmp), files),
+    `rm -rf ${shQuote(p.code)} && mv ${shQuote(tmp)} ${shQuote(p.code)} && printf '%s\\n' "$got" > ${shQuote(p.marker)}.tmp && mv ${shQuote(p.marker)}.tmp ${shQuote(p.marker)}`,
+  ].join(' && ');
+  return { sent: (await sendTree(conn, repo, view, receive, onBytes)).sent };
 }
 
 /** One transfer per host and tree at a time in this process: parallel children of a sweep share it. */
@@ -115,19 +147,20 @@ export function ensureCodeOnce(conn: SshConnection, repo: Repo, view: RunView, o
   return p.then(() => ({ sent: 0 }));
 }
 
-function envAssignments(view: RunView, runDir: string): string[] {
+function envAssignments(view: RunView): string[] {
   const env: Record<string, string> = { ...view.spec.env };
   for (const [k, v] of Object.entries(view.spec.params)) env[paramEnvName(k)] = typeof v === 'string' ? v : String(v);
   env.GIT_RUN_ID = view.id;
   env.GIT_RUN_SEED = String(view.spec.seed);
   env.PYTHONUNBUFFERED = '1';
-  void runDir;
   return Object.entries(env).map(([k, v]) => shQuote(`${k}=${v}`)).concat(`"GIT_RUN_DIR=$R/work"`, `"GIT_RUN_PARAMS=$R/work/${PARAMS_DIR}/params.json"`);
 }
 
-/** Copy the code into a new run directory, note what is there, start the command detached. */
-export async function startRemote(conn: SshConnection, view: RunView): Promise<number> {
-  const p = remotePaths(view);
+/** The start of a run directory: the tree marker first, so that from now on --leave none of another run keeps this code. */
+const markTree = (view: RunView) => `mkdir -p "$R" && printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree"`;
+
+/** With the code in "$R/work": note what is there, write the parameters, start the command detached, print "started <pid>". */
+function startScript(view: RunView): string {
   const params = JSON.stringify({ params: view.spec.params, seed: view.spec.seed, id: view.id, name: view.spec.name ?? null }, null, 2) + '\n';
   const cwd = view.spec.cwd.replace(/\/+$/, '');
   // The wrapper (its own session) starts the command in a session of its own
@@ -135,27 +168,52 @@ export async function startRemote(conn: SshConnection, view: RunView): Promise<n
   // alive to write the exit status; `wait` gives 128+n for a signal.
   const wrapper = 'R=$1; shift; setsid "$@" >"$R/stdout" 2>"$R/stderr" </dev/null & echo $! >"$R/pid"; wait $!; c=$?; echo "$c" >"$R/exit.tmp" && mv "$R/exit.tmp" "$R/exit"';
   const setup = [
-    // The tree marker first: from now on --leave none of another run keeps this code.
-    `mkdir -p "$R" && printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree"`,
-    `rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"`,
     `(cd "$R/work" && find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z) > "$R/manifest"`,
     `mkdir -p "$R/work/${PARAMS_DIR}" && printf '%s' ${shQuote(params)} > "$R/work/${PARAMS_DIR}/params.json"`,
     `mkdir -p "$R/work/"${shQuote(cwd || '.')} && cd "$R/work/"${shQuote(cwd || '.')}`,
   ];
-  const script = [
-    `R=${shQuote(p.run)}`,
-    `case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
+  return [
     `${setup.join(' && ')} || exit 1`,
-    // setsid: its own session and process group, cut off from this connection.
-    `setsid sh -c ${shQuote(wrapper)} sh "$R" env ${envAssignments(view, p.run).join(' ')} ${view.spec.command.map(shQuote).join(' ')} &`,
+    // setsid: its own session and process group, cut off from this connection;
+    // no descriptor of the step's is kept open by the wrapper.
+    `setsid sh -c ${shQuote(wrapper)} sh "$R" env ${envAssignments(view).join(' ')} ${view.spec.command.map(shQuote).join(' ')} </dev/null >/dev/null 2>&1 &`,
     'pid=$!',
     'echo "$pid" > "$R/wrapper"',
-    'echo "$pid"',
+    'echo "started $pid"',
   ].join('\n');
-  const out = (await conn.run(script)).toString().trim();
-  const pid = Number(out.split('\n').pop());
-  if (!Number.isInteger(pid) || pid <= 1) throw new GitRunError(ErrorCode.SshFailed, `the remote did not report a process id (got ${JSON.stringify(out.slice(0, 80))})`, 'check that setsid exists on the host');
+}
+
+function startedPid(out: Buffer): number {
+  const last = out.toString().trim().split('\n').pop() ?? '';
+  const m = /^started (\d{1,10})$/.exec(last);
+  const pid = m ? Number(m[1]) : NaN;
+  if (!(pid > 1)) throw new GitRunError(ErrorCode.SshFailed, `the remote did not report a process id (got ${JSON.stringify(last.slice(0, 80))})`, 'check that setsid exists on the host');
   return pid;
+}
+
+/**
+ * Put the code in a new run directory and start the command, in as few
+ * round trips as the host allows: one step when the host has the tree
+ * cached; otherwise one stream that sends the tree and starts the command.
+ * A single run that leaves nothing behind (--leave none, not part of a
+ * sweep) has no use for the cache: the tree is unpacked straight into its
+ * run directory, with no copy. Other runs fill the cache (shared by a
+ * sweep's children, kept by --leave code) and copy from it.
+ */
+export async function launchRemote(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer & { pid: number }> {
+  const p = remotePaths(view);
+  const files = await treeFileCount(repo, view.spec.code.tree);
+  const fromCache = `${markTree(view)} && rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"`;
+  const first = await conn.run(`${prologue(view)}\nif ${cacheValid(p, files)}; then ${fromCache} || exit 1\n${startScript(view)}\nelse echo missing; fi`);
+  if (first.toString().trim() !== 'missing') return { sent: 0, pid: startedPid(first) };
+  const direct = (view.spec.runArgs.leave ?? 'none') === 'none' && !view.spec.parent;
+  if (direct) {
+    const { sent, out } = await sendTree(conn, repo, view, `${prologue(view)}\n${markTree(view)} && ${receiveInto('"$R/work"', files)} || exit 1\n${startScript(view)}`, onBytes);
+    return { sent, pid: startedPid(out) };
+  }
+  const { sent } = await ensureCodeOnce(conn, repo, view, onBytes);
+  const out = await conn.run(`${prologue(view)}\n${fromCache} || exit 1\n${startScript(view)}`);
+  return { sent, pid: startedPid(out) };
 }
 
 export interface Poll {
@@ -163,20 +221,25 @@ export interface Poll {
   exit: number | null;
   /** Whether the command's process group is still alive. */
   alive: boolean;
+  /** Whether a cancel was asked for. */
+  cancelled: boolean;
   stdout: Buffer;
   stderr: Buffer;
 }
 
 /** One round trip: the exit file, liveness, and new output from the given offsets (at most 1 MiB each). */
 export async function pollRemote(conn: SshConnection, view: RunView, offsets: { stdout: number; stderr: number }): Promise<Poll> {
-  const R = shQuote(remotePaths(view).run);
-  const chunk = (f: string, off: number) => `tail -c +${off + 1} "$R/${f}" 2>/dev/null | head -c 1048576 > "$R/.chunk"; wc -c < "$R/.chunk"; cat "$R/.chunk"`;
+  // The length first, then exactly that many bytes (the file only grows); no
+  // scratch file, since several readers (a supervisor, \`logs -f\`) poll at once.
+  const chunk = (f: string, off: number) =>
+    `s=$(wc -c < "$R/${f}" 2>/dev/null) || s=0; n=$((s - ${off})); [ "$n" -lt 0 ] && n=0; [ "$n" -gt 1048576 ] && n=1048576; echo "$n"; tail -c +${off + 1} "$R/${f}" 2>/dev/null | head -c "$n"`;
   const script = [
-    `R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
+    prologue(view),
     `[ -d "$R" ] || { echo gone; exit 0; }`,
     `e=$(cat "$R/exit" 2>/dev/null); echo "exit $e"`,
     // Alive while the wrapper lives: it writes the exit status when the command ends.
     `w=$(cat "$R/wrapper" 2>/dev/null); if [ -n "$w" ] && kill -s 0 -- "-$w" 2>/dev/null; then echo alive; else echo dead; fi`,
+    `if [ -e "$R/cancel" ]; then echo cancel; else echo go; fi`,
     chunk('stdout', offsets.stdout),
     chunk('stderr', offsets.stderr),
   ].join('; ');
@@ -191,12 +254,13 @@ export async function pollRemote(conn: SshConnection, view: RunView, offsets: { 
     return s;
   };
   const first = line();
-  if (first === 'gone') return { exit: null, alive: false, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+  if (first === 'gone') return { exit: null, alive: false, cancelled: false, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   const m = /^exit (\d{0,3})$/.exec(first);
   if (!m) throw new GitRunError(ErrorCode.SshFailed, `the remote exit status is not a number: ${JSON.stringify(first.slice(0, 40))}`, 'the run directory on the host was altered');
   const exit = m[1] ? Number(m[1]) : null;
   if (exit !== null && exit > 255) throw new GitRunError(ErrorCode.SshFailed, `the remote exit status ${exit} is out of range`, 'the run directory on the host was altered');
   const alive = line() === 'alive';
+  const cancelled = line() === 'cancel';
   const take = () => {
     const n = Number(line());
     if (!Number.isInteger(n) || n < 0 || n > 1048576 || i + n > out.length) throw new GitRunError(ErrorCode.SshFailed, 'the remote sent a malformed log chunk', 'check the remote run directory');
@@ -204,20 +268,18 @@ export async function pollRemote(conn: SshConnection, view: RunView, offsets: { 
     i += n;
     return b;
   };
-  return { exit, alive, stdout: Buffer.from(take()), stderr: Buffer.from(take()) };
+  return { exit, alive, cancelled, stdout: Buffer.from(take()), stderr: Buffer.from(take()) };
 }
 
 /** Ask the host to stop a run: SIGTERM to its process group, SIGKILL after the grace period. */
 export async function cancelRemote(conn: SshConnection, view: RunView, graceSeconds = 5): Promise<void> {
-  const R = shQuote(remotePaths(view).run);
-  await conn.run(`R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; date > "$R/cancel"; p=$(cat "$R/pid" 2>/dev/null) || p=$(cat "$R/wrapper" 2>/dev/null) || exit 0; kill -s TERM -- "-$p" 2>/dev/null; (sleep ${Math.max(0, Math.floor(graceSeconds))}; kill -s KILL -- "-$p" 2>/dev/null) >/dev/null 2>&1 </dev/null & exit 0`);
+  await conn.run(`${prologue(view)}; date > "$R/cancel"; p=$(cat "$R/pid" 2>/dev/null) || p=$(cat "$R/wrapper" 2>/dev/null) || exit 0; kill -s TERM -- "-$p" 2>/dev/null; (sleep ${Math.max(0, Math.floor(graceSeconds))}; kill -s KILL -- "-$p" 2>/dev/null) >/dev/null 2>&1 </dev/null & exit 0`);
 }
 
 /** The files the run created or changed (by size and mtime against the manifest), as a tar stream, ingested. */
 export async function fetchOutputs(conn: SshConnection, repo: Repo, view: RunView): Promise<string | null> {
-  const R = shQuote(remotePaths(view).run);
   const script = [
-    `R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
+    prologue(view),
     `cd "$R/work"`,
     `find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z > "$R/after"`,
     `comm -z -13 "$R/manifest" "$R/after" | sed -z 's/^[^ ]* [^ ]* //' | grep -z -v -e '^${PARAMS_DIR}/' > "$R/changed" || true`,
@@ -242,9 +304,12 @@ export async function fetchOutputs(conn: SshConnection, repo: Repo, view: RunVie
 }
 
 export async function fetchLogs(conn: SshConnection, view: RunView): Promise<{ stdout: Buffer; stderr: Buffer }> {
-  const R = shQuote(remotePaths(view).run);
-  const read = async (f: string) => conn.run(`R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; cat "$R/${f}" 2>/dev/null || true`);
-  return { stdout: await read('stdout'), stderr: await read('stderr') };
+  // Both logs in one step: "<bytes of stdout>\n", stdout, then stderr.
+  const out = await conn.run(`${prologue(view)}; wc -c < "$R/stdout" 2>/dev/null || echo 0; cat "$R/stdout" "$R/stderr" 2>/dev/null; true`);
+  const nl = out.indexOf(10);
+  const n = Number(out.subarray(0, Math.max(0, nl)).toString().trim());
+  if (nl < 0 || !Number.isInteger(n) || n < 0 || nl + 1 + n > out.length) throw new GitRunError(ErrorCode.SshFailed, `the logs from ${conn.target.alias} are malformed`, 'check the remote run directory');
+  return { stdout: Buffer.from(out.subarray(nl + 1, nl + 1 + n)), stderr: Buffer.from(out.subarray(nl + 1 + n)) };
 }
 
 /** --leave: none removes the run directory and (when no other run uses it) the cached code; code keeps the code; all keeps both. */
@@ -259,15 +324,18 @@ export async function leaveRemote(conn: SshConnection, view: RunView): Promise<v
   if (n > 0) using.set(k, n);
   else using.delete(k);
   if (leave === 'all') return;
-  if (n > 0 && leave === 'none') {
-    // Another run here still needs the code: remove only this run's directory.
-    await conn.run(`R=${shQuote(remotePaths(view).run)}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; rm -rf "$R"`);
-    return;
-  }
   const p = remotePaths(view);
-  const R = `R=${shQuote(p.run)}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`;
-  const dropCode = leave === 'none' ? ` && if ! grep -qsx ${shQuote(view.spec.code.tree)} ${shQuote(p.base)}/*/*/tree; then rm -rf ${shQuote(p.code)} ${shQuote(p.marker)}; fi` : '';
-  await conn.run(`${R} && rm -rf "$R"${dropCode}`);
+  // Removal is a rename into <remote_dir>/.trash (instant, same file system)
+  // and a detached `rm -rf` there: deleting 20,000 files takes the host
+  // 0.3 s that nobody needs to wait for. What a crash left in .trash for an
+  // hour is removed by a later clean-up.
+  const trash = `T=${shQuote(`${p.base}/.trash`)}; case "$T" in /*) ;; *) T="$HOME/$T" ;; esac; mkdir -p "$T" && d=$(mktemp -d "$T/XXXXXXXX") || exit 1`;
+  const drop = (word: string) => `if [ -e ${word} ]; then mv ${word} "$d/" || exit 1; fi`;
+  const steps = [prologue(view), trash, drop('"$R"')];
+  // --leave none: the cached code goes too, unless a run here still needs it (this process, or another's run directory naming the tree).
+  if (n <= 0 && leave === 'none') steps.push(`if ! grep -qsx ${shQuote(view.spec.code.tree)} ${shQuote(p.base)}/*/*/tree; then ${drop(shQuote(p.code))}; rm -f ${shQuote(p.marker)}; fi`);
+  steps.push(`setsid sh -c 'rm -rf -- "$1"; find "$2" -mindepth 1 -maxdepth 1 -mmin +60 -exec rm -rf -- {} +' sh "$d" "$T" </dev/null >/dev/null 2>&1 &`);
+  await conn.run(steps.join('\n'));
 }
 
 /** The ssh host a run is bound to, as recorded at submission. */
@@ -316,8 +384,17 @@ export async function superviseRemote(repo: Repo, given: RunView, hooks: RemoteH
     if (!view) return null;
   }
   using.set(useKey(conn, view), (using.get(useKey(conn, view)) ?? 0) + 1);
-  const { sent } = await ensureCodeOnce(conn, repo, view, hooks.transfer);
-  await startRemote(conn, view);
+  let sent: number;
+  try {
+    ({ sent } = await launchRemote(conn, repo, view, hooks.transfer));
+  } catch (e) {
+    // A step that ran and failed (the code did not arrive whole, the run
+    // directory could not be made) started nothing: the run failed, with the
+    // reason. A broken connection leaves the outcome unknown: the run stays
+    // as it is, for the next reader to finish or call lost.
+    if (!(e instanceof GitRunError) || typeof e.data.exitCode !== 'number') throw e;
+    return { view: await failToStart(repo, conn, view, e), sent: 0 };
+  }
   void hooks.cancelled?.then(() => cancelRemote(conn, view!).catch(() => undefined));
   const offsets = { stdout: 0, stderr: 0 };
   for (let wait = 50; ; wait = Math.min(500, wait * 2)) {
@@ -335,14 +412,31 @@ export async function superviseRemote(repo: Repo, given: RunView, hooks: RemoteH
   return { view: await finalizeRemote(repo, conn, view, null, sent), sent };
 }
 
+/** Record a run that never started on the host, and clear what it left there. */
+async function failToStart(repo: Repo, conn: SshConnection, view: RunView, e: GitRunError): Promise<RunView> {
+  const result: RunResult = {
+    status: 'failed',
+    exitCode: null,
+    signal: null,
+    error: `could not start on ${view.spec.host}: ${typeof e.data.stderr === 'string' && e.data.stderr ? e.data.stderr : e.message}`,
+    startedAt: view.state?.startedAt ?? null,
+    endedAt: new Date().toISOString(),
+    host: { hostname: conn.target.hostname, platform: 'remote', arch: '', release: '' },
+    codeBytesSent: 0,
+  };
+  const done = await recordEnd(repo, view, { result, stdoutData: Buffer.alloc(0), stderrData: Buffer.alloc(0), outputsTree: null });
+  await leaveRemote(conn, done ?? view).catch(() => undefined);
+  await discardControlDir(controlDirFor(repo, view.id, view.spec.runArgs));
+  return done ?? readRun(repo, view.id);
+}
+
 /** Record the end of a remote run from what its directory says. */
 export async function finalizeRemote(repo: Repo, conn: SshConnection, start: RunView, lost: string | null = null, codeBytesSent?: number): Promise<RunView> {
   let view = start;
   for (;;) {
     if (isFinal(view.status)) return view;
     const poll = lost ? null : await pollRemote(conn, view, { stdout: 0, stderr: 0 }).catch(() => null);
-    const R = shQuote(remotePaths(view).run);
-    const cancelled = (await conn.exec(`R=${R}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; test -e "$R/cancel"`)).code === 0;
+    const cancelled = poll ? poll.cancelled : (await conn.exec(`${prologue(view)}; test -e "$R/cancel"`)).code === 0;
     let status: RunResult['status'];
     let error: string | null = null;
     let exitCode: number | null = poll?.exit ?? null;

@@ -8,6 +8,7 @@
  */
 import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
 import { readFileSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import type { Readable, Duplex } from 'node:stream';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { resolveSshTarget, type SshTarget } from './sshconfig.js';
@@ -25,14 +26,115 @@ export function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Largest answer a control step may give (log chunks are at most 1 MiB each). */
+const MAX_STEP_OUTPUT = 64 * 2 ** 20;
+
+/**
+ * One long-lived `sh` session on the host that runs short steps one after
+ * another. Opening an SSH session costs a fork, PAM and a login shell on the
+ * server (about 80 ms on the benchmark host), and a run takes a dozen short
+ * steps (check, start, polls, logs, clean-up); through this shell each costs
+ * one `sh -c` there. Every step runs in its own `sh -c` with stdin from
+ * /dev/null, so a step cannot read the next one or break the shell; its
+ * output goes to files and comes back framed by a random token and byte
+ * counts, parsed strictly (the host's answers are not trusted).
+ */
+class ControlShell {
+  private buf: Buffer = Buffer.alloc(0);
+  private pending: { token: string; resolve: (r: ExecResult) => void; reject: (e: Error) => void } | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private dead: Error | null = null;
+
+  constructor(private readonly ch: ClientChannel, private readonly fail: (e: Error) => GitRunError) {
+    ch.on('data', (d: Buffer) => this.onData(d));
+    ch.stderr.on('data', () => undefined);
+    const end = () => this.die(new Error('the control session ended'));
+    ch.on('close', end);
+    ch.on('error', (e: Error) => this.die(e));
+  }
+
+  get alive(): boolean {
+    return !this.dead;
+  }
+
+  run(script: string): Promise<ExecResult> {
+    const next = this.queue.then(() => this.one(script));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    this.ch.end();
+  }
+
+  private one(script: string): Promise<ExecResult> {
+    if (this.dead) return Promise.reject(this.fail(this.dead));
+    const token = randomBytes(8).toString('hex');
+    return new Promise((resolve, reject) => {
+      this.pending = { token, resolve, reject };
+      this.ch.write(`sh -c ${shQuote(script)} </dev/null >"$T/o" 2>"$T/e"; c=$?; printf '@@%s %d %d %d\n' ${token} "$c" $(wc -c <"$T/o") $(wc -c <"$T/e"); cat "$T/o" "$T/e"\n`);
+    });
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    const p = this.pending;
+    if (!p) return this.die(new Error('the control session sent output nobody asked for'));
+    const nl = this.buf.indexOf(10);
+    if (nl < 0) {
+      if (this.buf.length > 200) this.die(new Error('the control session sent a malformed answer'));
+      return;
+    }
+    const m = /^@@([0-9a-f]{16}) (\d{1,3}) (\d{1,10}) (\d{1,10})$/.exec(this.buf.subarray(0, nl).toString('latin1'));
+    if (!m || m[1] !== p.token) return this.die(new Error('the control session sent a malformed answer'));
+    const [o, e] = [Number(m[3]), Number(m[4])];
+    if (o + e > MAX_STEP_OUTPUT) return this.die(new Error(`a remote step answered with ${o + e} bytes (at most ${MAX_STEP_OUTPUT})`));
+    if (this.buf.length < nl + 1 + o + e) return;
+    if (this.buf.length > nl + 1 + o + e) return this.die(new Error('the control session sent more than it announced'));
+    const stdout = Buffer.from(this.buf.subarray(nl + 1, nl + 1 + o));
+    const stderr = this.buf.subarray(nl + 1 + o).toString();
+    this.buf = Buffer.alloc(0);
+    this.pending = null;
+    p.resolve({ code: Number(m[2]), signal: null, stdout, stderr });
+  }
+
+  private die(e: Error): void {
+    if (this.dead) return;
+    this.dead = e;
+    this.pending?.reject(this.fail(e));
+    this.pending = null;
+    this.ch.end();
+  }
+}
+
 export class SshConnection {
   private closed = false;
+  private control: Promise<ControlShell | null> | null = null;
   constructor(
     private readonly client: Client,
     readonly target: SshTarget,
     private readonly jumps: SshConnection[],
   ) {
     client.on('close', () => (this.closed = true));
+  }
+
+  /** The control shell, started on first use; null when the host cannot keep one (then each step opens a session). */
+  private controlShell(): Promise<ControlShell | null> {
+    if (!this.control) {
+      // $T holds each step's output; the shell removes it when the connection closes its stdin.
+      const boot = 'T=$(mktemp -d 2>/dev/null) || { T="${TMPDIR:-/tmp}/git-run-ctl.$$" && mkdir -m 700 "$T"; } || exit 97; export T; sh -s; rm -rf "$T"';
+      this.control = this.channel(boot).then(
+        (ch) => new ControlShell(ch, (e) => this.fail(e)),
+        () => null,
+      );
+    }
+    return this.control.then((c) => {
+      if (c && !c.alive) {
+        this.control = null;
+        return this.controlShell();
+      }
+      return c;
+    });
   }
 
   get isOpen(): boolean {
@@ -46,8 +148,12 @@ export class SshConnection {
     });
   }
 
-  /** Run a script to completion; `input` is its standard input. */
+  /** Run a script to completion; `input` is its standard input. Without input it is a step of the control shell. */
   async exec(script: string, input?: Buffer | string | Readable, onStdout?: (d: Buffer) => void): Promise<ExecResult> {
+    if (input === undefined && !onStdout) {
+      const control = await this.controlShell();
+      if (control) return control.run(script);
+    }
     const ch = await this.channel(script);
     return new Promise((resolve, reject) => {
       const out: Buffer[] = [];
@@ -72,7 +178,8 @@ export class SshConnection {
   async run(script: string, input?: Buffer | string | Readable): Promise<Buffer> {
     const r = await this.exec(script, input);
     if (r.code !== 0) {
-      throw new GitRunError(ErrorCode.SshFailed, `on ${this.target.alias}: a remote step failed (exit ${r.code ?? r.signal}): ${r.stderr.trim() || 'no message'}`, 'check the host profile and that the remote has a POSIX shell, tar and GNU find', { host: this.target.alias });
+      // exitCode tells a step that ran and failed from a connection that broke (no exitCode: the outcome is unknown).
+      throw new GitRunError(ErrorCode.SshFailed, `on ${this.target.alias}: a remote step failed (exit ${r.code ?? r.signal}): ${r.stderr.trim() || 'no message'}`, 'check the host profile and that the remote has a POSIX shell, tar and GNU find', { host: this.target.alias, exitCode: r.code, stderr: r.stderr.trim() });
     }
     return r.stdout;
   }
@@ -82,6 +189,7 @@ export class SshConnection {
   }
 
   close(): void {
+    void this.control?.then((c) => c?.close());
     this.client.end();
     for (const j of this.jumps) j.close();
   }
