@@ -61,16 +61,22 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
     assert.equal(onHost(sshd, `ls ${remoteDir}/runs | wc -l`).trim(), '1', '--leave all keeps the run directory');
   });
 
-  it('takes few SSH sessions per run: short steps go through one control shell', async () => {
+  it('takes few SSH sessions per run: short steps and small outputs go through one control shell', async () => {
     const { repo } = remoteRepo('ssh-sessions', { 'a.txt': 'a' });
     const sessions = () => (readFileSync(path.join(sshd.dir, 'sshd.log'), 'utf8').match(/Starting session: command/g) ?? []).length;
     const before = sessions();
     await ok(['-q', '--host', 'box', '--', 'sh', '-c', 'sleep 1; echo done > out.txt'], { cwd: repo });
-    // The control shell, the stream that sends the code and starts the command, the outputs' tar stream.
-    assert.equal(sessions() - before, 3, 'a run with a first send opens three sessions, however long it polls');
+    // The control shell, and the stream that sends the code and starts the command; small outputs come back through the control shell.
+    assert.equal(sessions() - before, 2, 'a run with a first send opens two sessions, however long it polls');
     const j = await showJson(repo, runIds(repo)[0]!);
     assert.equal(j.status, 'succeeded');
     assert.deepEqual(j.outputs.map((o: any) => o.path), ['out.txt']);
+    // Outputs over 16 MiB get a stream of their own.
+    const mid = sessions();
+    await ok(['-q', '--host', 'box', '--', 'sh', '-c', 'head -c 17000000 /dev/zero > big.bin; echo small > s.txt'], { cwd: repo });
+    assert.equal(sessions() - mid, 3, 'large outputs: a third session streams them');
+    const big = await showJson(repo, runIds(repo).find((i) => i !== j.id)!);
+    assert.deepEqual(big.outputs.map((o: any) => [o.path, o.size]), [['big.bin', 17000000], ['s.txt', 6]]);
   });
 
   it('a run whose code cannot be put on the host fails with the reason, not lost', async () => {

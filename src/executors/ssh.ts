@@ -21,7 +21,7 @@
  * killed client; any later process can reattach from the handle in the run's
  * state commit and finish the record.
  */
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import type { Repo } from '../git/repo.js';
 import { spawnGit } from '../git/gateway.js';
 import { lsTree } from '../git/objects.js';
@@ -276,23 +276,37 @@ export async function cancelRemote(conn: SshConnection, view: RunView, graceSeco
   await conn.run(`${prologue(view)}; date > "$R/cancel"; p=$(cat "$R/pid" 2>/dev/null) || p=$(cat "$R/wrapper" 2>/dev/null) || exit 0; kill -s TERM -- "-$p" 2>/dev/null; (sleep ${Math.max(0, Math.floor(graceSeconds))}; kill -s KILL -- "-$p" 2>/dev/null) >/dev/null 2>&1 </dev/null & exit 0`);
 }
 
+/** Outputs up to this size come back through the control shell; larger ones get a stream of their own. */
+const SMALL_OUTPUTS = 16 * 2 ** 20;
+
 /** The files the run created or changed (by size and mtime against the manifest), as a tar stream, ingested. */
 export async function fetchOutputs(conn: SshConnection, repo: Repo, view: RunView): Promise<string | null> {
-  const script = [
+  // First the list and its total size: most runs write little, and then the
+  // archive comes back through the control shell with no session to open.
+  const list = [
     prologue(view),
     `cd "$R/work"`,
     `find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z > "$R/after"`,
-    `comm -z -13 "$R/manifest" "$R/after" | sed -z 's/^[^ ]* [^ ]* //' | grep -z -v -e '^${PARAMS_DIR}/' > "$R/changed" || true`,
-    `tar -c -f - --null --no-recursion -T "$R/changed"`,
+    `comm -z -13 "$R/manifest" "$R/after" > "$R/changed.long" || exit 1`,
+    `sed -z 's/^[^ ]* [^ ]* //' "$R/changed.long" | grep -z -v -e '^${PARAMS_DIR}/' > "$R/changed" || true`,
+    `tr '\\0' '\\n' < "$R/changed.long" | awk '{n++; s+=$1} END {printf "%d %.0f\\n", n, s}'`,
   ].join(' && ');
-  const ch = await conn.channel(script);
-  let stderr = '';
-  ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => ch.on('exit', (c: number | null) => resolve(c)));
-  ch.end();
-  const files = await ingestTar(repo, ch as unknown as Readable);
-  const code = await exited;
-  if (code !== 0) throw new GitRunError(ErrorCode.SshFailed, `collecting outputs on ${conn.target.alias} failed (exit ${code}): ${stderr.trim()}`, 'check that the host has GNU find, sort, comm, sed and tar');
+  const m = /^(\d+) (\d+)$/.exec((await conn.run(list)).toString().trim());
+  if (!m) throw new GitRunError(ErrorCode.SshFailed, `collecting outputs on ${conn.target.alias}: the host did not say what changed`, 'check that the host has GNU find, sort, comm, sed and tar');
+  const tar = `${prologue(view)} && cd "$R/work" && tar -c -f - --null --no-recursion -T "$R/changed"`;
+  let files;
+  if (Number(m[2]) + 1024 * Number(m[1]) <= SMALL_OUTPUTS) {
+    files = await ingestTar(repo, Readable.from([await conn.run(tar)]));
+  } else {
+    const ch = await conn.channel(tar);
+    let stderr = '';
+    ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => ch.on('exit', (c: number | null) => resolve(c)));
+    ch.end();
+    files = await ingestTar(repo, ch as unknown as Readable);
+    const code = await exited;
+    if (code !== 0) throw new GitRunError(ErrorCode.SshFailed, `collecting outputs on ${conn.target.alias} failed (exit ${code}): ${stderr.trim()}`, 'check that the host has GNU find, sort, comm, sed and tar');
+  }
   const args = view.spec.runArgs;
   // The .fetchignore in force at submission, kept in the run's local control directory.
   const copy = fetchIgnoreCopy(controlDirFor(repo, view.id, args));

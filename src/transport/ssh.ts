@@ -118,6 +118,11 @@ export class SshConnection {
     client.on('close', () => (this.closed = true));
   }
 
+  /** Start the control shell now, while the caller does other work (it takes the host a login shell's start-up). */
+  warmUp(): void {
+    void this.controlShell();
+  }
+
   /** The control shell, started on first use; null when the host cannot keep one (then each step opens a session). */
   private controlShell(): Promise<ControlShell | null> {
     if (!this.control) {
@@ -277,7 +282,7 @@ export async function connection(alias: string, configFile: string | null = null
     const c = await existing.catch(() => null);
     if (c?.isOpen) return c;
   }
-  const p = connect(alias, configFile);
+  const p = connect(alias, configFile).then((c) => (c.warmUp(), c));
   pool.set(key, p);
   p.catch(() => pool.delete(key));
   return p;
