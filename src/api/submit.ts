@@ -260,7 +260,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   // An ssh host is reached (and its key checked) before anything is written.
   const reaching = host.type === 'ssh' && def.runArgs.on_local !== true && temporary.on_local !== true ? connection(host.alias!, host.sshConfig ? path.resolve(top, host.sshConfig) : null) : null;
   reaching?.catch(() => undefined);
-  const [snapshot, ident] = await Promise.all([snapshotWith(repo, send), repo.ident()]);
+  const [snapshot, ident] = await Promise.all([snapshotWith(repo, send, !!reaching), repo.ident()]);
   await reaching;
   const hostProfile = host.type === 'ssh' ? { type: 'ssh' as const, host: host.alias, ...(host.sshConfig ? { sshConfig: path.resolve(top, host.sshConfig) } : {}) } : null;
   const creator = `${ident.name} <${ident.email}>`;
@@ -385,12 +385,13 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   }
 }
 
-async function snapshotWith(repo: Repo, send: IgnoreFile | null): Promise<Snapshot> {
+/** `keepIndex`: the code goes to a remote host, which can then be sent the work tree's files (see src/git/worktree-tar.ts). */
+async function snapshotWith(repo: Repo, send: IgnoreFile | null, keepIndex: boolean): Promise<Snapshot> {
   // git reads the patterns from a file: give it the translated ones.
   const sendFile = send ? await tempPath(repo, 'sendignore') : null;
   if (sendFile) await fs.writeFile(sendFile, send!.patterns);
   try {
-    return await takeSnapshot(repo, { sendIgnoreFile: sendFile });
+    return await takeSnapshot(repo, { sendIgnoreFile: sendFile, keepIndex });
   } finally {
     if (sendFile) await fs.rm(sendFile, { force: true });
   }

@@ -26,6 +26,7 @@ import type { Repo } from '../git/repo.js';
 import { spawnGit } from '../git/gateway.js';
 import { lsTree } from '../git/objects.js';
 import { ingestTar } from '../git/ingest.js';
+import { worktreeArchive, type WorktreeArchive } from '../git/worktree-tar.js';
 import { outputsFromCandidates } from '../git/outputs.js';
 import { connection, shQuote, type SshConnection } from '../transport/ssh.js';
 import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../store/runs.js';
@@ -94,25 +95,53 @@ export interface Transfer {
   sent: number;
 }
 
-/** Stream `git archive` of the run's tree into a remote script's stdin, counting the bytes. */
-async function sendTree(conn: SshConnection, repo: Repo, view: RunView, script: string, onBytes?: (n: number) => void): Promise<{ sent: number; out: Buffer }> {
+/**
+ * Send the run's tree as a tar stream into a remote script (`receive`), from
+ * the work tree when git's stat check vouches for it (src/git/worktree-tar.ts),
+ * else from `git archive`. When the work tree turns out to have changed
+ * during the read, `discard` runs on the host and the tree goes again from
+ * `git archive`. The caller makes the received copy live afterwards, so a
+ * copy that failed the check is never used.
+ */
+async function sendTree(conn: SshConnection, repo: Repo, view: RunView, receive: string, discard: string, onBytes?: (n: number) => void, prepared?: WorktreeArchive | null): Promise<number> {
+  let sent = 0;
+  const counted = (source: Readable) => {
+    // Counted on the way through (a 'data' listener on the source would start it flowing before the channel is there).
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        sent += chunk.length;
+        onBytes?.(sent);
+        cb(null, chunk);
+      },
+    });
+    return source.pipe(counter);
+  };
+  const fromWorkTree = prepared === undefined ? await worktreeArchive(repo, view.spec.code.tree) : prepared;
+  if (fromWorkTree) {
+    const ok = await conn.run(receive, counted(fromWorkTree.stream)).then(
+      () => true,
+      (e: unknown) => {
+        fromWorkTree.kill();
+        // The host refused what came: a work tree that changed under tar is retried below; anything else is an error.
+        if (e instanceof GitRunError && typeof e.data.exitCode === 'number') return false;
+        throw e;
+      },
+    );
+    if (ok && (await fromWorkTree.verify())) return sent;
+    await conn.run(discard);
+    sent = 0;
+  }
   const archive = spawnGit(['archive', '--format=tar', view.spec.code.tree], repo.processOptions());
   let archiveErr = '';
   archive.stderr.on('data', (d: Buffer) => (archiveErr += d.toString()));
   const archived = new Promise<number | null>((resolve) => archive.on('close', (c: number | null) => resolve(c)));
-  let sent = 0;
-  // Counted on the way through (a 'data' listener on the source would start it flowing before the channel is there).
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      sent += chunk.length;
-      onBytes?.(sent);
-      cb(null, chunk);
-    },
-  });
-  const out = await conn.run(script, archive.stdout.pipe(counter));
+  await conn.run(receive, counted(archive.stdout));
   const code = await archived;
-  if (code !== 0) throw new GitRunError(ErrorCode.Git, `git archive of tree ${view.spec.code.tree} failed (exit ${code}): ${archiveErr.trim()}`, 'check the repository with `git fsck`');
-  return { sent, out };
+  if (code !== 0) {
+    await conn.run(discard);
+    throw new GitRunError(ErrorCode.Git, `git archive of tree ${view.spec.code.tree} failed (exit ${code}): ${archiveErr.trim()}`, 'check the repository with `git fsck`');
+  }
+  return sent;
 }
 
 /**
@@ -123,12 +152,11 @@ export async function ensureCode(conn: SshConnection, repo: Repo, view: RunView,
   const p = remotePaths(view);
   const files = await treeFileCount(repo, view.spec.code.tree);
   if ((await conn.run(`${cacheValid(p, files)} && echo present || echo missing`)).toString().trim() === 'present') return { sent: 0 };
-  const tmp = `${p.code}.tmp-${process.pid}-${Date.now()}`;
-  const receive = [
-    receiveInto(shQuote(tmp), files),
-    `rm -rf ${shQuote(p.code)} && mv ${shQuote(tmp)} ${shQuote(p.code)} && printf '%s\\n' "$got" > ${shQuote(p.marker)}.tmp && mv ${shQuote(p.marker)}.tmp ${shQuote(p.marker)}`,
-  ].join(' && ');
-  return { sent: (await sendTree(conn, repo, view, receive, onBytes)).sent };
+  const tmp = shQuote(`${p.code}.tmp-${process.pid}-${Date.now()}`);
+  const sent = await sendTree(conn, repo, view, `${receiveInto(tmp, files)} && printf '%s\\n' "$got" > ${tmp}.got`, `rm -rf ${tmp} ${tmp}.got`, onBytes);
+  // Checked: now the copy becomes the cache, its measure the marker.
+  await conn.run(`rm -rf ${shQuote(p.code)} && mv ${tmp} ${shQuote(p.code)} && mv ${tmp}.got ${shQuote(p.marker)}`);
+  return { sent };
 }
 
 /** One transfer per host and tree at a time in this process: parallel children of a sweep share it. */
@@ -159,8 +187,11 @@ function envAssignments(view: RunView): string[] {
 /** The start of a run directory: the tree marker first, so that from now on --leave none of another run keeps this code. */
 const markTree = (view: RunView) => `mkdir -p "$R" && printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree"`;
 
-/** With the code in "$R/work": note what is there, write the parameters, start the command detached, print "started <pid>". */
-function startScript(view: RunView): string {
+/** What is in "$R/work" before the run (size, mtime, path): outputs are what differs afterwards. */
+const MANIFEST = `(cd "$R/work" && find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z) > "$R/manifest"`;
+
+/** With the code in "$R/work": note what is there (unless done already), write the parameters, start the command detached, print "started <pid>". */
+function startScript(view: RunView, manifestDone = false): string {
   const params = JSON.stringify({ params: view.spec.params, seed: view.spec.seed, id: view.id, name: view.spec.name ?? null }, null, 2) + '\n';
   const cwd = view.spec.cwd.replace(/\/+$/, '');
   // The wrapper (its own session) starts the command in a session of its own
@@ -168,7 +199,7 @@ function startScript(view: RunView): string {
   // alive to write the exit status; `wait` gives 128+n for a signal.
   const wrapper = 'R=$1; shift; setsid "$@" >"$R/stdout" 2>"$R/stderr" </dev/null & echo $! >"$R/pid"; wait $!; c=$?; echo "$c" >"$R/exit.tmp" && mv "$R/exit.tmp" "$R/exit"';
   const setup = [
-    `(cd "$R/work" && find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z) > "$R/manifest"`,
+    ...(manifestDone ? [] : [MANIFEST]),
     `mkdir -p "$R/work/${PARAMS_DIR}" && printf '%s' ${shQuote(params)} > "$R/work/${PARAMS_DIR}/params.json"`,
     `mkdir -p "$R/work/"${shQuote(cwd || '.')} && cd "$R/work/"${shQuote(cwd || '.')}`,
   ];
@@ -202,15 +233,30 @@ function startedPid(out: Buffer): number {
  */
 export async function launchRemote(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer & { pid: number }> {
   const p = remotePaths(view);
-  const files = await treeFileCount(repo, view.spec.code.tree);
   const fromCache = `${markTree(view)} && rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"`;
-  const first = await conn.run(`${prologue(view)}\nif ${cacheValid(p, files)}; then ${fromCache} || exit 1\n${startScript(view)}\nelse echo missing; fi`);
-  if (first.toString().trim() !== 'missing') return { sent: 0, pid: startedPid(first) };
+  // Three things at once: counting the tree's files, asking the host for its
+  // cached copy (what the marker says, if the copy still measures that), and
+  // getting the work tree's tar stream ready in case it is needed.
+  const check = `m=$(cat ${shQuote(p.marker)} 2>/dev/null) && [ -d ${shQuote(p.code)} ] && [ "$(${measure(shQuote(p.code))})" = "$m" ] && echo "cached $m" || echo missing`;
+  const [files, answer, prepared] = await Promise.all([treeFileCount(repo, view.spec.code.tree), conn.run(check), worktreeArchive(repo, view.spec.code.tree)]);
+  const cached = /^cached (\d+) \d+$/.exec(answer.toString().trim());
+  if (cached && Number(cached[1]) === files) {
+    prepared?.kill();
+    return { sent: 0, pid: startedPid(await conn.run(`${prologue(view)}\n${fromCache} || exit 1\n${startScript(view)}`)) };
+  }
   const direct = (view.spec.runArgs.leave ?? 'none') === 'none' && !view.spec.parent;
   if (direct) {
-    const { sent, out } = await sendTree(conn, repo, view, `${prologue(view)}\n${markTree(view)} && ${receiveInto('"$R/work"', files)} || exit 1\n${startScript(view)}`, onBytes);
-    return { sent, pid: startedPid(out) };
+    // Unpacked into the run directory; one scan makes the manifest and counts the files.
+    const receive = [
+      `${prologue(view)}`,
+      `${markTree(view)} && rm -rf "$R/work" && mkdir -p "$R/work" && tar -x -f - -C "$R/work" && ${MANIFEST} || exit 1`,
+      `got=$(tr -cd '\\0' < "$R/manifest" | wc -c); got=$((got))`,
+      `if [ "$got" != ${files} ]; then echo "incomplete copy: $got of ${files} files" >&2; rm -rf "$R/work"; exit 3; fi`,
+    ].join('\n');
+    const sent = await sendTree(conn, repo, view, receive, `${prologue(view)}; rm -rf "$R/work"`, onBytes, prepared);
+    return { sent, pid: startedPid(await conn.run(`${prologue(view)}\n${startScript(view, true)}`)) };
   }
+  prepared?.kill();
   const { sent } = await ensureCodeOnce(conn, repo, view, onBytes);
   const out = await conn.run(`${prologue(view)}\n${fromCache} || exit 1\n${startScript(view)}`);
   return { sent, pid: startedPid(out) };

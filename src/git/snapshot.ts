@@ -28,7 +28,25 @@ export async function tempPath(repo: Repo, label: string): Promise<string> {
   return path.join(dir, `${label}-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
 }
 
-export async function takeSnapshot(repo: Repo, opts: { sendIgnoreFile: string | null }): Promise<Snapshot> {
+/** Where the index of a snapshot is kept (with its stat data) for sending the tree from the work tree. */
+export const snapshotIndexPath = (repo: Repo, tree: string): string => path.join(repo.stateDir, 'snapshots', `${tree}.index`);
+
+/** Kept indexes older than this are removed when another is kept. */
+const KEEP_INDEX_MS = 24 * 3600 * 1000;
+
+async function keepIndexFor(repo: Repo, index: string, tree: string): Promise<void> {
+  const dest = snapshotIndexPath(repo, tree);
+  mkdirSync(path.dirname(dest), { recursive: true });
+  await fs.rename(index, dest);
+  const dir = path.dirname(dest);
+  for (const f of await fs.readdir(dir)) {
+    const p = path.join(dir, f);
+    const st = await fs.stat(p).catch(() => null);
+    if (st && Date.now() - st.mtimeMs > KEEP_INDEX_MS) await fs.rm(p, { force: true });
+  }
+}
+
+export async function takeSnapshot(repo: Repo, opts: { sendIgnoreFile: string | null; keepIndex?: boolean }): Promise<Snapshot> {
   if (!repo.topLevel) {
     throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: there is no work tree to snapshot`, 'run git-run in a clone with a work tree');
   }
@@ -50,6 +68,8 @@ export async function takeSnapshot(repo: Repo, opts: { sendIgnoreFile: string | 
       }
     }
     const tree = await repo.text(['write-tree'], { env });
+    // The index now says exactly what the tree holds, with the stat data of each file.
+    if (opts.keepIndex) await keepIndexFor(repo, index, tree);
     const head = await repo.currentHead();
     return { tree, commit: head?.commit ?? null, dirty: tree !== head?.tree };
   } finally {
