@@ -330,6 +330,13 @@ async function main(): Promise<void> {
       const r = await gitRun(top, cmdA, wholeTree);
       if (r.tree !== tree) throw new Error(`run ${r.id} used tree ${r.tree}, expected ${tree}`);
       if (existsSync(codeDir('big', tree))) throw new Error('--leave none left the code on the host');
+      // git-run removes the run directory in the background (renamed into .trash): wait, untimed, until it is gone,
+      // so that its deletion does not slow down whatever is timed next.
+      const trash = path.join(remote, 'big', '.trash');
+      for (let i = 0; existsSync(trash) && readdirSync(trash).length; i++) {
+        if (i > 600) throw new Error(`${trash} was not emptied within a minute`);
+        await sleep(100);
+      }
       return r;
     };
     const shell = async (script: string, check: () => void) => {

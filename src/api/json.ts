@@ -30,7 +30,7 @@ export interface RunJson {
   outputs: Array<{ path: string; oid: string; size: number }>;
   upstream: string[];
   downstream: string[];
-  metrics: Record<string, unknown>;
+  metrics: Record<string, number>;
   runArgs: Record<string, unknown>;
   /** 'group' for a parent run. */
   kind: 'run' | 'group';
@@ -66,7 +66,7 @@ export async function runToJson(repo: Repo, v: RunView): Promise<RunJson> {
     outputs,
     upstream: v.spec.inputs,
     downstream: [],
-    metrics: {},
+    metrics: v.metrics ?? {},
     runArgs: v.spec.runArgs,
     kind: v.spec.kind ?? 'run',
     codeBytesSent: v.result?.codeBytesSent ?? null,

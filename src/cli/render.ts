@@ -60,6 +60,11 @@ export function exitSummary(v: RunView): string {
   return r.error ?? '';
 }
 
+/** A metric as a person reads it: up to 6 significant digits, no float noise (0.30000000000000004 -> 0.3). */
+export function formatNumber(x: number): string {
+  return Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(6)));
+}
+
 export function humanSize(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
@@ -86,12 +91,17 @@ export function block(v: RunView, color: boolean): string {
   lines.push(`Code:    tree ${code.tree.slice(0, 12)}${code.commit ? ` on commit ${code.commit.slice(0, 12)}` : ' (no commit)'}${code.dirty ? ', dirty' : ''}`);
   lines.push(`Author:  ${v.spec.creator}`);
   lines.push(`Date:    ${gitDate(v.spec.createdAt)}`);
+  const params = Object.entries(v.spec.params);
+  if (params.length) lines.push(`Params:  ${params.map(([k, x]) => `${k}=${typeof x === 'string' ? x : JSON.stringify(x)}`).join(' ')}`);
   lines.push(`Seed:    ${v.spec.seed}`);
   lines.push(`Host:    ${v.spec.host}${v.result?.host ? ` (${v.result.host.hostname})` : ''}`);
   const d = runDuration(v);
   const ex = exitSummary(v);
   if (d !== null || ex) lines.push(`Result:  ${[ex, d !== null ? duration(d) : ''].filter(Boolean).join(', ')}`);
   if (v.result?.error && v.result.exitCode !== null) lines.push(`Error:   ${v.result.error}`);
+  const metrics = Object.entries(v.metrics ?? {});
+  if (metrics.length) lines.push(`Metrics: ${metrics.map(([k, x]) => `${k}=${formatNumber(x)}`).join(' ')}`);
+  if (v.result?.metricsError) lines.push(`Metrics: none (${v.result.metricsError})`);
   if (v.meta.tags.length) lines.push(`Tags:    ${v.meta.tags.join(', ')}`);
   if (v.meta.name) lines.push('', `    ${v.meta.name}`);
   if (v.meta.notes) lines.push('', ...v.meta.notes.split('\n').map((l) => `    ${l}`));

@@ -9,10 +9,11 @@ import type { Repo } from '../git/repo.js';
 import { CatFileBatch } from '../git/gateway.js';
 import { NOTES_REF, RUNS_PREFIX, RunRef } from '../git/refs.js';
 import { parseTree } from '../git/loose.js';
-import { blobEntry, editEntries, parseLsTree, revParse, treeEntry, writeBlob, writeCommit, writeFiles, writeTree, type TreeEntry } from '../git/objects.js';
+import { blobEntry, editEntries, parseLsTree, readBlob, revParse, treeEntry, writeBlob, writeCommit, writeFiles, writeTree, type TreeEntry } from '../git/objects.js';
 import { updateRefs } from '../git/transaction.js';
 import { appendNote, listNotes } from '../git/notes.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
+import { METRICS_FILE, parseMetrics, type Metrics } from '../core/metrics.js';
 import { foldMetadata, formatEvent, type GroupChild, type Metadata, type MetadataEvent, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
 
 export interface RunView {
@@ -28,6 +29,8 @@ export interface RunView {
   entries: TreeEntry[];
   /** A group's children (children.json), null for a run. */
   children: GroupChild[] | null;
+  /** Flattened from the finished commit's metrics.json; null when the run wrote none. */
+  metrics: Metrics | null;
 }
 
 const summary = (command: string[]): string => {
@@ -42,7 +45,7 @@ export async function writeSpecCommit(repo: Repo, spec: RunSpec, meta: Metadata,
   const entries = [blobEntry('run.json', runJson), treeEntry('code', spec.code.tree)];
   const tree = await writeTree(repo, entries);
   const id = await writeCommit(repo, { tree, parents: upstream, message: `submitted: ${summary(spec.command)}\n` });
-  return { id, tip: id, spec, state: null, result: null, status: 'queued', meta, entries, children: null };
+  return { id, tip: id, spec, state: null, result: null, status: 'queued', meta, entries, children: null, metrics: null };
 }
 
 /** A group's second commit: the list of its children (not published yet). */
@@ -125,15 +128,26 @@ export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Prom
   if (end.stdoutData) out = await writeBlob(repo, end.stdoutData);
   if (end.stderrData) err = await writeBlob(repo, end.stderrData);
   const logs = await writeTree(repo, [blobEntry('stdout', out!), blobEntry('stderr', err!)]);
-  const result = await writeBlob(repo, JSON.stringify(end.result, null, 2) + '\n');
-  const changes: Record<string, TreeEntry | null> = {
-    'result.json': blobEntry('result.json', result),
-    logs: treeEntry('logs', logs),
-  };
-  if (end.outputsTree) changes.outputs = treeEntry('outputs', end.outputsTree);
-  const r = end.result;
+  const changes: Record<string, TreeEntry | null> = { logs: treeEntry('logs', logs) };
+  let r = end.result;
+  let metrics: Metrics | null = null;
+  if (end.outputsTree) {
+    changes.outputs = treeEntry('outputs', end.outputsTree);
+    // The run's metrics.json (in its working directory), if it wrote one: the same blob, at the top.
+    const file = `${view.spec.cwd}${METRICS_FILE}`;
+    const oid = await revParse(repo, `${end.outputsTree}:${file}`);
+    const text = oid ? await readBlob(repo, oid) : null;
+    if (oid && text) {
+      const parsed = parseMetrics(text.toString('utf8'));
+      if ('metrics' in parsed) {
+        metrics = parsed.metrics;
+        changes[METRICS_FILE] = blobEntry(METRICS_FILE, oid);
+      } else r = { ...r, metricsError: parsed.error };
+    }
+  }
+  changes['result.json'] = blobEntry('result.json', await writeBlob(repo, JSON.stringify(r, null, 2) + '\n'));
   const how = r.signal ? `signal ${r.signal}` : r.exitCode !== null ? `exit ${r.exitCode}` : r.error ?? '';
-  return advanceRun(repo, view, changes, `${r.status}${how ? ` (${how})` : ''}\n`, { result: r, status: r.status });
+  return advanceRun(repo, view, changes, `${r.status}${how ? ` (${how})` : ''}\n`, { result: r, status: r.status, metrics });
 }
 
 /** Status as the commits record it; liveness checks live in the executors. */
@@ -188,7 +202,10 @@ export class RunReader {
     ]);
     if (!spec || !root) throw new GitRunError(ErrorCode.RunNotFound, `refs/runs/${id} does not point at a run (no run.json)`, 'delete the stray ref with `git update-ref -d refs/runs/' + id + '`');
     const entries = parseTree(root.data, this.repo.objectFormat).map((e) => ({ ...e, type: (e.mode === '040000' ? 'tree' : e.mode === '160000' ? 'commit' : 'blob') as TreeEntry['type'] }));
-    return { id, tip, spec, state, result, status: statusOf(state, result), meta: foldMetadata(note), entries, children };
+    const m = entries.find((e) => e.name === METRICS_FILE);
+    const parsed = m ? parseMetrics((await this.batch.read(m.oid))?.data.toString('utf8') ?? '') : null;
+    const metrics = parsed && 'metrics' in parsed ? parsed.metrics : null;
+    return { id, tip, spec, state, result, status: statusOf(state, result), meta: foldMetadata(note), entries, children, metrics };
   }
 
   /** Raw object read through the same process. */
