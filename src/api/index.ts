@@ -11,6 +11,8 @@ export { cancelRuns, waitFor, waitRuns } from './control.js';
 export { catRunFile, checkoutRun, parseRunPath } from './files.js';
 export { editRun, type MetadataEdit } from './metadata.js';
 export { runToJson, type RunJson } from './json.js';
+export { diffRuns, type RunDiff, type DiffOptions, type KeyedDiff, type Pair } from './diff.js';
+export { compareRuns, type Comparison, type CompareOptions, type CompareRow } from './compare.js';
 export type { RunView } from '../store/runs.js';
 export type { Status, RunSpec, RunResult } from '../core/record.js';
 export { GitRunError, ErrorCode } from '../errors/index.js';
