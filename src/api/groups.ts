@@ -5,17 +5,9 @@
  */
 import type { Repo } from '../git/repo.js';
 import { readRun, type RunView } from '../store/runs.js';
-import type { Status } from '../core/record.js';
+import { groupStatus, type Status } from '../core/record.js';
 
-/** The status of a group from its children's. */
-export function groupStatus(children: Status[]): Status {
-  if (!children.length) return 'succeeded';
-  if (children.some((s) => s === 'running')) return 'running';
-  if (children.some((s) => s === 'queued')) return children.every((s) => s === 'queued') ? 'queued' : 'running';
-  if (children.every((s) => s === 'succeeded')) return 'succeeded';
-  for (const s of ['failed', 'lost', 'cancelled'] as const) if (children.includes(s)) return s;
-  return 'failed';
-}
+export { groupStatus };
 
 /** Complete views: a group's status from its children, a child's metadata from its parent. */
 export async function complete(repo: Repo, view: RunView, known: Map<string, RunView> = new Map()): Promise<RunView> {

@@ -4,7 +4,9 @@
  * whose supervisor died is finished (or marked lost) by whoever looks first.
  */
 import { openRepo, type Repo } from '../git/repo.js';
-import { listRunRefs, readRun, resolveRun, RunReader, type RunView } from '../store/runs.js';
+import { listRunRefs, packRefsIfMany, readRun, resolveRun, RunReader, type RunView } from '../store/runs.js';
+import { thisHost } from '../executors/process.js';
+import { compileWhere, parseDate } from '../query/where.js';
 import { refreshRun as refresh } from '../executors/index.js';
 import { isFinal, STATUSES, type Status } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
@@ -90,4 +92,179 @@ export async function getRuns(repo: Repo, ids: string[]): Promise<RunView[]> {
 
 export async function activeRuns(repo: Repo): Promise<RunView[]> {
   return listRuns(repo, { status: ['queued', 'running'] });
+}
+
+/** What `git run log` selects by (every field optional; repeated values of one field are alternatives, as git's). */
+export interface RunQuery {
+  /** A --where expression (src/query/where.ts). */
+  where?: string;
+  status?: Status[];
+  /** Dates in any form parseDate accepts. */
+  since?: string;
+  until?: string;
+  /** Regular expressions on the creator ("Name <email>"), as git log --author. */
+  author?: string[];
+  /** Regular expressions on the name and the notes, as git log --grep. */
+  grep?: string[];
+  tags?: string[];
+  hosts?: string[];
+  /** name=value: the param equals the value (as a number when both are numbers). All must hold. */
+  params?: Array<[string, string]>;
+  /** Only the children of this group (a run name). */
+  parent?: string;
+  /** false: leave out the children of groups. */
+  children?: boolean;
+  /** A revision range (and pathspecs): runs whose source commit git rev-list gives. */
+  revisions?: string[];
+  paths?: string[];
+  /** The paths came after `--` (otherwise git tells revisions from paths itself). */
+  dashDash?: boolean;
+  limit?: number;
+}
+
+type Index = import('../index/db.js').RunIndex;
+
+/** The index, synced, with every local run on this host checked for liveness first. */
+export async function openIndex(repo: Repo): Promise<Index> {
+  // Loaded on first use: the native SQLite module has no place on the path of a plain `git run`.
+  const { RunIndex } = await import('../index/db.js');
+  const index = RunIndex.open(repo);
+  try {
+    const { read } = await index.sync(repo);
+    // A run whose supervisor here died is finished (or marked lost) by whoever looks first.
+    let moved = false;
+    for (const r of index.unfinished()) {
+      if (r.executor !== 'local' || r.handleHost !== thisHost()) continue;
+      const v = await readRun(repo, r.id).catch(() => null);
+      if (v && !isFinal(v.status) && (await refresh(repo, v))) moved = true;
+    }
+    if (moved) await index.sync(repo);
+    if (read) await packRefsIfMany(repo);
+    return index;
+  } catch (e) {
+    index.close();
+    throw e;
+  }
+}
+
+/** Ids of the runs a query selects, newest first. */
+export async function selectRuns(repo: Repo, q: RunQuery, index?: Index): Promise<string[]> {
+  const own = !index;
+  const idx = index ?? (await openIndex(repo));
+  try {
+    const conditions: Array<{ sql: string; args: Array<string | number> }> = [];
+    const any = (sqls: string[], args: Array<string | number>) => conditions.push({ sql: sqls.join(' OR '), args });
+    if (q.where) conditions.push(compileWhere(q.where, { ...idx.names() }));
+    if (q.status?.length) any(q.status.map(() => 'r.status = ?'), q.status);
+    if (q.since) conditions.push({ sql: 'r.created_at >= ?', args: [dateOption('--since', q.since)] });
+    if (q.until) conditions.push({ sql: 'r.created_at <= ?', args: [dateOption('--until', q.until)] });
+    if (q.author?.length) any(q.author.map(() => 'r.creator REGEXP ?'), q.author.map((a) => regexOption('--author', a)));
+    if (q.grep?.length) {
+      const res = q.grep.map((g) => regexOption('--grep', g));
+      any(res.map(() => '(r.name REGEXP ? OR r.notes REGEXP ?)'), res.flatMap((g) => [g, g]));
+    }
+    if (q.tags?.length) any(q.tags.map(() => 'EXISTS (SELECT 1 FROM tags t WHERE t.run = r.id AND t.tag = ?)'), q.tags);
+    if (q.hosts?.length) any(q.hosts.map(() => 'r.host = ?'), q.hosts);
+    for (const [name, value] of q.params ?? []) {
+      const n = value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : null;
+      conditions.push(
+        n === null
+          ? { sql: 'EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ? AND p.text = ?)', args: [name, value] }
+          : { sql: 'EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ? AND (p.num = ? OR p.text = ?))', args: [name, n, value] },
+      );
+    }
+    if (q.parent) conditions.push({ sql: 'r.parent = ?', args: [await resolveRun(repo, q.parent)] });
+    if (q.children === false) conditions.push({ sql: 'r.parent IS NULL', args: [] });
+    let commits: string[] | undefined;
+    if (q.revisions?.length || q.paths?.length || q.dashDash) commits = await revList(repo, q.revisions ?? [], q.paths ?? [], !!q.dashDash);
+    return idx.select({ conditions, ...(commits ? { commits } : {}), ...(q.limit !== undefined ? { limit: q.limit } : {}) });
+  } finally {
+    if (own) idx.close();
+  }
+}
+
+/** The runs a query selects, read from git (newest first), completed. */
+export async function queryRuns(repo: Repo, q: RunQuery): Promise<RunView[]> {
+  return getRuns(repo, await selectRuns(repo, q));
+}
+
+function dateOption(option: string, value: string): string {
+  try {
+    return parseDate(value);
+  } catch (e) {
+    if (e instanceof GitRunError) throw new GitRunError(ErrorCode.BadDate, `${option}: ${e.message}`, e.hint);
+    throw e;
+  }
+}
+
+function regexOption(option: string, value: string): string {
+  try {
+    new RegExp(value);
+    return value;
+  } catch (e) {
+    throw new GitRunError(ErrorCode.BadOption, `${option} '${value}' is not a valid regular expression: ${(e as Error).message}`, 'escape special characters with a backslash, e.g. --grep "lr\\\\(0.1\\\\)"');
+  }
+}
+
+/** The commits of a revision range limited to paths, with git's own semantics (git rev-list). */
+async function revList(repo: Repo, revisions: string[], paths: string[], dashDash: boolean): Promise<string[]> {
+  for (const r of revisions) {
+    if (r.startsWith('-')) throw new GitRunError(ErrorCode.BadRevision, `'${r}' is not a revision`, 'give a revision range like main~10..main, before any `--`');
+  }
+  const r = await repo.git(['rev-list', ...(revisions.length ? revisions : ['HEAD']), ...(dashDash ? ['--', ...paths] : [])], { okCodes: [128] });
+  if (r.code !== 0) {
+    const what = /fatal: (.*)/.exec(r.stderr)?.[1] ?? r.stderr.trim();
+    throw new GitRunError(ErrorCode.BadRevision, `unknown revision or range: ${what}`, 'use a revision git knows (a branch, a tag, a commit, main~10..main); `git log --oneline` lists them');
+  }
+  return r.stdout.toString().split('\n').filter(Boolean);
+}
+
+/**
+ * The views of many runs (by id, in that order), read from git through one
+ * reader, a chunk at a time so that output can start at once: a group's
+ * status as the index has it (from its children), a child's metadata from
+ * its parent (read once).
+ */
+export async function* readViews(repo: Repo, index: Index, ids: string[], chunk = 200): AsyncGenerator<RunView[]> {
+  const reader = new RunReader(repo, ids.length > 500);
+  const parents = new Map<string, RunView | null>();
+  try {
+    for (let i = 0; i < ids.length; i += chunk) {
+      const rows = index.rows(ids.slice(i, i + chunk));
+      const views = await Promise.all(rows.map((r) => reader.read(r.id, r.tip)));
+      for (let j = 0; j < views.length; j++) {
+        const v = views[j]!;
+        if (v.children) views[j] = { ...v, status: rows[j]!.status };
+        const pid = v.spec.parent;
+        if (pid) {
+          if (!parents.has(pid)) {
+            const [p] = index.rows([pid]);
+            parents.set(pid, p ? await reader.read(p.id, p.tip).catch(() => null) : null);
+          }
+          const p = parents.get(pid);
+          if (p) views[j] = { ...views[j]!, meta: { ...p.meta, name: v.spec.name ?? p.meta.name } };
+        }
+      }
+      yield views;
+    }
+  } finally {
+    reader.close();
+  }
+}
+
+/** The pager git would use for this repository (core.pager, GIT_PAGER, PAGER), or null for none. */
+export async function pagerCommand(repo: Repo): Promise<string | null> {
+  const r = await repo.git(['var', 'GIT_PAGER'], { okCodes: [1, 128] });
+  const p = r.code === 0 ? r.stdout.toString().trim() : 'less';
+  return p && p !== 'cat' ? p : null;
+}
+
+/** Whether to color output, as git decides it (color.ui and the given setting: always, never, auto). */
+export async function colorWanted(repo: Repo, when: string | undefined, toTerminal: boolean): Promise<boolean> {
+  if (when === 'always') return true;
+  if (when === 'never') return false;
+  if (when !== undefined && when !== 'auto') throw new GitRunError(ErrorCode.BadOption, `--color takes always, never or auto, not '${when}'`, 'e.g. --color=always');
+  if (when === 'auto') return toTerminal;
+  const r = await repo.git(['config', '--get-colorbool', 'color.ui', toTerminal ? 'true' : 'false'], { okCodes: [1, 128] });
+  return r.code === 0 ? r.stdout.toString().trim() === 'true' : toTerminal;
 }

@@ -15,6 +15,16 @@ export type Status = (typeof STATUSES)[number];
 export const FINAL_STATUSES: ReadonlySet<Status> = new Set(['succeeded', 'failed', 'cancelled', 'lost']);
 export const isFinal = (s: Status): boolean => FINAL_STATUSES.has(s);
 
+/** The status of a group from its children's. */
+export function groupStatus(children: Status[]): Status {
+  if (!children.length) return 'succeeded';
+  if (children.some((s) => s === 'running')) return 'running';
+  if (children.some((s) => s === 'queued')) return children.every((s) => s === 'queued') ? 'queued' : 'running';
+  if (children.every((s) => s === 'succeeded')) return 'succeeded';
+  for (const s of ['failed', 'lost', 'cancelled'] as const) if (children.includes(s)) return s;
+  return 'failed';
+}
+
 export type LeaveMode = 'none' | 'code' | 'all';
 export const LEAVE_MODES: readonly LeaveMode[] = ['none', 'code', 'all'];
 

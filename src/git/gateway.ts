@@ -99,7 +99,9 @@ export function spawnGit(args: readonly string[], opts: Omit<GitOptions, 'input'
 export class CatFileBatch {
   private readonly child: ChildProcessWithoutNullStreams;
   private buf: Buffer = Buffer.alloc(0);
-  private readonly waiting: Array<{ resolve: (v: { type: string; data: Buffer } | null) => void; reject: (e: Error) => void }> = [];
+  /** Requests in order of writing; `head` is the next to be answered (shift() would be quadratic over 100,000 reads). */
+  private waiting: Array<{ resolve: (v: { oid: string; type: string; data: Buffer } | null) => void; reject: (e: Error) => void }> = [];
+  private head = 0;
   private stderr = '';
   private dead: Error | null = null;
 
@@ -112,36 +114,50 @@ export class CatFileBatch {
     this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
     const fail = (e: Error) => {
       this.dead = e;
-      for (const w of this.waiting.splice(0)) w.reject(e);
+      for (const w of this.waiting.splice(this.head)) w.reject(e);
+      this.waiting = [];
+      this.head = 0;
     };
     this.child.on('error', fail);
     this.child.on('close', (code) => {
-      if (this.waiting.length) fail(new GitCommandError(['cat-file', '--batch'], code, this.stderr));
+      if (this.waiting.length > this.head) fail(new GitCommandError(['cat-file', '--batch'], code, this.stderr));
     });
     this.child.stdin.on('error', () => undefined);
   }
 
+  private next(): { resolve: (v: { oid: string; type: string; data: Buffer } | null) => void; reject: (e: Error) => void } {
+    const w = this.waiting[this.head++]!;
+    if (this.head === this.waiting.length) {
+      this.waiting = [];
+      this.head = 0;
+    }
+    return w;
+  }
+
   private drain(): void {
-    while (this.waiting.length) {
-      const nl = this.buf.indexOf(10);
-      if (nl < 0) return;
-      const header = this.buf.subarray(0, nl).toString('utf8');
+    let at = 0;
+    const buf = this.buf;
+    while (this.head < this.waiting.length) {
+      const nl = buf.indexOf(10, at);
+      if (nl < 0) break;
+      const header = buf.subarray(at, nl).toString('utf8');
       if (header.endsWith(' missing') || header.endsWith(' ambiguous')) {
-        this.buf = this.buf.subarray(nl + 1);
-        this.waiting.shift()!.resolve(null);
+        at = nl + 1;
+        this.next().resolve(null);
         continue;
       }
-      const [, type, sizeStr] = header.split(' ');
+      const [oid, type, sizeStr] = header.split(' ');
       const size = Number(sizeStr);
-      if (this.buf.length < nl + 1 + size + 1) return;
-      const data = Buffer.from(this.buf.subarray(nl + 1, nl + 1 + size));
-      this.buf = this.buf.subarray(nl + 1 + size + 1);
-      this.waiting.shift()!.resolve({ type: type!, data });
+      if (buf.length < nl + 1 + size + 1) break;
+      const data = Buffer.from(buf.subarray(nl + 1, nl + 1 + size));
+      at = nl + 1 + size + 1;
+      this.next().resolve({ oid: oid!, type: type!, data });
     }
+    this.buf = at ? buf.subarray(at) : buf;
   }
 
   /** Read `<object>` or `<rev>:<path>`; null when it does not exist. */
-  read(spec: string): Promise<{ type: string; data: Buffer } | null> {
+  read(spec: string): Promise<{ oid: string; type: string; data: Buffer } | null> {
     if (this.dead) return Promise.reject(this.dead);
     if (/[\n]/.test(spec)) return Promise.resolve(null);
     return new Promise((resolve, reject) => {

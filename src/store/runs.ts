@@ -4,7 +4,8 @@
  * (see core/record.ts); git/ does the plumbing.
  */
 import os from 'node:os';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import type { Repo } from '../git/repo.js';
 import { CatFileBatch } from '../git/gateway.js';
 import { NOTES_REF, RUNS_PREFIX, RunRef } from '../git/refs.js';
@@ -240,6 +241,22 @@ export async function listRunRefs(repo: Repo, pattern = ''): Promise<Array<{ id:
     if (ref) runs.push({ id: ref.id, tip: tip! });
   }
   return runs;
+}
+
+/** Loose run refs beyond which they are packed: every `git log` in a terminal reads all refs for its decorations,
+ * 0.6 s with 100,000 loose ones and 14 ms packed (bench/gitrefs.ts). */
+const MAX_LOOSE_RUN_REFS = 1000;
+
+/** Pack refs (as `git gc` would) when many run refs are loose. Another process packing at the same time is no error. */
+export async function packRefsIfMany(repo: Repo): Promise<boolean> {
+  let loose = 0;
+  try {
+    loose = readdirSync(path.join(repo.commonDir, 'refs', 'runs')).length;
+  } catch {
+    return false;
+  }
+  if (loose <= MAX_LOOSE_RUN_REFS) return false;
+  return (await repo.git(['pack-refs', '--all', '--prune'], { okCodes: [1, 128] })).code === 0;
 }
 
 const runNotFound = (name: string) =>

@@ -1,22 +1,51 @@
+import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { GitRunCommand, Command, Option } from '../base.js';
-import { repoAt, listRuns, parseStatuses, runToJson } from '../../api/index.js';
-import { block, oneline } from '../render.js';
-import { ErrorCode, GitRunError } from '../../errors/index.js';
+import { repoAt, openIndex, selectRuns, readViews, runToJson, parseStatuses, pagerCommand, colorWanted, GitRunError, ErrorCode, type RunQuery } from '../../api/index.js';
+import { block, oneline, formatNumber } from '../render.js';
+import { compileFormat } from '../format.js';
 
 export default class LogCommand extends GitRunCommand {
   static override paths = [['log']];
   static override usage = Command.Usage({
-    description: 'list runs, newest first',
+    description: 'list runs, newest first, selected like commits',
+    details: `
+      Selects runs the way \`git log\` selects commits, through git-run's index (rebuilt from git when missing).
+      Repeating --author, --grep, --tag, --host or --status means any of them; every --param must hold.
+      A revision range and paths select runs whose source commit \`git rev-list\` gives.
+
+      --where takes an expression over params.NAME, metrics.NAME, status, name, notes, tags, host, seed,
+      exit_code, author, commit, created, started, ended and duration: and, or, not, parentheses,
+      = != < <= > >=, in (...), contains. Numbers compare as numbers.
+    `,
     examples: [
       ['The last five runs, one line each', 'git run log -n 5 --oneline'],
-      ['Failed runs as JSON lines', 'git run log --status failed --json'],
+      ['Runs of good accuracy with a large learning rate', "git run log --where 'params.lr > 0.01 and metrics.acc >= 0.9'"],
+      ['Runs of the last ten commits that touched the model', 'git run log main~10..main -- src/model.py'],
+      ['A custom line', "git run log --format '%h %(param:lr) %(metric:acc)'"],
+      ['Repeated runs aggregated by learning rate', 'git run log --group-by param:lr'],
     ],
   });
 
   limit = Option.String('-n,--max-count', { description: 'show at most N runs' });
   oneline = Option.Boolean('--oneline', false, { description: 'one line per run' });
-  status = Option.String('--status', { description: 'only runs with this status (comma-separated list)' });
+  format = Option.String('--format,--pretty', { description: 'a line per run with placeholders: %H %h %n %% %(status) %(param:NAME) %(metric:NAME)...' });
   json = Option.Boolean('--json', false, { description: 'one JSON object per line' });
+  status = Option.Array('--status', { description: 'only runs with this status (comma-separated list)' });
+  since = Option.String('--since,--after', { description: 'only runs created at or after this date' });
+  until = Option.String('--until,--before', { description: 'only runs created at or before this date' });
+  author = Option.Array('--author', { description: 'creator matches this regular expression' });
+  grep = Option.Array('--grep', { description: 'name or notes match this regular expression' });
+  tag = Option.Array('--tag', { description: 'runs with this tag' });
+  host = Option.Array('--host', { description: 'runs on this host profile' });
+  param = Option.Array('--param,-p', { description: 'NAME=VALUE: runs with this param value' });
+  parent = Option.String('--parent', { description: 'only the children of this group' });
+  children = Option.Boolean('--children', { description: 'include the children of groups (the default); --no-children leaves them out' });
+  where = Option.String('--where', { description: 'an expression over params, metrics, status, tags, times...' });
+  groupBy = Option.String('--group-by', { description: 'param:NAME or seed: aggregate the metrics of the runs in each group' });
+  noPager = Option.Boolean('--no-pager', false, { description: 'do not page the output' });
+  colorWhen = Option.String('--color', { tolerateBoolean: true, description: 'always, never or auto (--no-color: never)' });
+  rest = Option.Rest();
 
   async run(): Promise<number> {
     let limit: number | undefined;
@@ -24,14 +53,146 @@ export default class LogCommand extends GitRunCommand {
       limit = Number(this.limit);
       if (!Number.isInteger(limit) || limit < 0) throw new GitRunError(ErrorCode.BadOption, `-n takes a whole number, not '${this.limit}'`, 'e.g. git run log -n 10');
     }
+    // --group-by prints a table, or with --json one object per group.
+    const forms = [this.oneline && '--oneline', this.format !== undefined && '--format', this.json && !this.groupBy && '--json', this.groupBy !== undefined && !this.json && '--group-by'].filter(Boolean);
+    if (forms.length > 1) throw new GitRunError(ErrorCode.BadOption, `${forms.join(' and ')} cannot be combined`, 'choose one output form');
+    const render = this.format !== undefined ? compileFormat(this.format) : null;
+    const groupBy = this.groupBy !== undefined ? parseGroupBy(this.groupBy) : null;
+    const params = (this.param ?? []).map((p): [string, string] => {
+      const eq = p.indexOf('=');
+      if (eq <= 0) throw new GitRunError(ErrorCode.BadOption, `--param takes NAME=VALUE, not '${p}'`, 'e.g. --param lr=0.1');
+      return [p.slice(0, eq), p.slice(eq + 1)];
+    });
+    // clipanion drops `--` from the positionals: what followed it on the command line are paths.
+    const argv = process.argv.slice(2);
+    const dd = argv.indexOf('--');
+    const paths = dd >= 0 ? argv.slice(dd + 1) : [];
+    const revisions = this.rest.slice(0, this.rest.length - paths.length);
+    const query: RunQuery = {
+      ...(this.where !== undefined ? { where: this.where } : {}),
+      ...(this.status ? { status: this.status.flatMap((s) => parseStatuses(s) ?? []) } : {}),
+      ...(this.since !== undefined ? { since: this.since } : {}),
+      ...(this.until !== undefined ? { until: this.until } : {}),
+      ...(this.author ? { author: this.author } : {}),
+      ...(this.grep ? { grep: this.grep } : {}),
+      ...(this.tag ? { tags: this.tag } : {}),
+      ...(this.host ? { hosts: this.host } : {}),
+      ...(params.length ? { params } : {}),
+      ...(this.parent !== undefined ? { parent: this.parent } : {}),
+      ...(this.children === false ? { children: false } : {}),
+      ...(revisions.length || dd >= 0 ? { revisions, paths, dashDash: dd >= 0 } : {}),
+      ...(limit !== undefined && !groupBy ? { limit } : {}),
+    };
     const repo = await repoAt();
-    const status = parseStatuses(this.status);
-    const runs = await listRuns(repo, { ...(limit !== undefined ? { limit } : {}), ...(status ? { status } : {}) });
-    for (const [i, v] of runs.entries()) {
-      if (this.json) this.out(JSON.stringify(await runToJson(repo, v)) + '\n');
-      else if (this.oneline) this.out(oneline(v, this.color) + '\n');
-      else this.out((i ? '\n' : '') + block(v, this.color));
+    const index = await openIndex(repo);
+    try {
+      const ids = await selectRuns(repo, query, index);
+      const tty = !!(this.context.stdout as NodeJS.WriteStream).isTTY;
+      const when = typeof this.colorWhen === 'boolean' ? (this.colorWhen ? 'always' : 'never') : this.colorWhen;
+      const color = await colorWanted(repo, when, tty && !process.env.NO_COLOR);
+      const out = tty && !this.noPager && !this.json ? await this.pager(await pagerCommand(repo)) : null;
+      const write = (s: string) => (out ? out.stdin.write(s) : this.out(s));
+      try {
+        if (groupBy) {
+          const stats = index.groupStats(ids, groupBy === 'seed' ? 'seed' : { param: groupBy.param });
+          write(this.json ? groupJson(stats, groupBy) : groupTable(stats, groupBy));
+          return 0;
+        }
+        let first = true;
+        for await (const views of readViews(repo, index, ids)) {
+          let text = '';
+          for (const v of views) {
+            if (this.json) text += JSON.stringify(await runToJson(repo, v)) + '\n';
+            else if (render) text += render(v) + '\n';
+            else if (this.oneline) text += oneline(v, color) + '\n';
+            else text += (first ? '' : '\n') + block(v, color);
+            first = false;
+          }
+          if (out?.closed) break; // the reader quit the pager
+          write(text);
+        }
+      } finally {
+        if (out) await out.done();
+      }
+      return 0;
+    } finally {
+      index.close();
     }
-    return 0;
   }
+
+  /** Start the pager as git does: through the shell (core.pager is a shell command), LESS=FRX unless set. */
+  private async pager(cmd: string | null): Promise<{ stdin: Writable; closed: boolean; done: () => Promise<void> } | null> {
+    if (!cmd) return null;
+    const child = spawn('sh', ['-c', cmd], {
+      stdio: ['pipe', 'inherit', 'inherit'],
+      env: { ...process.env, LESS: process.env.LESS ?? 'FRX', LV: process.env.LV ?? '-c' },
+    });
+    const state = {
+      stdin: child.stdin as Writable,
+      closed: false,
+      done: () =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null) return resolve();
+          child.on('close', () => resolve());
+          child.stdin.end();
+        }),
+    };
+    child.stdin.on('error', () => (state.closed = true));
+    child.on('close', () => (state.closed = true));
+    child.on('error', () => (state.closed = true));
+    return state;
+  }
+}
+
+type GroupBy = { param: string } | 'seed';
+
+function parseGroupBy(s: string): GroupBy {
+  if (s === 'seed') return 'seed';
+  const m = /^param:(.+)$/.exec(s);
+  if (!m) throw new GitRunError(ErrorCode.BadOption, `--group-by takes param:NAME or seed, not '${s}'`, 'e.g. --group-by param:lr');
+  return { param: m[1]! };
+}
+
+type Stats = Map<string, { count: number; metrics: Map<string, { count: number; mean: number; std: number; min: number; max: number }> }>;
+
+const groupLabel = (g: GroupBy) => (g === 'seed' ? 'seed' : g.param);
+
+/** Group keys in a sensible order: numbers by value, then text. */
+function orderedKeys(stats: Stats): string[] {
+  return [...stats.keys()].sort((a, b) => {
+    const [x, y] = [Number(a), Number(b)];
+    const nx = a !== '' && Number.isFinite(x);
+    const ny = b !== '' && Number.isFinite(y);
+    if (nx && ny) return x - y;
+    if (nx !== ny) return nx ? -1 : 1;
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+}
+
+function groupTable(stats: Stats, g: GroupBy): string {
+  const metrics = [...new Set([...stats.values()].flatMap((s) => [...s.metrics.keys()]))].sort();
+  const header = [groupLabel(g), 'runs', ...metrics.map((m) => `${m} (mean ± std [min, max])`)];
+  const rows = orderedKeys(stats).map((k) => {
+    const s = stats.get(k)!;
+    return [
+      k === '' ? '(none)' : k,
+      String(s.count),
+      ...metrics.map((m) => {
+        const x = s.metrics.get(m);
+        return x ? `${formatNumber(x.mean)} ± ${formatNumber(x.std)} [${formatNumber(x.min)}, ${formatNumber(x.max)}]${x.count !== s.count ? ` (n=${x.count})` : ''}` : '-';
+      }),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd() + '\n';
+  return line(header) + rows.map(line).join('');
+}
+
+function groupJson(stats: Stats, g: GroupBy): string {
+  return orderedKeys(stats)
+    .map((k) => {
+      const s = stats.get(k)!;
+      return JSON.stringify({ [groupLabel(g)]: k === '' ? null : k, runs: s.count, metrics: Object.fromEntries([...s.metrics].map(([m, x]) => [m, x])) }) + '\n';
+    })
+    .join('');
 }
