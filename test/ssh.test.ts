@@ -23,7 +23,7 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
   };
 
   it('runs a command remotely, streams its output, exits with its code and records it like a local run', async () => {
-    const { repo } = remoteRepo('ssh-basic', { 'train.sh': 'echo "out $1"; echo err >&2; mkdir -p res; echo model > res/m.txt; exit 3\n' });
+    const { repo } = remoteRepo('ssh-basic', { 'train.sh': 'echo "out $1"; echo err >&2; mkdir -p res; echo model > res/m.txt; echo \'{"acc": 0.5, "val": {"acc": 0.25}}\' > metrics.json; exit 3\n' });
     const r = await gitRun(['--host', 'box', '--', 'sh', 'train.sh', 'x y'], { cwd: repo, env: { SSH_AUTH_SOCK: '' } });
     assert.equal(r.code, 3, r.stderr);
     assert.equal(r.stdout, 'out x y\n');
@@ -32,7 +32,8 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
     assert.equal(j.status, 'failed');
     assert.equal(j.exitCode, 3);
     assert.equal(j.host, 'box');
-    assert.deepEqual(j.outputs.map((o: any) => o.path), ['res/m.txt']);
+    assert.deepEqual(j.outputs.map((o: any) => o.path), ['metrics.json', 'res/m.txt']);
+    assert.deepEqual(j.metrics, { acc: 0.5, 'val.acc': 0.25 }, 'metrics come back from the host too');
     assert.equal((await ok(['cat', `${j.id}:res/m.txt`], { cwd: repo })).stdout, 'model\n');
     assert.equal(git(repo, "show", `refs/runs/${j.id}:logs/stderr`), 'err');
   });
