@@ -238,3 +238,28 @@ describe('run definitions and sweeps', () => {
   });
 });
 
+
+describe('submitting the code of a commit', () => {
+  it('--commit runs that commit\'s tree with its .runconfig and .sendignore, whatever the work tree holds', async () => {
+    const repo = makeRepo('commit-submit', {
+      'm.sh': 'cat data.txt; test -e secret.bin && echo LEAKED; true\n',
+      'data.txt': 'v1\n',
+      'secret.bin': 'x',
+      '.sendignore': 'secret.bin\n',
+      '.runconfig': JSON.stringify({ experiments: { go: { command: ['sh', 'm.sh'] } } }),
+    });
+    const c1 = git(repo, 'rev-parse', 'HEAD');
+    writeFiles(repo, { 'data.txt': 'v2\n', '.runconfig': JSON.stringify({ experiments: { other: { command: ['true'] } } }) });
+    git(repo, 'commit', '-qam', 'c2');
+    writeFiles(repo, { 'data.txt': 'dirty\n' });
+    const j = JSON.parse((await ok(['submit', '--json', 'go', '--commit', c1.slice(0, 8)], { cwd: repo })).stdout);
+    assert.equal(j.code.commit, c1);
+    assert.equal(j.code.dirty, true, '.sendignore removed a file of the commit');
+    assert.equal((await ok(['logs', j.id], { cwd: repo })).stdout, 'v1\n');
+    assert.equal(git(repo, 'ls-tree', '--name-only', j.code.tree).split('\n').includes('secret.bin'), false);
+    const bad = await gitRun(['submit', 'go', '--commit', 'nosuchref'], { cwd: repo });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /'nosuchref' is not a commit/);
+    assert.equal(runIds(repo).length, 1, 'nothing written for the bad one');
+  });
+});

@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
+import { readBlob } from '../git/objects.js';
 import { checkIgnorePatterns, toGitPatterns } from '../core/ignore.js';
 import { newSeed } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
@@ -18,14 +19,21 @@ export interface IgnoreFile {
   patterns: string;
 }
 
-export async function ignoreFile(repo: Repo, cwd: string, given: string | undefined, dflt: string, option: string): Promise<IgnoreFile | null> {
+/** `commit`: read the default file from that commit, not the work tree (a run of a commit, from a hook or a schedule). */
+export async function ignoreFile(repo: Repo, cwd: string, given: string | undefined, dflt: string, option: string, commit?: string): Promise<IgnoreFile | null> {
   const file = given ? path.resolve(cwd, given) : path.join(repo.topLevel!, dflt);
   let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    if (!given && (e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new GitRunError(ErrorCode.IgnoreFileMissing, `cannot read the ignore file ${file}: ${(e as Error).message}`, `check the path given to ${option}`, { file });
+  if (commit && !given) {
+    const blob = await readBlob(repo, `${commit}:${dflt}`);
+    if (!blob) return null;
+    text = blob.toString('utf8');
+  } else {
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (e) {
+      if (!given && (e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new GitRunError(ErrorCode.IgnoreFileMissing, `cannot read the ignore file ${file}: ${(e as Error).message}`, `check the path given to ${option}`, { file });
+    }
   }
   const problems = checkIgnorePatterns(text);
   if (problems.length) {
@@ -52,13 +60,20 @@ export function parseSeed(seed: number | string | undefined): number {
 }
 
 /** The .runconfig at the top of the work tree; empty when there is none. */
-export async function loadRunConfig(repo: Repo): Promise<RunConfig> {
-  const file = path.join(repo.topLevel ?? repo.gitDir, '.runconfig');
+/** The .runconfig of the work tree, or of a commit (a run of that commit). */
+export async function loadRunConfig(repo: Repo, commit?: string): Promise<RunConfig> {
+  const file = commit ? `${commit.slice(0, 12)}:.runconfig` : path.join(repo.topLevel ?? repo.gitDir, '.runconfig');
   let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
-    return { defaults: {}, hosts: {}, experiments: {} };
+  if (commit) {
+    const blob = await readBlob(repo, `${commit}:.runconfig`);
+    if (!blob) return { defaults: {}, hosts: {}, experiments: {} };
+    text = blob.toString('utf8');
+  } else {
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      return { defaults: {}, hosts: {}, experiments: {} };
+    }
   }
   const { config, problems } = parseRunConfig(text);
   if (problems.length) {

@@ -15,7 +15,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { openRepo, readIdent, type Repo } from '../git/repo.js';
 import { warmUpHashing } from '../git/loose.js';
-import { takeSnapshot, tempPath, type Snapshot } from '../git/snapshot.js';
+import { resolveCommit, snapshotOfCommit, takeSnapshot, tempPath, type Snapshot } from '../git/snapshot.js';
 import { childrenView, publishRuns, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
 import { reusable, findByKeys, type KeyedRun } from '../store/keys.js';
 import { canonicalJson, foldMetadata, formatEvent, newSeed, runKey, type GroupChild, type MetadataEvent, type RunSpec } from '../core/record.js';
@@ -50,6 +50,8 @@ export interface SubmitOptions {
   runArgs?: Record<string, unknown>;
   /** Allow a sweep above SWEEP_CAP children. */
   yes?: boolean;
+  /** Run the code of this commit (its tree, its .runconfig, its .sendignore) instead of a snapshot of the work tree. */
+  commit?: string;
 }
 
 export interface SubmittedChild {
@@ -215,7 +217,8 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   repo.primeIdent(identEarly);
   if (!repo.topLevel) throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: there is no work tree to run from`, 'run git-run in a clone with a work tree');
   const top = repo.topLevel;
-  const config = await loadRunConfig(repo);
+  if (opts.commit) opts = { ...opts, commit: await resolveCommit(repo, opts.commit) };
+  const config = await loadRunConfig(repo, opts.commit);
 
   // The definition, checked, with the command line applied.
   const { raw, source } = await loadDefinition(cwd, config, opts);
@@ -252,15 +255,15 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     if (typeof v !== 'string' || (v === dflt && !(k in temporary))) return undefined;
     return path.resolve(k in temporary ? cwd : top, v);
   };
-  const send = await ignoreFile(repo, cwd, pathArg('send_ignore', '.sendignore'), '.sendignore', '--send-ignore');
-  const fetch = await ignoreFile(repo, cwd, pathArg('fetch_ignore', '.fetchignore'), '.fetchignore', '--fetch-ignore');
+  const send = await ignoreFile(repo, cwd, pathArg('send_ignore', '.sendignore'), '.sendignore', '--send-ignore', opts.commit);
+  const fetch = await ignoreFile(repo, cwd, pathArg('fetch_ignore', '.fetchignore'), '.fetchignore', '--fetch-ignore', opts.commit);
   const localDir = pathArg('local_dir');
   const fixedArgs = { send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null, ...(localDir ? { local_dir: localDir } : {}) };
 
   // An ssh host is reached (and its key checked) before anything is written.
   const reaching = host.type === 'ssh' && def.runArgs.on_local !== true && temporary.on_local !== true ? connection(host.alias!, host.sshConfig ? path.resolve(top, host.sshConfig) : null) : null;
   reaching?.catch(() => undefined);
-  const [snapshot, ident] = await Promise.all([snapshotWith(repo, send, !!reaching), repo.ident()]);
+  const [snapshot, ident] = await Promise.all([snapshotWith(repo, send, !!reaching, opts.commit), repo.ident()]);
   await reaching;
   const hostProfile = host.type === 'ssh' ? { type: 'ssh' as const, host: host.alias, ...(host.sshConfig ? { sshConfig: path.resolve(top, host.sshConfig) } : {}) } : null;
   const creator = `${ident.name} <${ident.email}>`;
@@ -386,11 +389,12 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
 }
 
 /** `keepIndex`: the code goes to a remote host, which can then be sent the work tree's files (see src/git/worktree-tar.ts). */
-async function snapshotWith(repo: Repo, send: IgnoreFile | null, keepIndex: boolean): Promise<Snapshot> {
+async function snapshotWith(repo: Repo, send: IgnoreFile | null, keepIndex: boolean, commit?: string): Promise<Snapshot> {
   // git reads the patterns from a file: give it the translated ones.
   const sendFile = send ? await tempPath(repo, 'sendignore') : null;
   if (sendFile) await fs.writeFile(sendFile, send!.patterns);
   try {
+    if (commit) return await snapshotOfCommit(repo, commit, { sendIgnoreFile: sendFile });
     return await takeSnapshot(repo, { sendIgnoreFile: sendFile, keepIndex });
   } finally {
     if (sendFile) await fs.rm(sendFile, { force: true });

@@ -76,3 +76,31 @@ export async function takeSnapshot(repo: Repo, opts: { sendIgnoreFile: string | 
     await fs.rm(index, { force: true });
   }
 }
+
+/**
+ * The snapshot of a commit (a run submitted by a hook or a schedule): its
+ * tree, minus what .sendignore rejects, without looking at the work tree.
+ */
+export async function resolveCommit(repo: Repo, commit: string): Promise<string> {
+  const r = await repo.git(['rev-parse', '-q', '--verify', '--end-of-options', `${commit}^{commit}`], { okCodes: [1, 128] });
+  if (r.code !== 0) throw new GitRunError(ErrorCode.BadRevision, `'${commit}' is not a commit`, 'name a branch, a tag or a commit id');
+  return r.stdout.toString().trim();
+}
+
+export async function snapshotOfCommit(repo: Repo, commit: string, opts: { sendIgnoreFile: string | null }): Promise<Snapshot> {
+  const full = await resolveCommit(repo, commit);
+  const tree = await repo.text(['rev-parse', `${full}^{tree}`]);
+  if (!opts.sendIgnoreFile) return { tree, commit: full, dirty: false };
+  const index = await tempPath(repo, 'commit-snapshot');
+  const env = { GIT_INDEX_FILE: index };
+  try {
+    await repo.git(['read-tree', full], { env });
+    const ignored = await repo.git(['ls-files', '-z', '--cached', '--ignored', `--exclude-from=${opts.sendIgnoreFile}`], { env });
+    if (!ignored.stdout.length) return { tree, commit: full, dirty: false };
+    await repo.git(['update-index', '-z', '--force-remove', '--stdin'], { env, input: ignored.stdout });
+    const kept = await repo.text(['write-tree'], { env });
+    return { tree: kept, commit: full, dirty: kept !== tree };
+  } finally {
+    await fs.rm(index, { force: true });
+  }
+}

@@ -30,6 +30,7 @@ export default class SubmitCommand extends GitRunCommand {
   repeat = Option.String('--repeat', { description: 'repetitions of each combination' });
   seed = Option.String('--seed', { description: 'the seed children derive theirs from' });
   host = Option.String('--host', { description: 'host profile (default: local)' });
+  commit = Option.String('--commit', { description: "run this commit's code (and its .runconfig) instead of the work tree's" });
   yes = Option.Boolean('--yes', false, { description: 'allow a sweep of more than 1000 runs' });
   force = Option.Boolean('--force', false, { description: 'rerun identical runs that are running or did not succeed' });
   noSkip = Option.Boolean('--no-skip', false, { description: 'same as --force (remotemanager: skip=False)' });
@@ -68,6 +69,7 @@ export default class SubmitCommand extends GitRunCommand {
       ...(this.repeat !== undefined ? { repeat: this.repeat } : {}),
       ...(this.seed !== undefined ? { seed: this.seed } : {}),
       ...(this.host !== undefined ? { host: this.host } : {}),
+      ...(this.commit !== undefined ? { commit: this.commit } : {}),
     };
     const s = this.detach ? await submitDetached(opts) : await prepareSubmission(opts);
     const id = s.group?.id ?? s.children[0]!.id;
