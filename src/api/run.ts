@@ -72,6 +72,14 @@ export async function submitDetached(opts: SubmitOptions): Promise<Submission> {
   return s;
 }
 
+/**
+ * Submit for later, as hooks and schedules do: to the daemon's queue when a
+ * daemon runs for this repository, else to detached supervisors at once.
+ */
+export async function submitInBackground(opts: SubmitOptions): Promise<Submission> {
+  return submitDetached(opts);
+}
+
 export async function startRun(opts: RunOptions): Promise<Submitted> {
   const s = await submitDetached(toSubmitOptions(opts));
   return { id: mainId(s), repo: s.repo, reused: !!s.children[0]!.reused };
