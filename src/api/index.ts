@@ -19,3 +19,4 @@ export { GitRunError, ErrorCode } from '../errors/index.js';
 export { signalNumber } from '../executors/process.js';
 export { groupStatus } from './groups.js';
 export { closeAll as closeConnections } from '../transport/ssh.js';
+export { runDaemon, startDaemon, stopDaemon, daemonStatus, daemonLog, schedulesOf, type DaemonStatus, type DaemonOptions } from './daemon.js';

@@ -90,8 +90,16 @@ export async function getRuns(repo: Repo, ids: string[]): Promise<RunView[]> {
   }
 }
 
+/** Queued and running runs, newest first, each checked where it runs (a remote host is asked): what has ended is recorded and left out. */
 export async function activeRuns(repo: Repo): Promise<RunView[]> {
-  return listRuns(repo, { status: ['queued', 'running'] });
+  const views = await getRuns(repo, await selectRuns(repo, { status: ['queued', 'running'] }));
+  const out: RunView[] = [];
+  for (const v of views) {
+    let now = v;
+    if (!v.children && !isFinal(v.status) && (await refresh(repo, v).catch(() => false))) now = await complete(repo, await readRun(repo, v.id));
+    if (!isFinal(now.status)) out.push(now);
+  }
+  return out;
 }
 
 /** What `git run log` selects by (every field optional; repeated values of one field are alternatives, as git's). */

@@ -7,6 +7,7 @@ import type { Repo } from '../git/repo.js';
 import { readRun, type RunView } from '../store/runs.js';
 import { LogTail, streamLogs, type Sink } from './follow.js';
 import { prepareSubmission, type SubmitOptions, type Submission, type SubmittedChild } from './submit.js';
+import { daemonPid } from '../daemon/lock.js';
 import { controlDirFor, discardControlDir, endCommand, launch, materializeRun, requestCancel, startCommand, supervise, type ExitRecord, type Started } from '../executors/local.js';
 import { superviseRemote } from '../executors/ssh.js';
 import { isRemote } from '../executors/index.js';
@@ -65,8 +66,14 @@ const mainId = (s: Submission) => s.group?.id ?? s.children[0]!.id;
 
 /** Submit and return at once: a detached supervisor runs what is new. */
 export async function submitDetached(opts: SubmitOptions): Promise<Submission> {
-  const s = await prepareSubmission(opts);
+  const s = await prepareSubmission(opts, { queueIfDaemon: true });
   const fresh = s.children.filter((c) => c.view);
+  // A daemon runs: it starts the new runs in their turn.
+  const pid = daemonPid(s.repo);
+  if (pid !== null && fresh.some((c) => c.view!.spec.dispatch === 'daemon')) {
+    nudgeDaemon(pid);
+    return s;
+  }
   if (s.group && fresh.length) launch(s.repo, s.group.id, fresh[0]!.controlDir!);
   else if (!s.group && fresh.length) launch(s.repo, fresh[0]!.id, fresh[0]!.controlDir!);
   return s;
@@ -78,6 +85,14 @@ export async function submitDetached(opts: SubmitOptions): Promise<Submission> {
  */
 export async function submitInBackground(opts: SubmitOptions): Promise<Submission> {
   return submitDetached(opts);
+}
+
+function nudgeDaemon(pid: number): void {
+  try {
+    process.kill(pid, 'SIGUSR2');
+  } catch {
+    /* gone: the next daemon finds the queue in git */
+  }
 }
 
 export async function startRun(opts: RunOptions): Promise<Submitted> {

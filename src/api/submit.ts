@@ -15,6 +15,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { openRepo, readIdent, type Repo } from '../git/repo.js';
 import { warmUpHashing } from '../git/loose.js';
+import { daemonPid } from '../daemon/lock.js';
 import { resolveCommit, snapshotOfCommit, takeSnapshot, tempPath, type Snapshot } from '../git/snapshot.js';
 import { childrenView, publishRuns, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
 import { reusable, findByKeys, type KeyedRun } from '../store/keys.js';
@@ -201,6 +202,8 @@ const NATIVE_DEFAULTS = Object.fromEntries(Object.entries(NATIVE_RUN_ARGS).filte
 export interface PrepareOptions {
   /** Publish a single new run at its started commit and check it out now (the foreground fast path). */
   startHere?: boolean;
+  /** Leave the new runs queued for the daemon, when a daemon runs for the repository. */
+  queueIfDaemon?: boolean;
 }
 
 export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOptions = {}): Promise<Submission> {
@@ -217,6 +220,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   repo.primeIdent(identEarly);
   if (!repo.topLevel) throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: there is no work tree to run from`, 'run git-run in a clone with a work tree');
   const top = repo.topLevel;
+  const queue = !!prep.queueIfDaemon && daemonPid(repo) !== null;
   if (opts.commit) opts = { ...opts, commit: await resolveCommit(repo, opts.commit) };
   const config = await loadRunConfig(repo, opts.commit);
 
@@ -298,6 +302,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
       runArgsFrom: { dataset, runner, temporary },
       ...(hostProfile ? { hostProfile } : {}),
       ...(isGroup ? { name: plan.name, repetition: plan.repetition } : {}),
+      ...(queue ? { dispatch: 'daemon' as const } : {}),
     };
     return spec;
   });

@@ -60,6 +60,8 @@ export interface RunSpec {
   childCount?: number;
   /** The host profile the run was submitted to (absent: local). */
   hostProfile?: { type: 'local' | 'ssh'; host: string | null; sshConfig?: string };
+  /** 'daemon': the run waits in the daemon's queue, which starts it when its host has room. */
+  dispatch?: 'daemon';
 }
 
 /** A group's list of children, in its second commit (children.json). */

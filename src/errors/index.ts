@@ -30,6 +30,10 @@ export const ErrorCode = {
   UnknownField: 'E_UNKNOWN_FIELD',
   BadDate: 'E_BAD_DATE',
   BadRevision: 'E_BAD_REVISION',
+  DaemonRunning: 'E_DAEMON_RUNNING',
+  DaemonNotRunning: 'E_DAEMON_NOT_RUNNING',
+  CronInvalid: 'E_CRON_INVALID',
+  UnknownBranch: 'E_UNKNOWN_BRANCH',
   Git: 'E_GIT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import type { Repo } from '../git/repo.js';
 import { collectOutputs, materialize } from '../git/outputs.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
+import { failpoint } from '../core/failpoint.js';
 import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../store/runs.js';
 import { isFinal, type LeaveMode, type LocalHandle, type RunResult, type RunState } from '../core/record.js';
 import { paramEnvName } from '../core/sweep.js';
@@ -95,6 +96,20 @@ let cliEntry: string | null = null;
 /** The executable file that starts supervisors (set by the binary itself). */
 export function setCliEntry(file: string): void {
   cliEntry = file;
+}
+
+/** Start `git-run daemon run` detached in the repository, its output appended to `logFile`; returns its pid. */
+export function launchDaemon(repo: Repo, logFile: string, env: NodeJS.ProcessEnv = process.env): number | null {
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [cliEntry ?? fileURLToPath(new URL('../bin/git-run.js', import.meta.url)), 'daemon', 'run'], {
+    cwd: repo.topLevel ?? repo.gitDir,
+    detached: true,
+    stdio: ['ignore', log, log],
+    env,
+  });
+  closeSync(log);
+  child.unref();
+  return child.pid ?? null;
 }
 
 /** Start the detached supervisor for a published run. */
@@ -308,6 +323,7 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
     }
     let outputsTree: string | null = null;
     if (exit && existsSync(f.index) && existsSync(f.work)) {
+      failpoint('outputs');
       try {
         outputsTree = await collectOutputs(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree, {
           exclude: PARAMS_DIR,
@@ -331,6 +347,7 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
       endedAt: exit?.endedAt ?? new Date().toISOString(),
       host: view.state ? hostInfo() : null,
     };
+    failpoint('record');
     const done = await recordEnd(repo, view, { result, stdoutFile: f.stdout, stderrFile: f.stderr, outputsTree });
     if (!done) {
       view = await readRun(repo, view.id); // someone else moved the run: look again

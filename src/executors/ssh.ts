@@ -34,6 +34,7 @@ import { paramEnvName } from '../core/sweep.js';
 import { isFinal, type RemoteHandle, type RunResult, type RunState } from '../core/record.js';
 import { bootId, isAlive, processStart, thisHost } from './process.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
+import { failpoint } from '../core/failpoint.js';
 import { PARAMS_DIR, controlDirFor, discardControlDir, fetchIgnoreCopy } from './local.js';
 import { existsSync } from 'node:fs';
 
@@ -507,6 +508,7 @@ export async function finalizeRemote(repo: Repo, conn: SshConnection, start: Run
     } else {
       status = cancelled && exitCode !== 0 ? 'cancelled' : exitCode === 0 ? 'succeeded' : 'failed';
       if (status === 'cancelled') error = 'cancelled';
+      failpoint('outputs');
       try {
         outputsTree = await fetchOutputs(conn, repo, view);
       } catch (e) {
@@ -528,6 +530,7 @@ export async function finalizeRemote(repo: Repo, conn: SshConnection, start: Run
       host: { hostname: conn.target.hostname, platform: 'remote', arch: '', release: '' },
       ...(codeBytesSent !== undefined ? { codeBytesSent } : {}),
     };
+    failpoint('record');
     const done = await recordEnd(repo, view, { result, stdoutData: logs.stdout, stderrData: logs.stderr, outputsTree });
     if (!done) {
       view = await readRun(repo, view.id);

@@ -29,7 +29,7 @@ import { foldMetadata, groupStatus, type RunResult, type RunSpec, type RunState,
 import { parseMetrics, METRICS_FILE } from '../core/metrics.js';
 import { canonicalJson } from '../core/record.js';
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 
 const SCHEMA = `
   CREATE TABLE runs (
@@ -39,6 +39,8 @@ const SCHEMA = `
     seed INTEGER, exit_code INTEGER, command TEXT,
     -- a local run's host and executor, to check liveness without reading it
     executor TEXT, handle_host TEXT,
+    -- 'daemon' for a run waiting in the daemon's queue until started
+    dispatch TEXT,
     note_blob TEXT
   );
   CREATE INDEX runs_key ON runs(key);
@@ -278,6 +280,7 @@ export class RunIndex {
       command: JSON.stringify(spec.command),
       executor: handle?.executor ?? null,
       handleHost: handle?.hostname ?? null,
+      dispatch: spec.dispatch ?? null,
       noteBlob,
       params: spec.params,
       metrics: parsed && 'metrics' in parsed ? parsed.metrics : {},
@@ -287,9 +290,9 @@ export class RunIndex {
   private write(rows: RunRow[], metas: Array<{ id: string; blob: string | null; meta: ReturnType<typeof foldMetadata> }>, gone: string[]): void {
     const db = this.db;
     const upsert = db.prepare(`INSERT OR REPLACE INTO runs (id, tip, key, kind, status, created_at, started_at, ended_at, duration, parent, name, notes, creator, host,
-      source_commit, tree, seed, exit_code, command, executor, handle_host, note_blob)
+      source_commit, tree, seed, exit_code, command, executor, handle_host, dispatch, note_blob)
       VALUES (@id, @tip, @key, @kind, @status, @createdAt, @startedAt, @endedAt, @duration, @parent, @name, @notes, @creator, @host,
-      @sourceCommit, @tree, @seed, @exitCode, @command, @executor, @handleHost, @noteBlob)`);
+      @sourceCommit, @tree, @seed, @exitCode, @command, @executor, @handleHost, @dispatch, @noteBlob)`);
     const delFrom = ['runs', 'params', 'metrics', 'tags'].map((t) => db.prepare(`DELETE FROM ${t} WHERE ${t === 'runs' ? 'id' : 'run'} = ?`));
     const insParam = db.prepare('INSERT OR REPLACE INTO params (run, name, text, num) VALUES (?, ?, ?, ?)');
     const insMetric = db.prepare('INSERT OR REPLACE INTO metrics (run, name, num) VALUES (?, ?, ?)');
@@ -357,6 +360,31 @@ export class RunIndex {
   /** Unfinished runs (by what the records say), for liveness checks. */
   unfinished(): IndexedRun[] {
     return (this.db.prepare("SELECT * FROM runs WHERE kind = 'run' AND status IN ('queued', 'running')").all() as Row[]).map(toRun);
+  }
+
+  /** Runs waiting in the daemon's queue, oldest first. */
+  queuedForDaemon(): Array<{ id: string; host: string; parent: string | null; createdAt: string }> {
+    return this.db
+      .prepare("SELECT id, host, parent, created_at AS createdAt FROM runs WHERE status = 'queued' AND dispatch = 'daemon' AND kind = 'run' ORDER BY created_at, id")
+      .all() as Array<{ id: string; host: string; parent: string | null; createdAt: string }>;
+  }
+
+  /** Per host profile: running runs (ids), queued runs and the oldest queued one's creation time. */
+  workload(): Array<{ host: string; running: string[]; queued: number; oldestQueued: string | null }> {
+    const rows = this.db
+      .prepare("SELECT host, status, id, created_at FROM runs WHERE kind = 'run' AND status IN ('queued', 'running') ORDER BY created_at")
+      .all() as Array<{ host: string; status: Status; id: string; created_at: string }>;
+    const by = new Map<string, { host: string; running: string[]; queued: number; oldestQueued: string | null }>();
+    for (const r of rows) {
+      let w = by.get(r.host);
+      if (!w) by.set(r.host, (w = { host: r.host, running: [], queued: 0, oldestQueued: null }));
+      if (r.status === 'running') w.running.push(r.id);
+      else {
+        w.queued++;
+        w.oldestQueued ??= r.created_at;
+      }
+    }
+    return [...by.values()].sort((a, b) => (a.host < b.host ? -1 : 1));
   }
 
   /** Ids of the runs that pass every condition, newest first. */
@@ -459,6 +487,7 @@ interface RunRow {
   command: string;
   executor: string | null;
   handleHost: string | null;
+  dispatch: string | null;
   noteBlob: string | null;
   params: Record<string, unknown>;
   metrics: Record<string, number>;

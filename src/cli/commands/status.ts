@@ -1,5 +1,5 @@
 import { GitRunCommand, Command, Option } from '../base.js';
-import { repoAt, activeRuns, runToJson } from '../../api/index.js';
+import { repoAt, activeRuns, runToJson, daemonStatus } from '../../api/index.js';
 import { oneline, duration, runDuration } from '../render.js';
 
 export default class StatusCommand extends GitRunCommand {
@@ -19,6 +19,15 @@ export default class StatusCommand extends GitRunCommand {
       }
     }
     if (!runs.length && !this.json && (this.context.stdout as NodeJS.WriteStream).isTTY) this.out('no active runs\n');
+    if (!this.json) {
+      // The workload per host, and whether the daemon that starts queued runs is there.
+      const d = await daemonStatus(process.cwd());
+      if (d.hosts.length) {
+        this.out(`\n${d.running ? `daemon running (pid ${d.pid})` : 'no daemon'}\n`);
+        for (const h of d.hosts) this.out(`  ${h.host}: ${h.running}/${h.maxParallel} running, ${h.queued} queued${h.oldestQueued ? `, oldest waiting since ${h.oldestQueued}` : ''}\n`);
+        if (!d.running && runs.some((v) => v.status === 'queued' && v.spec.dispatch === 'daemon')) this.out('  queued runs wait for the daemon: start it with `git run daemon start`\n');
+      }
+    }
     return 0;
   }
 }

@@ -1,0 +1,412 @@
+/**
+ * The daemon: one per repository (src/daemon/lock.ts). It holds the queue,
+ * watches running runs and fires schedules. Everything it knows is in git:
+ * it can die at any moment, and a restart resumes from the refs.
+ *
+ * The queue: runs submitted while a daemon lives are published `queued`
+ * with `dispatch: "daemon"` in their spec, and nobody starts them but the
+ * daemon. Each host profile takes up to its max_parallel runs at once
+ * (running ones started by anyone count). Order, as Accio schedules: first
+ * come, first served per child, so that every submitted group progresses at
+ * once: a child's place is (its index in its group, its submission time), so
+ * the first children of all groups go before the second ones. The order
+ * derives from immutable records: a restart keeps it.
+ *
+ * Exactly once: a run starts only through the compare-and-swap of its
+ * start commit, so two dispatchers (a daemon and its restarted self) cannot
+ * both start it; a run this process supervised that lost its supervisor is
+ * finished or marked lost by whoever looks next (the restarted daemon).
+ */
+import os from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isAlive, writeAtomic } from '../executors/process.js';
+import { openRepo, type Repo } from '../git/repo.js';
+import { RunReader, readRun, type RunView } from '../store/runs.js';
+import { acquireDaemonLock, daemonDir, daemonLogFile, daemonRecord } from '../daemon/lock.js';
+import { armFailpoint, failpoint } from '../core/failpoint.js';
+import { isFinal, type GroupChild } from '../core/record.js';
+import { loadRunConfig } from './context.js';
+import type { RunConfig } from '../core/config.js';
+import { openIndex } from './query.js';
+import { prepareSubmission } from './submit.js';
+import { controlDirFor, discardControlDir, endCommand, launchDaemon, startCommand } from '../executors/local.js';
+import { isRemote } from '../executors/index.js';
+import { refreshRemote, superviseRemote } from '../executors/ssh.js';
+import { cronProblem, firings, Schedules, type ScheduleSpec } from './schedule.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+
+export interface DaemonOptions {
+  /** A line for the daemon's log (the CLI writes it with a time stamp). */
+  log: (line: string) => void;
+  /** Milliseconds between looks at the queue when nothing wakes it (default 250). */
+  interval?: number;
+}
+
+interface ScheduleState {
+  /** Per experiment: the last tick that submitted, and its runs. */
+  ticks: Record<string, { at: string; runs: string[] }>;
+  /** The last time the daemon was seen alive (missed ticks are counted from here). */
+  aliveAt: string | null;
+}
+
+const stateFile = (repo: Repo) => path.join(daemonDir(repo), 'schedules.json');
+
+function readState(repo: Repo): ScheduleState {
+  try {
+    return JSON.parse(readFileSync(stateFile(repo), 'utf8')) as ScheduleState;
+  } catch {
+    return { ticks: {}, aliveAt: null };
+  }
+}
+
+/** Host profile -> how many runs it takes at once (its max_parallel, else this machine's CPUs). */
+function capacity(config: RunConfig, host: string): number {
+  const m = config.hosts[host]?.max_parallel;
+  return typeof m === 'number' && m > 0 ? m : os.cpus().length;
+}
+
+/** The schedules of a configuration, and what is wrong with the others. */
+export function schedulesOf(config: RunConfig): { specs: ScheduleSpec[]; problems: string[] } {
+  const specs: ScheduleSpec[] = [];
+  const problems: string[] = [];
+  for (const [name, exp] of Object.entries(config.experiments)) {
+    const on = (exp as { on?: { schedule?: unknown; branch?: unknown } }).on;
+    if (!on || on.schedule === undefined) continue;
+    if (typeof on.schedule !== 'string') {
+      problems.push(`experiments.${name}.on.schedule: a cron expression (text), like "0 3 * * *"`);
+      continue;
+    }
+    const bad = cronProblem(on.schedule);
+    if (bad) {
+      problems.push(`experiments.${name}.on.schedule: '${on.schedule}' is not a valid cron expression: ${bad}`);
+      continue;
+    }
+    if (on.branch !== undefined && typeof on.branch !== 'string') {
+      problems.push(`experiments.${name}.on.branch: a branch name (text)`);
+      continue;
+    }
+    specs.push({ experiment: name, expression: on.schedule, branch: (on.branch as string | undefined) ?? null });
+  }
+  return { specs, problems };
+}
+
+/** Run the daemon until SIGTERM/SIGINT (or stop()); resolves when it has stopped. */
+export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void> {
+  const repo = await openRepo(cwd);
+  const release = acquireDaemonLock(repo);
+  // Armed here only: processes the daemon starts do not inherit the crash point.
+  armFailpoint(process.env.GIT_RUN_FAILPOINT ?? null);
+  delete process.env.GIT_RUN_FAILPOINT;
+  const log = opts.log;
+  log(`daemon ${process.pid} started in ${repo.topLevel ?? repo.gitDir}`);
+  let stopping = false;
+  let wake: (() => void) | null = null;
+  const nudge = () => wake?.();
+  const onStop = () => {
+    if (!stopping) log('stopping: no new dispatch; waiting for the runs it supervises');
+    stopping = true;
+    nudge();
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGUSR2', nudge);
+
+  const inflight = new Map<string, { host: string; done: Promise<void> }>();
+  const ranks = new Map<string, Map<string, number>>();
+  let config: RunConfig = { defaults: {}, hosts: {}, experiments: {} };
+  let configError: string | null = null;
+  const state = readState(repo);
+  let lastWatch = 0;
+  let lastAlive = 0;
+
+  const reloadConfig = async () => {
+    try {
+      const next = await loadRunConfig(repo);
+      if (configError) log('.runconfig is valid again');
+      configError = null;
+      config = next;
+    } catch (e) {
+      const msg = e instanceof GitRunError ? e.message.split('\n').join('; ') : String(e);
+      // Keep the last good configuration: a half-edited file must not stop the queue.
+      if (msg !== configError) log(`.runconfig is broken; keeping the last good configuration: ${msg}`);
+      configError = msg;
+    }
+  };
+
+  const saveState = () => writeAtomic(stateFile(repo), JSON.stringify(state, null, 2)).catch(() => undefined);
+
+  const tick = async (s: ScheduleSpec, at: Date) => {
+    if (stopping) return;
+    const prev = state.ticks[s.experiment];
+    if (prev?.runs.length) {
+      const views = await Promise.all(prev.runs.map((id) => readRun(repo, id).catch(() => null)));
+      if (views.some((v) => v && !v.children && !isFinal(v.status))) {
+        log(`schedule ${s.experiment}: tick at ${at.toISOString()} skipped: the runs of the tick at ${prev.at} have not ended`);
+        return;
+      }
+    }
+    try {
+      const branch = s.branch ?? (await repo.text(['symbolic-ref', '--short', 'HEAD']).catch(() => 'HEAD'));
+      const ok = await repo.git(['rev-parse', '-q', '--verify', `refs/heads/${branch}^{commit}`], { okCodes: [1, 128] });
+      if (ok.code !== 0) {
+        log(`schedule ${s.experiment}: tick at ${at.toISOString()}: unknown branch '${branch}': nothing submitted`);
+        return;
+      }
+      const sub = await prepareSubmission({ cwd: repo.topLevel ?? cwd, target: s.experiment, commit: `refs/heads/${branch}` }, { queueIfDaemon: true });
+      const runs = sub.children.map((c) => c.id);
+      state.ticks[s.experiment] = { at: at.toISOString(), runs };
+      await saveState();
+      log(`schedule ${s.experiment}: tick at ${at.toISOString()}: ${runs.length} run(s) of ${branch} (${sub.group?.id.slice(0, 12) ?? runs[0]?.slice(0, 12)}) queued`);
+      nudge();
+    } catch (e) {
+      log(`schedule ${s.experiment}: tick at ${at.toISOString()} failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  };
+  const schedules = new Schedules((s, at) => void tick(s, at));
+
+  const applySchedules = (first: boolean) => {
+    const { specs, problems } = schedulesOf(config);
+    if (first) for (const p of problems) log(`schedule not started: ${p}`);
+    if (first && state.aliveAt) {
+      // Ticks that fell while no daemon ran are reported, not run late.
+      for (const s of specs) {
+        const missed = firings(s.expression, new Date(state.aliveAt), new Date());
+        if (missed.length) log(`schedule ${s.experiment}: MISSED ${missed.length} tick(s) while no daemon ran, from ${missed[0]!.toISOString()} to ${missed[missed.length - 1]!.toISOString()}`);
+      }
+    }
+    schedules.update(specs);
+  };
+
+  /** The place of a queued child in dispatch order: its index in its group (0 for a single run). */
+  const rankOf = async (reader: RunReader, id: string, parent: string | null, parentTip: string | undefined): Promise<number> => {
+    if (!parent) return 0;
+    let r = ranks.get(parent);
+    if (!r) {
+      const kids = parentTip ? await reader.readObject(`${parentTip}:children.json`) : null;
+      const list = kids ? (JSON.parse(kids.data.toString('utf8')) as GroupChild[]) : [];
+      r = new Map(list.map((c, i) => [c.id, i]));
+      ranks.set(parent, r);
+    }
+    return r.get(id) ?? 0;
+  };
+
+  const supervise = async (view: RunView): Promise<void> => {
+    if (isRemote(view)) {
+      await superviseRemote(repo, view);
+      await discardControlDir(controlDirFor(repo, view.id, view.spec.runArgs));
+      return;
+    }
+    const started = await startCommand(repo, view);
+    if (!started) return; // someone else started (or cancelled) it: compare-and-swap
+    const done = await endCommand(repo, started, await started.exit);
+    await done.cleanup();
+  };
+
+  const dispatch = async () => {
+    const index = await openIndex(repo);
+    let reader: RunReader | null = null;
+    try {
+      const queued = index.queuedForDaemon().filter((q) => !inflight.has(q.id));
+      if (!queued.length || stopping) return;
+      reader = new RunReader(repo);
+      const tips = new Map(index.rows([...new Set(queued.flatMap((q) => (q.parent ? [q.id, q.parent] : [q.id])))]).map((r) => [r.id, r.tip]));
+      const ordered = await Promise.all(queued.map(async (q) => ({ ...q, rank: await rankOf(reader!, q.id, q.parent, q.parent ? tips.get(q.parent) : undefined) })));
+      ordered.sort((a, b) => a.rank - b.rank || (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
+      const busy = new Map<string, Set<string>>();
+      for (const w of index.workload()) busy.set(w.host, new Set(w.running));
+      for (const [id, f] of inflight) {
+        let b = busy.get(f.host);
+        if (!b) busy.set(f.host, (b = new Set()));
+        b.add(id);
+      }
+      for (const q of ordered) {
+        if (stopping) break;
+        const b = busy.get(q.host) ?? new Set<string>();
+        busy.set(q.host, b);
+        if (b.size >= capacity(config, q.host)) continue;
+        const tip = tips.get(q.id);
+        if (!tip) continue;
+        failpoint('daemon:before-dispatch');
+        const view = await reader.read(q.id, tip);
+        if (view.status !== 'queued') continue;
+        b.add(q.id);
+        const done = (async () => {
+          // Dispatched: the start is not yet recorded.
+          failpoint('daemon:after-dispatch');
+          try {
+            await supervise(view);
+          } catch (e) {
+            log(`run ${q.id.slice(0, 12)}: ${e instanceof Error ? e.message : String(e)}`);
+          }
+        })().finally(() => {
+          inflight.delete(q.id);
+          nudge();
+        });
+        inflight.set(q.id, { host: q.host, done });
+        log(`dispatched ${q.id.slice(0, 12)} on ${q.host}${q.parent ? ` (child ${q.rank + 1} of ${q.parent.slice(0, 12)})` : ''}`);
+      }
+    } finally {
+      reader?.close();
+      index.close();
+    }
+  };
+
+  /** Finish runs whose supervisor is gone: local ones are checked by openIndex; remote ones need a look at the host. */
+  const watch = async () => {
+    const index = await openIndex(repo);
+    let running: Array<{ id: string }>;
+    try {
+      running = index.workload().flatMap((w) => w.running.map((id) => ({ id })));
+    } finally {
+      index.close();
+    }
+    for (const { id } of running) {
+      if (inflight.has(id)) continue;
+      const v = await readRun(repo, id).catch(() => null);
+      if (!v || v.children || isFinal(v.status) || !isRemote(v)) continue;
+      try {
+        if (await refreshRemote(repo, v)) log(`run ${id.slice(0, 12)}: finished (reattached)`);
+      } catch (e) {
+        log(`run ${id.slice(0, 12)}: cannot reach its host yet: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  };
+
+  try {
+    await reloadConfig();
+    applySchedules(true);
+    let last = '';
+    for (;;) {
+      if (stopping) break;
+      await reloadConfig();
+      const sig = JSON.stringify(schedulesOf(config).specs);
+      if (sig !== last) {
+        if (last) applySchedules(false);
+        last = sig;
+      }
+      try {
+        await dispatch();
+        if (Date.now() - lastWatch > 5000) {
+          lastWatch = Date.now();
+          await watch();
+        }
+      } catch (e) {
+        log(`error: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      if (Date.now() - lastAlive > 30_000) {
+        lastAlive = Date.now();
+        state.aliveAt = new Date().toISOString();
+        await saveState();
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, opts.interval ?? 250);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+    schedules.stop();
+    if (inflight.size) log(`waiting for ${inflight.size} run(s) to end`);
+    await Promise.all([...inflight.values()].map((f) => f.done));
+    state.aliveAt = new Date().toISOString();
+    await saveState();
+    log('daemon stopped');
+  } finally {
+    schedules.stop();
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGUSR2', nudge);
+    release();
+  }
+}
+
+/** `git run daemon start`: a detached daemon for this repository; resolves once it holds the lock. */
+export async function startDaemon(cwd: string): Promise<{ pid: number; logFile: string }> {
+  const repo = await openRepo(cwd);
+  const other = daemonRecord(repo);
+  if (other) throw new GitRunError(ErrorCode.DaemonRunning, `a git-run daemon already runs for this repository (pid ${other.pid}, since ${other.startedAt})`, 'see it with `git run daemon status`; stop it with `git run daemon stop`');
+  mkdirSync(daemonDir(repo), { recursive: true });
+  const logFile = daemonLogFile(repo);
+  const pid = launchDaemon(repo, logFile);
+  for (let i = 0; i < 200; i++) {
+    const r = daemonRecord(repo);
+    if (r && r.pid === pid) return { pid, logFile };
+    if (pid && !isAlive(pid)) break;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  throw new GitRunError(ErrorCode.DaemonNotRunning, 'the daemon did not start', `its log says why: \`git run daemon log\` (${logFile})`);
+}
+
+/** `git run daemon stop`: SIGTERM, then wait (up to `timeoutMs`) for it to finish the runs it supervises. */
+export async function stopDaemon(cwd: string, timeoutMs = 30_000): Promise<{ pid: number; stopped: boolean }> {
+  const repo = await openRepo(cwd);
+  const r = daemonRecord(repo);
+  if (!r) throw new GitRunError(ErrorCode.DaemonNotRunning, 'no git-run daemon runs for this repository', 'start one with `git run daemon start`');
+  process.kill(r.pid, 'SIGTERM');
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (!isAlive(r.pid, r.start)) return { pid: r.pid, stopped: true };
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  return { pid: r.pid, stopped: false };
+}
+
+export interface DaemonStatus {
+  running: boolean;
+  pid: number | null;
+  since: string | null;
+  logFile: string;
+  /** Per host profile: running runs, queued runs, the oldest queued one's creation time, and the host's capacity. */
+  hosts: Array<{ host: string; running: number; queued: number; oldestQueued: string | null; maxParallel: number }>;
+  /** Schedules of .runconfig, with what the daemon state says of their last tick. */
+  schedules: Array<{ experiment: string; expression: string; branch: string | null; lastTick: string | null }>;
+  problems: string[];
+}
+
+export async function daemonStatus(cwd: string): Promise<DaemonStatus> {
+  const repo = await openRepo(cwd);
+  const r = daemonRecord(repo);
+  let config: RunConfig = { defaults: {}, hosts: {}, experiments: {} };
+  const problems: string[] = [];
+  try {
+    config = await loadRunConfig(repo);
+  } catch (e) {
+    problems.push(e instanceof Error ? e.message : String(e));
+  }
+  const index = await openIndex(repo);
+  let hosts: DaemonStatus['hosts'];
+  try {
+    hosts = index.workload().map((w) => ({ host: w.host, running: w.running.length, queued: w.queued, oldestQueued: w.oldestQueued, maxParallel: capacity(config, w.host) }));
+  } finally {
+    index.close();
+  }
+  const state = readState(repo);
+  const { specs, problems: sp } = schedulesOf(config);
+  return {
+    running: !!r,
+    pid: r?.pid ?? null,
+    since: r?.startedAt ?? null,
+    logFile: daemonLogFile(repo),
+    hosts,
+    schedules: specs.map((s) => ({ ...s, lastTick: state.ticks[s.experiment]?.at ?? null })),
+    problems: [...problems, ...sp],
+  };
+}
+
+/** The daemon's log, whole or its last `lines` lines. */
+export async function daemonLog(cwd: string, lines?: number): Promise<string> {
+  const repo = await openRepo(cwd);
+  let text = '';
+  try {
+    text = readFileSync(daemonLogFile(repo), 'utf8');
+  } catch {
+    return '';
+  }
+  if (lines === undefined) return text;
+  const all = text.split('\n');
+  if (all[all.length - 1] === '') all.pop();
+  return all.slice(-lines).join('\n') + (all.length ? '\n' : '');
+}
