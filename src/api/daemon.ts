@@ -22,6 +22,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isAlive, writeAtomic } from '../executors/process.js';
 import { openRepo, type Repo } from '../git/repo.js';
+import { RefUpdater } from '../git/transaction.js';
 import { RunReader, readRun, type RunView } from '../store/runs.js';
 import { acquireDaemonLock, daemonDir, daemonLogFile, daemonRecord } from '../daemon/lock.js';
 import { armFailpoint, failpoint } from '../core/failpoint.js';
@@ -30,7 +31,7 @@ import { loadRunConfig } from './context.js';
 import type { RunConfig } from '../core/config.js';
 import { openIndex } from './query.js';
 import { prepareSubmission } from './submit.js';
-import { controlDirFor, discardControlDir, endCommand, launchDaemon, startCommand } from '../executors/local.js';
+import { controlDirFor, discardControlDir, endCommand, launchDaemon, materializeRun, startCommand } from '../executors/local.js';
 import { isRemote } from '../executors/index.js';
 import { refreshRemote, superviseRemote } from '../executors/ssh.js';
 import { cronProblem, firings, Schedules, type ScheduleSpec } from './schedule.js';
@@ -110,7 +111,12 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
   };
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
-  process.on('SIGUSR2', nudge);
+  // A submission: look at the queue in git again.
+  const onSubmitted = () => {
+    refreshWanted = true;
+    nudge();
+  };
+  process.on('SIGUSR2', onSubmitted);
 
   const inflight = new Map<string, { host: string; done: Promise<void> }>();
   const ranks = new Map<string, Map<string, number>>();
@@ -191,64 +197,138 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
     return r.get(id) ?? 0;
   };
 
-  const supervise = async (view: RunView): Promise<void> => {
+  /**
+   * The queue in memory, in dispatch order, refreshed from the index when a
+   * submission wakes the daemon (SIGUSR2) and every two seconds; between
+   * refreshes a freed slot takes the next run at once, as xargs would.
+   */
+  type Pending = { id: string; tip: string; host: string; parent: string | null; createdAt: string; rank: number };
+  let pending: Pending[] = [];
+  /** Running runs of each host that this daemon did not start (counted against max_parallel). */
+  let others = new Map<string, number>();
+  let refreshWanted = true;
+  let lastRefresh = 0;
+  const recording = new Set<Promise<void>>();
+  /** Runs checked out ahead of their turn, and the views read for them. */
+  const prepared = new Map<string, Promise<void>>();
+  const views = new Map<string, RunView>();
+  let reader: RunReader | null = null;
+  const readerOf = () => (reader ??= new RunReader(repo));
+
+  const refreshQueue = async () => {
+    const index = await openIndex(repo);
+    try {
+      const queued = index.queuedForDaemon().filter((q) => !inflight.has(q.id));
+      const tips = new Map(index.rows([...new Set(queued.flatMap((q) => (q.parent ? [q.id, q.parent] : [q.id])))]).map((r) => [r.id, r.tip]));
+      const list: Pending[] = [];
+      for (const q of queued) {
+        const tip = tips.get(q.id);
+        if (!tip) continue;
+        list.push({ ...q, tip, rank: await rankOf(readerOf(), q.id, q.parent, q.parent ? tips.get(q.parent) : undefined) });
+      }
+      list.sort((a, b) => a.rank - b.rank || (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
+      pending = list;
+      others = new Map(index.workload().map((w) => [w.host, w.running.filter((id) => !inflight.has(id)).length]));
+    } finally {
+      index.close();
+    }
+  };
+
+  const used = (host: string) => (others.get(host) ?? 0) + [...inflight.values()].filter((f) => f.host === host).length;
+
+  /** Run one queued run: locally its slot frees when the command exits; the record is written in the background. */
+  const start = async (q: Pending): Promise<void> => {
+    failpoint('daemon:before-dispatch');
+    const view = views.get(q.id) ?? (await readerOf().read(q.id, q.tip));
+    views.delete(q.id);
+    if (view.status !== 'queued') return;
+    let freed!: () => void;
+    const done = new Promise<void>((resolve) => (freed = resolve)).finally(() => {
+      inflight.delete(q.id);
+      // The freed slot takes the next run now, not at the loop's next turn.
+      void dispatchSoon();
+    });
+    inflight.set(q.id, { host: q.host, done });
+    log(`dispatched ${q.id.slice(0, 12)} on ${q.host}${q.parent ? ` (child ${q.rank + 1} of ${q.parent.slice(0, 12)})` : ''}`);
+    const fail = (e: unknown) => log(`run ${q.id.slice(0, 12)}: ${e instanceof Error ? e.message : String(e)}`);
+    // Dispatched: the start is not recorded yet.
+    failpoint('daemon:after-dispatch');
     if (isRemote(view)) {
-      await superviseRemote(repo, view);
-      await discardControlDir(controlDirFor(repo, view.id, view.spec.runArgs));
+      void superviseRemote(repo, view)
+        .then(() => discardControlDir(controlDirFor(repo, view.id, view.spec.runArgs)))
+        .catch(fail)
+        .finally(freed);
       return;
     }
-    const started = await startCommand(repo, view);
-    if (!started) return; // someone else started (or cancelled) it: compare-and-swap
-    const done = await endCommand(repo, started, await started.exit);
-    await done.cleanup();
+    try {
+      const materialized = prepared.get(q.id);
+      prepared.delete(q.id);
+      const started = await startCommand(repo, view, {}, materialized);
+      if (!started) return freed(); // someone else started (or cancelled) it: compare-and-swap
+      void started.exit.then((exit) => {
+        freed();
+        const rec = endCommand(repo, started, exit)
+          .then((d) => d.cleanup())
+          .catch(fail);
+        recording.add(rec);
+        void rec.finally(() => recording.delete(rec));
+      });
+    } catch (e) {
+      fail(e);
+      freed();
+    }
+  };
+
+  /** One dispatch at a time: the loop and freed slots both ask for one. */
+  let dispatching: Promise<void> | null = null;
+  let again = false;
+  const dispatchSoon = async (): Promise<void> => {
+    if (dispatching) {
+      again = true;
+      return dispatching;
+    }
+    dispatching = (async () => {
+      do {
+        again = false;
+        try {
+          await dispatch();
+        } catch (e) {
+          log(`error: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      } while (again && !stopping);
+    })().finally(() => (dispatching = null));
+    return dispatching;
   };
 
   const dispatch = async () => {
-    const index = await openIndex(repo);
-    let reader: RunReader | null = null;
-    try {
-      const queued = index.queuedForDaemon().filter((q) => !inflight.has(q.id));
-      if (!queued.length || stopping) return;
-      reader = new RunReader(repo);
-      const tips = new Map(index.rows([...new Set(queued.flatMap((q) => (q.parent ? [q.id, q.parent] : [q.id])))]).map((r) => [r.id, r.tip]));
-      const ordered = await Promise.all(queued.map(async (q) => ({ ...q, rank: await rankOf(reader!, q.id, q.parent, q.parent ? tips.get(q.parent) : undefined) })));
-      ordered.sort((a, b) => a.rank - b.rank || (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
-      const busy = new Map<string, Set<string>>();
-      for (const w of index.workload()) busy.set(w.host, new Set(w.running));
-      for (const [id, f] of inflight) {
-        let b = busy.get(f.host);
-        if (!b) busy.set(f.host, (b = new Set()));
-        b.add(id);
+    if (stopping) return;
+    if (refreshWanted || Date.now() - lastRefresh > 2000) {
+      refreshWanted = false;
+      lastRefresh = Date.now();
+      await refreshQueue();
+    }
+    const rest: Pending[] = [];
+    for (const q of pending) {
+      if (stopping || inflight.has(q.id) || used(q.host) >= capacity(config, q.host)) {
+        if (!inflight.has(q.id)) rest.push(q);
+        continue;
       }
-      for (const q of ordered) {
-        if (stopping) break;
-        const b = busy.get(q.host) ?? new Set<string>();
-        busy.set(q.host, b);
-        if (b.size >= capacity(config, q.host)) continue;
-        const tip = tips.get(q.id);
-        if (!tip) continue;
-        failpoint('daemon:before-dispatch');
-        const view = await reader.read(q.id, tip);
-        if (view.status !== 'queued') continue;
-        b.add(q.id);
-        const done = (async () => {
-          // Dispatched: the start is not yet recorded.
-          failpoint('daemon:after-dispatch');
-          try {
-            await supervise(view);
-          } catch (e) {
-            log(`run ${q.id.slice(0, 12)}: ${e instanceof Error ? e.message : String(e)}`);
-          }
-        })().finally(() => {
-          inflight.delete(q.id);
-          nudge();
-        });
-        inflight.set(q.id, { host: q.host, done });
-        log(`dispatched ${q.id.slice(0, 12)} on ${q.host}${q.parent ? ` (child ${q.rank + 1} of ${q.parent.slice(0, 12)})` : ''}`);
-      }
-    } finally {
-      reader?.close();
-      index.close();
+      await start(q);
+    }
+    pending = rest;
+    // Check the next runs out ahead of their turn (one per slot), as a sweep does: a freed slot then only has to start.
+    const ahead = new Map<string, number>();
+    for (const q of pending) {
+      const n = ahead.get(q.host) ?? 0;
+      if (n >= capacity(config, q.host)) continue;
+      ahead.set(q.host, n + 1);
+      if (prepared.has(q.id)) continue;
+      const view = views.get(q.id) ?? (await readerOf().read(q.id, q.tip));
+      views.set(q.id, view);
+      if (view.status !== 'queued' || isRemote(view)) continue;
+      const m = materializeRun(repo, view);
+      m.catch(() => undefined); // a failure is recorded when the run starts
+      prepared.set(q.id, m);
     }
   };
 
@@ -273,6 +353,8 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
     }
   };
 
+  // Every ref update of the daemon's runs through one long-lived git process.
+  repo.refUpdater = new RefUpdater(repo);
   try {
     await reloadConfig();
     applySchedules(true);
@@ -286,7 +368,7 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
         last = sig;
       }
       try {
-        await dispatch();
+        await dispatchSoon();
         if (Date.now() - lastWatch > 5000) {
           lastWatch = Date.now();
           await watch();
@@ -311,6 +393,7 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
     schedules.stop();
     if (inflight.size) log(`waiting for ${inflight.size} run(s) to end`);
     await Promise.all([...inflight.values()].map((f) => f.done));
+    await Promise.all([...recording]);
     state.aliveAt = new Date().toISOString();
     await saveState();
     log('daemon stopped');
@@ -318,7 +401,10 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
     schedules.stop();
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);
-    process.off('SIGUSR2', nudge);
+    process.off('SIGUSR2', onSubmitted);
+    (reader as RunReader | null)?.close();
+    repo.refUpdater?.close();
+    repo.refUpdater = null;
     release();
   }
 }
