@@ -20,3 +20,4 @@ export { signalNumber } from '../executors/process.js';
 export { groupStatus } from './groups.js';
 export { closeAll as closeConnections } from '../transport/ssh.js';
 export { runDaemon, startDaemon, stopDaemon, daemonStatus, daemonLog, schedulesOf, type DaemonStatus, type DaemonOptions } from './daemon.js';
+export { installHooks, uninstallHooks, hooksDir, hookTriggers, runPostCommit, hookLog, hookProblems, hookLogFile, postCommitShim, HOOK_NAMES, type HookName, type HookInstall, type HookUninstall, type HookEvent, type PostCommitOptions } from './hooks.js';

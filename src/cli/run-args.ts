@@ -9,7 +9,7 @@ import type { RunOptions } from '../api/index.js';
 import type { LeaveMode } from '../core/record.js';
 
 /** Every subcommand name: anything else in first position starts a run. */
-export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', 'submit', 'init', '__supervise', 'diff', 'compare', 'daemon'];
+export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', 'submit', 'init', '__supervise', 'diff', 'compare', 'daemon', 'hook'];
 
 /** Options of the run command: their value's key in ParsedRun, or true for a flag. */
 const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {

@@ -1,5 +1,5 @@
 import { GitRunCommand, Command, Option } from '../base.js';
-import { repoAt, activeRuns, runToJson, daemonStatus } from '../../api/index.js';
+import { repoAt, activeRuns, runToJson, daemonStatus, hookProblems } from '../../api/index.js';
 import { oneline, duration, runDuration } from '../render.js';
 
 export default class StatusCommand extends GitRunCommand {
@@ -28,6 +28,9 @@ export default class StatusCommand extends GitRunCommand {
         if (!d.running && runs.some((v) => v.status === 'queued' && v.spec.dispatch === 'daemon')) this.out('  queued runs wait for the daemon: start it with `git run daemon start`\n');
       }
     }
+    // The hook's last failure since it last worked (a broken .runconfig, an unreachable host): never the commit's.
+    const hook = (await hookProblems(repo)).at(-1);
+    if (hook) (this.json ? (s: string) => this.err(s) : (s: string) => this.out(s))(`${hook.hook} hook failed (commit ${hook.commit?.slice(0, 12) ?? '?'}, ${hook.at}): ${hook.message.replace(/\n\s*/g, ' ')}; see \`git run hook log\`\n`);
     return 0;
   }
 }
