@@ -4,7 +4,7 @@
  * whose supervisor died is finished (or marked lost) by whoever looks first.
  */
 import { openRepo, type Repo } from '../git/repo.js';
-import { listRunRefs, packRefsIfMany, readRun, resolveRun, RunReader, type RunView } from '../store/runs.js';
+import { listRunRefs, readRun, resolveRun, RunReader, type RunView } from '../store/runs.js';
 import { thisHost } from '../executors/process.js';
 import { compileWhere, parseDate } from '../query/where.js';
 import { refreshRun as refresh } from '../executors/index.js';
@@ -132,13 +132,13 @@ export interface RunQuery {
 
 type Index = import('../index/db.js').RunIndex;
 
-/** The index, synced, with every local run on this host checked for liveness first. */
-export async function openIndex(repo: Repo): Promise<Index> {
+/** The index, synced, with every local run on this host checked for liveness first. `onProgress`: runs read so far of a long (re)build. */
+export async function openIndex(repo: Repo, onProgress?: (done: number, total: number) => void): Promise<Index> {
   // Loaded on first use: the native SQLite module has no place on the path of a plain `git run`.
   const { RunIndex } = await import('../index/db.js');
   const index = RunIndex.open(repo);
   try {
-    const { read } = await index.sync(repo);
+    await index.sync(repo, onProgress ? { onProgress } : {});
     // A run whose supervisor here died is finished (or marked lost) by whoever looks first.
     let moved = false;
     for (const r of index.unfinished()) {
@@ -147,7 +147,6 @@ export async function openIndex(repo: Repo): Promise<Index> {
       if (v && !isFinal(v.status) && (await refresh(repo, v))) moved = true;
     }
     if (moved) await index.sync(repo);
-    if (read) await packRefsIfMany(repo);
     return index;
   } catch (e) {
     index.close();

@@ -91,6 +91,13 @@ export function spawnGit(args: readonly string[], opts: Omit<GitOptions, 'input'
   });
 }
 
+/** Start git in the background, detached from this process, its output discarded (housekeeping nobody waits for). */
+export function spawnGitDetached(args: readonly string[], opts: Omit<GitOptions, 'input' | 'okCodes'>): void {
+  const child = spawn('git', [...BASE_CONFIG, ...args], { cwd: opts.cwd, env: scrubbedEnv(opts.env), stdio: 'ignore', detached: true });
+  child.on('error', () => undefined);
+  child.unref();
+}
+
 /**
  * One `git cat-file --batch` process serving many object reads: reading a
  * hundred runs costs one process, not three hundred.

@@ -19,7 +19,7 @@
  */
 import Database from 'better-sqlite3';
 import path from 'node:path';
-import { mkdirSync, rmSync, statSync, existsSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { Repo } from '../git/repo.js';
 import { CatFileBatch } from '../git/gateway.js';
 import { NOTES_REF } from '../git/refs.js';
@@ -109,6 +109,51 @@ function refsStamp(commonDir: string): { stamp: string; newest: number } | null 
   return { stamp: parts.join(' '), newest };
 }
 
+/** packed-refs as the file system has it ('-' when there is none); null where refs are not files (reftable). */
+function packedStamp(commonDir: string): string | null {
+  if (existsSync(path.join(commonDir, 'reftable'))) return null;
+  try {
+    const st = statSync(path.join(commonDir, 'packed-refs'), { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return '-';
+  }
+}
+
+/**
+ * The loose run refs: git's files backend keeps each as refs/runs/<id>
+ * holding the commit id. Null when anything is not as expected (a
+ * directory, a symbolic ref, a lock being written): the caller then lists
+ * the refs through git.
+ */
+function looseRunRefs(commonDir: string): Map<string, string> | null {
+  const dir = path.join(commonDir, 'refs', 'runs');
+  const out = new Map<string, string>();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? out : null;
+  }
+  for (const name of names) {
+    if (name.endsWith('.lock')) continue; // an update under way: its old value is the file without .lock
+    if (!/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/.test(name)) return null;
+    let text: string;
+    try {
+      text = readFileSync(path.join(dir, name), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // just packed or deleted
+      return null;
+    }
+    const m = /^([0-9a-f]{40}(?:[0-9a-f]{24})?)\n?$/.exec(text);
+    if (!m) return null;
+    out.set(name, m[1]!);
+  }
+  return out;
+}
+
+const MAX_LOOSE_KEPT = 5000;
+
 /** A stamp newer than this when taken may share its time stamp with a change still to come. */
 const RACY_MS = 2000;
 
@@ -129,35 +174,53 @@ export class RunIndex {
     const dir = repo.stateDir;
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, 'index.sqlite');
+    // Several processes open it at once (the CLI, supervisors, the daemon):
+    // the shape is made or replaced inside an exclusive transaction, never by
+    // deleting a file another process may be using.
     const open = () => {
       const db = new Database(file, { timeout: 10000 });
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
-      return db;
-    };
-    const fresh = () => {
-      for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
-      const db = open();
-      db.exec('BEGIN IMMEDIATE');
-      // Another process may have created it meanwhile.
       if ((db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) {
-        db.exec(SCHEMA);
-        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        db.exec('BEGIN EXCLUSIVE');
+        try {
+          // Looked at again under the lock: another process may have just made it.
+          if ((db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) {
+            // A cache of another shape (or a new file): start again, it is rebuilt from git.
+            const old = db.prepare("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'").all() as Array<{ type: string; name: string }>;
+            for (const o of old.filter((x) => x.type === 'table')) db.exec(`DROP TABLE IF EXISTS "${o.name.replace(/"/g, '""')}"`);
+            db.exec(SCHEMA);
+            db.pragma(`user_version = ${SCHEMA_VERSION}`);
+          }
+          db.exec('COMMIT');
+        } catch (e) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          throw e;
+        }
       }
-      db.exec('COMMIT');
       return db;
     };
     let db: Database.Database;
     try {
       db = open();
-      if ((db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) {
-        // A cache of another shape (or a new file): start again, it is rebuilt from git.
-        db.close();
-        db = fresh();
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? '';
+      if (!/^SQLITE_(NOTADB|CORRUPT)/.test(code)) throw e;
+      // Not a database any more (damaged, truncated): it is only a cache. Moved
+      // aside under a guard directory, so that two processes finding it damaged
+      // do not move each other's fresh one.
+      const guard = `${file}.repair.d`;
+      try {
+        mkdirSync(guard);
+        try {
+          for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+        } finally {
+          rmSync(guard, { recursive: true, force: true });
+        }
+      } catch {
+        /* another process repairs it: open what it made */
       }
-    } catch {
-      // Not a database any more (damaged, truncated): it is only a cache.
-      db = fresh();
+      db = open();
     }
     const patterns = new Map<string, RegExp>();
     db.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
@@ -170,15 +233,43 @@ export class RunIndex {
   }
 
   /** Bring the index up to date with the refs and notes: read only what moved. `full`: ignore the stamp. */
-  async sync(repo: Repo, opts: { full?: boolean } = {}): Promise<{ read: number; removed: number }> {
+  async sync(repo: Repo, opts: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<{ read: number; removed: number }> {
     const before = refsStamp(repo.commonDir);
     const stored = this.getMeta('stamp');
     if (!opts.full && before && stored === before.stamp) return { read: 0, removed: 0 };
-    const [refs, notesTip] = await Promise.all([listRunRefs(repo), revParse(repo, NOTES_REF)]);
-    const have = new Map((this.db.prepare('SELECT id, tip, note_blob FROM runs').all() as Array<{ id: string; tip: string; note_blob: string | null }>).map((r) => [r.id, r]));
-    const changed = refs.filter((r) => have.get(r.id)?.tip !== r.tip);
-    const live = new Set(refs.map((r) => r.id));
-    const gone = [...have.keys()].filter((id) => !live.has(id));
+    const packed = packedStamp(repo.commonDir);
+    const prevLoose = this.getMeta('loose');
+    const rowOf = this.db.prepare('SELECT tip, note_blob FROM runs WHERE id = ?');
+    let changed: Array<{ id: string; tip: string }>;
+    let gone: string[];
+    let isLive: (id: string) => boolean;
+    let have: (id: string) => { tip: string; note_blob: string | null } | undefined;
+    const notesTipP = revParse(repo, NOTES_REF);
+    const canSkimLoose = !opts.full && !!before && packed !== null && prevLoose !== null && this.getMeta('packed') === packed;
+    let loose = canSkimLoose ? looseRunRefs(repo.commonDir) : null;
+    if (canSkimLoose && loose) {
+      // packed-refs has not changed since the last sync, so every run ref it
+      // holds is as the index has it: only loose refs can have moved (each
+      // update is a loose file), and a loose ref gone without packed-refs
+      // changing was deleted. Costs one readdir and the loose files, not a
+      // listing of 100,000 refs.
+      const was = new Set(JSON.parse(prevLoose) as string[]);
+      changed = [...loose].filter(([id, tip]) => (rowOf.get(id) as { tip: string } | undefined)?.tip !== tip).map(([id, tip]) => ({ id, tip }));
+      gone = [...was].filter((id) => !loose!.has(id));
+      const goneSet = new Set(gone);
+      have = (id) => rowOf.get(id) as { tip: string; note_blob: string | null } | undefined;
+      isLive = (id) => !goneSet.has(id) && (loose!.has(id) || !!have(id));
+    } else {
+      const refs = await listRunRefs(repo);
+      const all = new Map((this.db.prepare('SELECT id, tip, note_blob FROM runs').all() as Array<{ id: string; tip: string; note_blob: string | null }>).map((r) => [r.id, r]));
+      changed = refs.filter((r) => all.get(r.id)?.tip !== r.tip);
+      const live = new Set(refs.map((r) => r.id));
+      gone = [...all.keys()].filter((id) => !live.has(id));
+      have = (id) => all.get(id);
+      isLive = (id) => live.has(id);
+      loose = before && packed !== null ? looseRunRefs(repo.commonDir) : null;
+    }
+    const notesTip = await notesTipP;
     const oldNotesTip = this.getMeta('notes_tip');
     const batch = new CatFileBatch(repo.processOptions());
     try {
@@ -204,7 +295,8 @@ export class RunIndex {
       }
       const noteFor = async (id: string): Promise<string | null> => {
         if (noteBlobs.has(id) || allNotes) return noteBlobs.get(id) ?? null;
-        if (have.has(id)) return have.get(id)!.note_blob;
+        const row = have(id);
+        if (row) return row.note_blob;
         if (!notesTip) return null;
         // A run new to the index whose note did not change: look where git may have put it.
         for (const p of [`${id.slice(0, 2)}/${id.slice(2)}`, id, `${id.slice(0, 2)}/${id.slice(2, 4)}/${id.slice(4)}`]) {
@@ -213,9 +305,19 @@ export class RunIndex {
         }
         return null;
       };
-      const rows = await Promise.all(changed.map(async ({ id, tip }) => this.readRun(batch, id, tip, await noteFor(id))));
+      let done = 0;
+      const rows = await Promise.all(
+        changed.map(async ({ id, tip }) => {
+          const r = await this.readRun(batch, id, tip, await noteFor(id));
+          if (opts.onProgress && ++done % 1000 === 0) opts.onProgress(done, changed.length);
+          return r;
+        }),
+      );
+      if (opts.onProgress && changed.length >= 1000) opts.onProgress(changed.length, changed.length);
       // Runs whose metadata alone changed.
-      const metaOnly = [...(allNotes ? have.keys() : noteBlobs.keys())].filter((id) => have.has(id) && !changed.some((c) => c.id === id) && live.has(id));
+      const moved = new Set(changed.map((c) => c.id));
+      const candidates = allNotes ? (this.db.prepare('SELECT id FROM runs').pluck().all() as string[]) : [...noteBlobs.keys()];
+      const metaOnly = candidates.filter((id) => !moved.has(id) && isLive(id) && !!have(id));
       const metas = await Promise.all(
         metaOnly.map(async (id) => {
           const blob = await noteFor(id);
@@ -229,6 +331,15 @@ export class RunIndex {
       // Stored only when trustworthy: a stamp as recent as the clock's resolution allows might not see the next change.
       if (before && Date.now() - before.newest > RACY_MS) this.setMeta('stamp', before.stamp);
       else this.deleteMeta('stamp');
+      // What the next sync may take for granted (see the loose-refs path above).
+      // (Not worth keeping for thousands of loose refs: git-run packs them past 1000.)
+      if (loose && packed !== null && loose.size <= MAX_LOOSE_KEPT) {
+        this.setMeta('loose', JSON.stringify([...loose.keys()]));
+        this.setMeta('packed', packed);
+      } else {
+        this.deleteMeta('loose');
+        this.deleteMeta('packed');
+      }
       return { read: rows.length + metas.length, removed: gone.length };
     } finally {
       batch.close();

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
-import { CatFileBatch } from '../git/gateway.js';
+import { CatFileBatch, spawnGitDetached } from '../git/gateway.js';
 import { NOTES_REF, RUNS_PREFIX, RunRef } from '../git/refs.js';
 import { parseTree } from '../git/loose.js';
 import { blobEntry, editEntries, parseLsTree, readBlob, revParse, treeEntry, writeBlob, writeCommit, writeFiles, writeTree, type TreeEntry } from '../git/objects.js';
@@ -66,16 +66,7 @@ export async function publishRuns(repo: Repo, runs: Array<{ id: string; tip: str
   else if (!(await updateRefs(repo, creates, 'git-run: submitted'))) {
     throw new GitRunError(ErrorCode.Git, 'a run being submitted already exists', 'this is a bug in git-run: two submissions produced the same spec commit');
   }
-}
-
-/** Make the run visible: create its ref (it must not exist) and, in the same
- * transaction, its metadata note. */
-export async function publishRun(repo: Repo, id: string, events: MetadataEvent[], tip: string = id): Promise<void> {
-  const create = { ref: new RunRef(id).name, create: tip };
-  if (events.length) await appendNote(repo, id, events.map(formatEvent), [create]);
-  else if (!(await updateRefs(repo, [create], 'git-run: submitted'))) {
-    throw new GitRunError(ErrorCode.Git, `run ${id} already exists`, 'this is a bug in git-run: two submissions produced the same spec commit');
-  }
+  packRefsIfMany(repo);
 }
 
 /** Add metadata events to a run (any time: while it runs or after). */
@@ -247,8 +238,12 @@ export async function listRunRefs(repo: Repo, pattern = ''): Promise<Array<{ id:
  * 0.6 s with 100,000 loose ones and 14 ms packed (bench/gitrefs.ts). */
 const MAX_LOOSE_RUN_REFS = 1000;
 
-/** Pack refs (as `git gc` would) when many run refs are loose. Another process packing at the same time is no error. */
-export async function packRefsIfMany(repo: Repo): Promise<boolean> {
+/**
+ * Pack refs (as `git gc` would), in the background, when many run refs are
+ * loose: called after runs are published, like git's auto-gc after a
+ * commit. Another process packing at the same time is no error (git locks).
+ */
+export function packRefsIfMany(repo: Repo): boolean {
   let loose = 0;
   try {
     loose = readdirSync(path.join(repo.commonDir, 'refs', 'runs')).length;
@@ -256,7 +251,8 @@ export async function packRefsIfMany(repo: Repo): Promise<boolean> {
     return false;
   }
   if (loose <= MAX_LOOSE_RUN_REFS) return false;
-  return (await repo.git(['pack-refs', '--all', '--prune'], { okCodes: [1, 128] })).code === 0;
+  spawnGitDetached(['pack-refs', '--all', '--prune'], repo.processOptions());
+  return true;
 }
 
 const runNotFound = (name: string) =>

@@ -84,7 +84,16 @@ export default class LogCommand extends GitRunCommand {
       ...(limit !== undefined && !groupBy ? { limit } : {}),
     };
     const repo = await repoAt();
-    const index = await openIndex(repo);
+    // A first look at a large history reads every run: say so on a terminal.
+    const errTty = !!(this.context.stderr as NodeJS.WriteStream).isTTY;
+    const index = await openIndex(
+      repo,
+      errTty
+        ? (done, total) => {
+            this.err(`\rgit-run: indexing runs: ${done.toLocaleString('en')}/${total.toLocaleString('en')}${done === total ? '\n' : ''}`);
+          }
+        : undefined,
+    );
     try {
       const ids = await selectRuns(repo, query, index);
       const tty = !!(this.context.stdout as NodeJS.WriteStream).isTTY;
