@@ -143,7 +143,7 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
 
   it('cancel kills the remote process group; logs -f streams remote output', async () => {
     const { repo } = remoteRepo('ssh-cancel');
-    const id = (await ok(['-d', '--host', 'box', '--', 'sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 0.2; done; sleep 60'], { cwd: repo })).stdout.trim();
+    const id = (await ok(['-d', '--host', 'box', '--', 'sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 0.2; done; sleep 61'], { cwd: repo })).stdout.trim();
     await until('running', async () => (await showJson(repo, id)).status === 'running', 20000);
     await until('ticking', async () => (await gitRun(['logs', id], { cwd: repo })).stdout.includes('tick 1'), 20000);
     const c = await ok(['cancel', '--grace', '1', id], { cwd: repo });
@@ -151,7 +151,8 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
     const j = await showJson(repo, id);
     assert.equal(j.status, 'cancelled');
     assert.equal(git(repo, "show", `refs/runs/${id}:logs/stdout`), 'tick 1\ntick 2\ntick 3');
-    await until('the remote process group is gone', () => onHost(sshd, `pgrep -f "sleep [6]0" || echo none`).trim() === 'none', 10000);
+    // (sleep 61: another test leaves a sleep 60 of its own on this machine.)
+    await until('the remote process group is gone', () => onHost(sshd, `pgrep -f "sleep [6]1" || echo none`).trim() === 'none', 10000);
   });
 
   it('a sweep runs on the host over one connection, with the same records', async () => {

@@ -115,7 +115,7 @@ export async function installHooks(repo: Repo, opts: { node: string; cli: string
   const dir = await hooksDir(repo);
   const notWritable = (e: unknown) =>
     new GitRunError(
-      ErrorCode.RunDirNotWritable,
+      ErrorCode.HooksNotWritable,
       `cannot write the hooks directory ${dir}: ${(e as Error).message}`,
       'make it writable, or point core.hooksPath at a directory you can write (`git config core.hooksPath <dir>`)',
       { dir },
@@ -201,7 +201,7 @@ export async function uninstallHooks(repo: Repo): Promise<HookUninstall[]> {
         out.push({ hook, file, action: 'removed', other: null });
       }
     } catch (e) {
-      throw new GitRunError(ErrorCode.RunDirNotWritable, `cannot change ${file}: ${(e as Error).message}`, 'make the hooks directory writable and try again', { file });
+      throw new GitRunError(ErrorCode.HooksNotWritable, `cannot change ${file}: ${(e as Error).message}`, 'make the hooks directory writable and try again', { file });
     }
   }
   return out;

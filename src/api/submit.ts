@@ -96,6 +96,8 @@ async function loadDefinition(cwd: string, config: RunConfig, opts: SubmitOption
   const target = opts.target;
   if (!target) throw new GitRunError(ErrorCode.BadOption, 'nothing to submit', 'name a definition file or an experiment of .runconfig: `git run submit sweep.json`');
   const file = path.resolve(cwd, target);
+  // The code of a commit runs that commit's experiment, whatever the work tree holds.
+  if (opts.commit && config.experiments[target] !== undefined) return { raw: config.experiments[target], source: `.runconfig: experiments.${target}` };
   if (existsSync(file) || /\.json$/i.test(target)) {
     let text: string;
     try {

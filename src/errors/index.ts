@@ -30,6 +30,7 @@ export const ErrorCode = {
   UnknownField: 'E_UNKNOWN_FIELD',
   BadDate: 'E_BAD_DATE',
   BadRevision: 'E_BAD_REVISION',
+  HooksNotWritable: 'E_HOOKS_NOT_WRITABLE',
   DaemonRunning: 'E_DAEMON_RUNNING',
   DaemonNotRunning: 'E_DAEMON_NOT_RUNNING',
   CronInvalid: 'E_CRON_INVALID',
