@@ -209,6 +209,8 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
   let refreshWanted = true;
   let lastRefresh = 0;
   const recording = new Set<Promise<void>>();
+  /** Runs this daemon started that the index may still show running. */
+  const ours = new Set<string>();
   /** Runs checked out ahead of their turn, and the views read for them. */
   const prepared = new Map<string, Promise<void>>();
   const views = new Map<string, RunView>();
@@ -228,7 +230,13 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
       }
       list.sort((a, b) => a.rank - b.rank || (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.id < b.id ? -1 : 1));
       pending = list;
-      others = new Map(index.workload().map((w) => [w.host, w.running.filter((id) => !inflight.has(id)).length]));
+      // Runs this daemon started are counted by inflight while their command runs, and not at all once it
+      // has ended (their slot is free), though the index may still say running (a record being written, or
+      // written after the index looked). An id is forgotten once the index no longer says running.
+      const workload = index.workload();
+      const stillRunning = new Set(workload.flatMap((w) => w.running));
+      for (const id of ours) if (!stillRunning.has(id) && !inflight.has(id)) ours.delete(id);
+      others = new Map(workload.map((w) => [w.host, w.running.filter((id) => !inflight.has(id) && !ours.has(id)).length]));
     } finally {
       index.close();
     }
@@ -249,6 +257,7 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
       void dispatchSoon();
     });
     inflight.set(q.id, { host: q.host, done });
+    ours.add(q.id);
     log(`dispatched ${q.id.slice(0, 12)} on ${q.host}${q.parent ? ` (child ${q.rank + 1} of ${q.parent.slice(0, 12)})` : ''}`);
     const fail = (e: unknown) => log(`run ${q.id.slice(0, 12)}: ${e instanceof Error ? e.message : String(e)}`);
     // Dispatched: the start is not recorded yet.
