@@ -14,6 +14,9 @@
  * commit begins with its status). So the timing is the queue's dispatch,
  * execution and recording, not the submission. Checked: N+1 refs, N
  * succeeded, the group succeeded, the repository clean, the daemon stopped.
+ * Round repositories stay until the end and `sync` runs (untimed) before each
+ * timed command, as in bench/sweep.ts (whose header explains why, on this
+ * machine's journal-less ext4).
  *
  * Commands: `sleep 0.05` (the goal, as the sweep benchmark of issue 3, so that
  * neither side can finish below N/2 x 50 ms) and, for diagnosis, `true`
@@ -58,6 +61,8 @@ async function main(): Promise<void> {
     await gitRun(repo, ['daemon', 'start']);
     const pid = (JSON.parse(await fs.readFile(path.join(repo, '.git', 'git-run', 'daemon', 'pid'), 'utf8')) as { pid: number }).pid;
     process.kill(pid, 'SIGSTOP');
+    // Untimed: write back what earlier rounds left dirty.
+    await runOk('sync', [], { cwd: root, env });
     let group: string;
     try {
       group = (await gitRun(repo, ['submit', '-d', def])).stdout.trim();
@@ -82,11 +87,13 @@ async function main(): Promise<void> {
     if (g.status !== 'succeeded' || g.children.length !== RUNS) throw new Error(`group ${group}: ${g.status}, ${g.children.length} children`);
     const st = await runOk('git', ['status', '--porcelain'], { cwd: repo, env });
     if (st.stdout.trim()) throw new Error(`${repo} is not clean:\n${st.stdout}`);
-    await fs.rm(repo, { recursive: true, force: true });
+    // Kept until the end, as in bench/sweep.ts: deleting thousands of files just before the next round slows
+    // file creation on this machine's journal-less ext4 (see sweep.ts's header).
     return ms;
   };
 
   const xargsRound = async (cmd: string[]): Promise<number> => {
+    await runOk('sync', [], { cwd: root, env });
     const t0 = process.hrtime.bigint();
     const r = await run('xargs', [`-P${PARALLEL}`, '-I{}', ...cmd], { cwd: root, env, input: lines });
     if (r.code !== 0) throw new Error(`xargs exited ${r.code}: ${r.stderr}`);
