@@ -29,7 +29,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, benchEnv, fmtRatio, intArg, machine, printTable, revision, run, runOk, smallRepo, sleep, stats, statsJson, statsRow, STATS_HEADERS, writeResults, commandLine } from './lib.js';
+import { CLI, benchEnv, fmtRatio, intArg, machine, printTable, revision, run, runOk, smallRepo, sleep, stats, statsJson, statsRow, STATS_HEADERS, writeResults, commandLine, runBench } from './lib.js';
 
 const RUNS = intArg('runs', 500);
 const ROUNDS = intArg('rounds', 5);
@@ -148,7 +148,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+runBench(main);

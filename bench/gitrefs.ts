@@ -30,8 +30,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, promises 
 import os from 'node:os';
 import path from 'node:path';
 import {
-  benchEnv, commandLine, cpuMark, fmtRatio, foreignCpuShare, intArg, machine, printTable, revision, run, runOk, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults,
-} from './lib.js';
+  benchEnv, commandLine, cpuMark, fmtRatio, foreignCpuShare, intArg, machine, printTable, revision, run, runOk, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench } from './lib.js';
 
 const ROUNDS = intArg('rounds', 21);
 const WARMUP = intArg('warmup', 3);
@@ -213,7 +212,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
-  process.exitCode = 1;
-});
+runBench(main);

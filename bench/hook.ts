@@ -26,8 +26,7 @@ import { promises as fs, readdirSync, readFileSync, readlinkSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CLI, ROOT, benchEnv, commandLine, drainSupervisors, fmtRatio, intArg, machine, printTable, revision, runOk, sleep, smallRepo, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults,
-} from './lib.js';
+  CLI, ROOT, benchEnv, commandLine, drainSupervisors, fmtRatio, intArg, machine, printTable, revision, runOk, sleep, smallRepo, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench } from './lib.js';
 
 const ITERATIONS = intArg('iterations', 40);
 const WARMUP = intArg('warmup', 3);
@@ -178,7 +177,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
-  process.exitCode = 1;
-});
+runBench(main);

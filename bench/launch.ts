@@ -24,8 +24,7 @@ import { promises as fs, readdirSync, readFileSync, readlinkSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CLI, CLI_UNBUNDLED, ROOT, benchEnv, commandLine, fmtRatio, intArg, machine, printTable, revision, run, runOk, sleep, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults,
-} from './lib.js';
+  CLI, CLI_UNBUNDLED, ROOT, benchEnv, commandLine, fmtRatio, intArg, machine, printTable, revision, run, runOk, sleep, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench } from './lib.js';
 
 const ITERATIONS = intArg('iterations', 20);
 const WARMUP = intArg('warmup', 2);
@@ -200,7 +199,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
-  process.exitCode = 1;
-});
+runBench(main);

@@ -392,3 +392,22 @@ export function generateTree(top: string, count: number, totalBytes: number, see
   }
   return { names, bytes };
 }
+
+/** A string from `--name=V` / `--name V`, or the default. */
+export function strArg(name: string, dflt: string): string {
+  const argv = process.argv.slice(2);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === `--${name}` && argv[i + 1] !== undefined) return argv[i + 1]!;
+    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
+  }
+  return dflt;
+}
+
+/** Run a benchmark's main: a failure prints its stack and sets exit status 1. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.stack ?? e.message : e);
+    process.exitCode = 1;
+  });
+}

@@ -48,8 +48,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   CLI, ROOT, benchEnv, childCpuMs, commandLine, cpuMark, foreignCpuShare, drainSupervisors, fmtRatio, intArg, machine, printTable, revision, run, runOk, runRefs, smallRepo, stats, statsJson, statsRow, STATS_HEADERS,
-  sleep, timeMs, writeResults,
-} from './lib.js';
+  sleep, timeMs, writeResults, runBench } from './lib.js';
 
 /** The summary line git run submit ends with ("200 succeeded"): above 20 children, the only line when all succeed. */
 const lastLine = (out: string): string => out.trimEnd().split('\n').pop() ?? '';
@@ -261,7 +260,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
-  process.exitCode = 1;
-});
+runBench(main);

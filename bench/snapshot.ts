@@ -30,8 +30,7 @@ import path from 'node:path';
 import { openRepo } from '../src/git/repo.js';
 import { takeSnapshot } from '../src/git/snapshot.js';
 import {
-  benchEnv, commandLine, fmtRatio, intArg, machine, printTable, revision, run, runOk, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults,
-} from './lib.js';
+  benchEnv, commandLine, fmtRatio, intArg, machine, printTable, revision, run, runOk, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench } from './lib.js';
 
 const ITERATIONS = intArg('iterations', 20);
 const FILES = intArg('files', 20_000);
@@ -319,7 +318,4 @@ async function runGitBlob(cwd: string, env: NodeJS.ProcessEnv, spec: string): Pr
   });
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
-  process.exitCode = 1;
-});
+runBench(main);

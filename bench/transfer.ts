@@ -51,8 +51,7 @@ import path from 'node:path';
 import { connect } from '../src/transport/ssh.js';
 import {
   CLI, benchEnv, commandLine, drainSupervisors, fmtRatio, generateTree, intArg, machine, median, printTable, revision, run, runOk, runRefs,
-  sleep, smallRepo, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults,
-} from './lib.js';
+  sleep, smallRepo, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench, strArg } from './lib.js';
 
 const ROUNDS = intArg('rounds', 10);
 const WARMUP = intArg('warmup', 1);
@@ -63,16 +62,6 @@ const CACHED_RUNS = intArg('cached-runs', 5);
 const MAX_WAIT_S = intArg('max-wait', 150);
 const GOAL = 1.4;
 
-/** A string from `--name=V` / `--name V`, or the default. */
-function strArg(name: string, dflt: string): string {
-  const argv = process.argv.slice(2);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === `--${name}` && argv[i + 1] !== undefined) return argv[i + 1]!;
-    if (a.startsWith(`--${name}=`)) return a.slice(name.length + 3);
-  }
-  return dflt;
-}
 
 /** The file system type holding `dir` (longest mount point prefix in /proc/mounts). */
 function fsType(dir: string): string {
@@ -595,7 +584,4 @@ function firstLineOf(cmd: string, args: string[]): string {
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0]!.trim() || 'unavailable';
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? e.stack ?? e.message : e);
-  process.exitCode = 1;
-});
+runBench(main);
