@@ -171,9 +171,12 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
   };
   const schedules = new Schedules((s, at) => void tick(s, at));
 
+  let lastProblems = '';
   const applySchedules = (first: boolean) => {
     const { specs, problems } = schedulesOf(config);
-    if (first) for (const p of problems) log(`schedule not started: ${p}`);
+    // Said once per change of the configuration, not on every look.
+    if (problems.join('\n') !== lastProblems) for (const p of problems) log(`schedule not started: ${p}`);
+    lastProblems = problems.join('\n');
     if (first && state.aliveAt) {
       // Ticks that fell while no daemon ran are reported, not run late.
       for (const s of specs) {
@@ -371,7 +374,7 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
     for (;;) {
       if (stopping) break;
       await reloadConfig();
-      const sig = JSON.stringify(schedulesOf(config).specs);
+      const sig = JSON.stringify(schedulesOf(config));
       if (sig !== last) {
         if (last) applySchedules(false);
         last = sig;
