@@ -39,7 +39,7 @@ const MAX_STEP_OUTPUT = 64 * 2 ** 20;
  * output goes to files and comes back framed by a random token and byte
  * counts, parsed strictly (the host's answers are not trusted).
  */
-class ControlShell {
+export class ControlShell {
   private buf: Buffer = Buffer.alloc(0);
   private pending: { token: string; resolve: (r: ExecResult) => void; reject: (e: Error) => void } | null = null;
   private queue: Promise<unknown> = Promise.resolve();
@@ -72,7 +72,7 @@ class ControlShell {
     const token = randomBytes(8).toString('hex');
     return new Promise((resolve, reject) => {
       this.pending = { token, resolve, reject };
-      this.ch.write(`sh -c ${shQuote(script)} </dev/null >"$T/o" 2>"$T/e"; c=$?; printf '@@%s %d %d %d\n' ${token} "$c" $(wc -c <"$T/o") $(wc -c <"$T/e"); cat "$T/o" "$T/e"\n`);
+      this.ch.write(`sh -c ${shQuote(script)} </dev/null >"$T/o" 2>"$T/e"; c=$?; printf '@@%s %d %d %d\\n' ${token} "$c" $(wc -c <"$T/o") $(wc -c <"$T/e"); cat "$T/o" "$T/e"\n`);
     });
   }
 
