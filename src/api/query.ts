@@ -40,27 +40,17 @@ export function parseStatuses(s: string | undefined): Status[] | undefined {
   return list as Status[];
 }
 
-/** Runs, newest first. */
+/** Runs, newest first (through the index), each unfinished one checked where it runs (a remote host is asked) and recorded if it ended. */
 export async function listRuns(repo: Repo, opts: ListOptions = {}): Promise<RunView[]> {
-  const refs = await listRunRefs(repo);
-  const reader = new RunReader(repo, refs.length > 20);
-  let views: RunView[];
-  try {
-    views = await Promise.all(refs.map((r) => reader.read(r.id, r.tip)));
-  } finally {
-    reader.close();
+  const ids = await selectRuns(repo, { ...(opts.status ? { status: opts.status } : {}), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) });
+  const views = await getRuns(repo, ids);
+  const out: RunView[] = [];
+  for (const v of views) {
+    let now = v;
+    if (!v.children && !isFinal(v.status) && (await refresh(repo, v).catch(() => false))) now = await complete(repo, await readRun(repo, v.id));
+    if (!opts.status || opts.status.includes(now.status)) out.push(now);
   }
-  // Bring unfinished runs up to date before filtering on status.
-  for (let i = 0; i < views.length; i++) {
-    const v = views[i]!;
-    if (!v.children && !isFinal(v.status) && (await refresh(repo, v))) views[i] = await readRun(repo, v.id);
-  }
-  const byId = new Map(views.map((v) => [v.id, v]));
-  views = await Promise.all(views.map((v) => complete(repo, v, byId)));
-  views.sort((a, b) => (a.spec.createdAt < b.spec.createdAt ? 1 : a.spec.createdAt > b.spec.createdAt ? -1 : a.id < b.id ? 1 : -1));
-  if (opts.status) views = views.filter((v) => opts.status!.includes(v.status));
-  if (opts.limit !== undefined) views = views.slice(0, opts.limit);
-  return views;
+  return out;
 }
 
 /** Many runs by full id, through one reader (a sweep's children), completed. */
@@ -90,16 +80,9 @@ export async function getRuns(repo: Repo, ids: string[]): Promise<RunView[]> {
   }
 }
 
-/** Queued and running runs, newest first, each checked where it runs (a remote host is asked): what has ended is recorded and left out. */
+/** Queued and running runs, newest first, each checked where it runs: what has ended is recorded and left out. */
 export async function activeRuns(repo: Repo): Promise<RunView[]> {
-  const views = await getRuns(repo, await selectRuns(repo, { status: ['queued', 'running'] }));
-  const out: RunView[] = [];
-  for (const v of views) {
-    let now = v;
-    if (!v.children && !isFinal(v.status) && (await refresh(repo, v).catch(() => false))) now = await complete(repo, await readRun(repo, v.id));
-    if (!isFinal(now.status)) out.push(now);
-  }
-  return out;
+  return listRuns(repo, { status: ['queued', 'running'] });
 }
 
 /** What `git run log` selects by (every field optional; repeated values of one field are alternatives, as git's). */

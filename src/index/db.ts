@@ -165,10 +165,7 @@ const num = (v: unknown): number | null => {
 const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : canonicalJson(v));
 
 export class RunIndex {
-  private constructor(
-    private readonly db: Database.Database,
-    private readonly file: string,
-  ) {}
+  private constructor(private readonly db: Database.Database) {}
 
   static open(repo: Repo): RunIndex {
     const dir = repo.stateDir;
@@ -229,7 +226,7 @@ export class RunIndex {
       if (!re) patterns.set(pattern, (re = new RegExp(pattern)));
       return re.test(value) ? 1 : 0;
     });
-    return new RunIndex(db, file);
+    return new RunIndex(db);
   }
 
   /** Bring the index up to date with the refs and notes: read only what moved. `full`: ignore the stamp. */
@@ -558,17 +555,6 @@ export class RunIndex {
       out.set(k, { count: a.count, metrics });
     }
     return out;
-  }
-
-  /** Drop every row (a rebuild from git follows). */
-  clear(): void {
-    this.db.transaction(() => {
-      for (const t of ['runs', 'params', 'metrics', 'tags', 'meta', 'names']) this.db.exec(`DELETE FROM ${t}`);
-    })();
-  }
-
-  get path(): string {
-    return this.file;
   }
 
   close(): void {
