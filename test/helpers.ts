@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 export const CLI = fileURLToPath(new URL('../git-run.cjs', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-const ENV: NodeJS.ProcessEnv = {
+/** The environment tests run git and git-run with: a fixed identity, no system config, no color. */
+export const ENV: NodeJS.ProcessEnv = {
   ...process.env,
   GIT_AUTHOR_NAME: 'Ada Tester',
   GIT_AUTHOR_EMAIL: 'ada@example.test',
@@ -21,9 +22,8 @@ const ENV: NodeJS.ProcessEnv = {
   GIT_CONFIG_NOSYSTEM: '1',
   NO_COLOR: '1',
 };
-delete ENV.GIT_DIR;
-delete ENV.GIT_WORK_TREE;
-delete ENV.GIT_INDEX_FILE;
+// A hook's variables (or one a developer set) must not point git at another repository; GIT_RUN_SKIP would mute hooks.
+for (const v of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_RUN_SKIP']) delete ENV[v];
 
 const made: string[] = [];
 after(() => {

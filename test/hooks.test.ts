@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, ROOT, git, gitRun, makeRepo, nodeCmd, ok, runIds, showJson, tmpdir, until, writeFiles } from './helpers.js';
+import { CLI, ENV, ROOT, git, gitRun, makeRepo, nodeCmd, ok, runIds, showJson, tmpdir, until, writeFiles } from './helpers.js';
 
 interface Event {
   at: string;
@@ -21,16 +21,6 @@ interface Event {
   runs?: string[];
 }
 
-const ENV: NodeJS.ProcessEnv = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'Ada Tester',
-  GIT_AUTHOR_EMAIL: 'ada@example.test',
-  GIT_COMMITTER_NAME: 'Ada Tester',
-  GIT_COMMITTER_EMAIL: 'ada@example.test',
-  GIT_CONFIG_NOSYSTEM: '1',
-  NO_COLOR: '1',
-};
-for (const v of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_RUN_SKIP']) delete ENV[v];
 
 /** git with its exit status and both streams (a hook writes to git's stderr). */
 function gitFull(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): { code: number | null; stdout: string; stderr: string } {
