@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import net from 'node:net';
 import { makeRepo, gitRun, ok, showJson, git, runIds, writeFiles, refState, until, nodeCmd } from './helpers.js';
 import { startSshd, sshdAvailable, onHost, type Sshd } from './sshd.js';
 
@@ -188,6 +189,31 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
     const j = await showJson(repo, id);
     assert.equal(j.exitCode, null);
     assert.match(j.error, /left no exit status/);
+  });
+
+  it('a host that cannot be reached is tried once per process, not once per run', async function () {
+    // A server that accepts and never says a word: each attempt waits for the connect timeout (2 s here).
+    let attempts = 0;
+    const silent = net.createServer(() => attempts++);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as net.AddressInfo).port;
+    const config = path.join(sshd.dir, `ssh_config-unreachable-${process.pid}`);
+    writeFileSync(config, readFileSync(sshd.config, 'utf8'));
+    const { repo } = remoteRepo('ssh-unreachable', {}, { ssh_config: config });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) ids.push((await ok(['-d', '--host', 'box', '-p', `i=${i}`, '--', 'sleep', '30'], { cwd: repo })).stdout.trim());
+      await until('all three running', async () => (await Promise.all(ids.map((id) => showJson(repo, id)))).every((j) => j.status === 'running') || null, 30000);
+      // The host goes silent for newcomers (the supervisors keep their open connections).
+      writeFileSync(config, readFileSync(sshd.config, 'utf8').replace(/Port \d+/, `Port ${port}`) + 'Host *\n  ConnectTimeout 2\n');
+      const st = await ok(['status'], { cwd: repo });
+      assert.equal(st.stdout.split('\n').filter((l) => /running/.test(l) && /sleep 30/.test(l)).length, 3, st.stdout);
+      assert.equal(attempts, 1, 'one connection attempt for three runs on the host (not one connect timeout each)');
+    } finally {
+      writeFileSync(config, readFileSync(sshd.config, 'utf8'));
+      for (const id of runIds(repo)) await gitRun(['cancel', '--grace', '0', id], { cwd: repo });
+      silent.close();
+    }
   });
 
   it('ProxyJump and the ssh agent work as OpenSSH configures them', async () => {

@@ -234,6 +234,9 @@ async function open(target: SshTarget, sock: Duplex | undefined, jumps: SshConne
     },
     ...(sock ? { sock } : {}),
   };
+  // ssh2 may emit more than one 'error' (a timeout, then the socket closing): one left without a listener
+  // would crash the process. After the first, they are ends the connection's users see anyway.
+  client.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     client.once('ready', resolve);
     client.once('error', (e: Error) => {
@@ -275,6 +278,11 @@ export async function connect(alias: string, configFile: string | null = null): 
 /** One connection per host alias for the life of the process. */
 const pool = new Map<string, Promise<SshConnection>>();
 
+/** A host that could not be reached is not tried again for this long: `status` with fifty runs on a host
+ * that is down would otherwise wait for fifty connection timeouts. */
+const RETRY_AFTER_MS = 30_000;
+const unreachable = new Map<string, { at: number; error: unknown }>();
+
 export async function connection(alias: string, configFile: string | null = null): Promise<SshConnection> {
   const key = `${configFile ?? ''}\0${alias}`;
   const existing = pool.get(key);
@@ -282,9 +290,17 @@ export async function connection(alias: string, configFile: string | null = null
     const c = await existing.catch(() => null);
     if (c?.isOpen) return c;
   }
+  const down = unreachable.get(key);
+  if (down && Date.now() - down.at < RETRY_AFTER_MS) throw down.error;
   const p = connect(alias, configFile).then((c) => (c.warmUp(), c));
   pool.set(key, p);
-  p.catch(() => pool.delete(key));
+  p.then(
+    () => unreachable.delete(key),
+    (error: unknown) => {
+      pool.delete(key);
+      unreachable.set(key, { at: Date.now(), error });
+    },
+  );
   return p;
 }
 
