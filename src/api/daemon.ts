@@ -124,6 +124,7 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
   let configError: string | null = null;
   const state = readState(repo);
   let lastWatch = 0;
+  let watching: Promise<void> | null = null;
   let lastAlive = 0;
 
   const reloadConfig = async () => {
@@ -381,9 +382,12 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
       }
       try {
         await dispatchSoon();
-        if (Date.now() - lastWatch > 5000) {
+        if (Date.now() - lastWatch > 5000 && !watching) {
           lastWatch = Date.now();
-          await watch();
+          // In the background: a host that is down (a connect timeout) must not hold up the queue.
+          watching = watch()
+            .catch((e: unknown) => log(`error: ${e instanceof Error ? e.message : String(e)}`))
+            .finally(() => (watching = null));
         }
       } catch (e) {
         log(`error: ${e instanceof Error ? e.message : String(e)}`);
@@ -406,6 +410,7 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
     if (inflight.size) log(`waiting for ${inflight.size} run(s) to end`);
     await Promise.all([...inflight.values()].map((f) => f.done));
     await Promise.all([...recording]);
+    await watching;
     state.aliveAt = new Date().toISOString();
     await saveState();
     log('daemon stopped');
