@@ -27,6 +27,7 @@ import { ErrorCode, GitRunError, isGitRunError } from '../errors/index.js';
 import { loadRunConfig } from './context.js';
 import { submitInBackground } from './run.js';
 import { cancelRuns } from './control.js';
+import { shQuote } from '../transport/ssh.js';
 
 /** The hooks git-run can install. */
 export const HOOK_NAMES = ['post-commit'] as const;
@@ -47,7 +48,6 @@ export async function hooksDir(repo: Repo): Promise<string> {
   return path.resolve(repo.topLevel ?? repo.gitDir, dir);
 }
 
-const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
  * The post-commit shim. Builtins only in the foreground (no process is
@@ -69,7 +69,7 @@ export function postCommitShim(node: string, cli: string): string {
     'c=$d; if [ -f "$d/commondir" ]; then read -r c 2>/dev/null <"$d/commondir"; case $c in /*) ;; *) c=$d/$c;; esac; fi',
     'h=; r=; read -r r 2>/dev/null <"$d/HEAD"; case $r in "ref: "*) r=${r#ref: }; read -r h 2>/dev/null <"$c/$r";; *) h=$r; r=;; esac',
     'w=; for f in rebase-merge rebase-apply MERGE_HEAD CHERRY_PICK_HEAD REVERT_HEAD sequencer; do if [ -e "$d/$f" ]; then w=$w$f,; fi; done',
-    `n=${sq(node)}; g=${sq(cli)}`,
+    `n=${shQuote(node)}; g=${shQuote(cli)}`,
     `if [ -x "$n" ] && [ -f "$g" ]; then "$n" "$g" ${args} else git run ${args} fi`,
     'exit $s',
     '',
