@@ -56,7 +56,8 @@ describe('.runconfig defaults and the demo', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /test accuracy 0\.\d+/);
     assert.match(r.stdout, /\(succeeded\)/);
-    assert.match(r.stdout, /results\/metrics\.json/);
+    assert.match(r.stdout, /^Metrics: accuracy=0\.\d+ final_loss=\d/m, 'the demo\'s metrics.json is recorded as its metrics');
+    assert.match(r.stdout, /:metrics\.json/);
     assert.match(r.stdout, /"accuracy"/);
   });
 });

@@ -5,7 +5,7 @@ export default class CatCommand extends GitRunCommand {
   static override paths = [['cat']];
   static override usage = Command.Usage({
     description: "print a file of a run: one of its outputs, or else a file of its code",
-    examples: [['An output', 'git run cat 3f2a9c:results/metrics.json']],
+    examples: [['An output', 'git run cat 3f2a9c:results/model.json']],
   });
 
   spec = Option.String({ name: '<run>:<path>' });
