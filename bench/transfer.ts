@@ -42,13 +42,13 @@
  *
  * Usage: node dist/bench/transfer.js [--rounds N] [--warmup N] [--files N] [--mib N] [--launch-rounds N] [--cached-runs N] [--max-wait S] [--remote-base DIR]
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { promises as fs, chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { promises as fs, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import crypto from 'node:crypto';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { connect } from '../src/transport/ssh.js';
+import { startSshd, type Sshd } from '../test/sshd.js';
 import {
   CLI, benchEnv, commandLine, drainSupervisors, fmtRatio, generateTree, intArg, machine, median, printTable, revision, run, runOk, runRefs,
   sleep, smallRepo, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench, strArg } from './lib.js';
@@ -83,103 +83,6 @@ function fsType(dir: string): string {
  * `--remote-base DIR` puts the remote side elsewhere (DIR must exist).
  */
 const REMOTE_BASE = strArg('remote-base', existsSync('/dev/shm') && fsType('/dev/shm') === 'tmpfs' ? '/dev/shm' : os.tmpdir());
-
-interface Sshd {
-  dir: string;
-  port: number;
-  config: string;
-  log: string;
-  stop(): void;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A real OpenSSH server on 127.0.0.1 (after test/sshd.ts), logging one line per session. */
-async function startSshd(dir: string): Promise<Sshd> {
-  mkdirSync(dir, { recursive: true });
-  chmodSync(dir, 0o700);
-  const port = await freePort();
-  const key = (name: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', path.join(dir, name)]);
-  key('host_ed25519');
-  key('client_ed25519');
-  writeFileSync(path.join(dir, 'authorized_keys'), readFileSync(path.join(dir, 'client_ed25519.pub')));
-  chmodSync(path.join(dir, 'authorized_keys'), 0o600);
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const sshdConfig = path.join(dir, 'sshd_config');
-  writeFileSync(
-    sshdConfig,
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${dir}/host_ed25519`,
-      `PidFile ${dir}/sshd.pid`,
-      `AuthorizedKeysFile ${dir}/authorized_keys`,
-      'PermitRootLogin prohibit-password',
-      'PubkeyAuthentication yes',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'StrictModes no',
-      'MaxStartups 100:30:200',
-      'MaxSessions 50',
-      // One "Starting session" line per exec: counts git-run's remote steps.
-      'LogLevel VERBOSE',
-      '',
-    ].join('\n'),
-  );
-  const knownHosts = path.join(dir, 'known_hosts');
-  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${readFileSync(path.join(dir, 'host_ed25519.pub'), 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
-  const config = path.join(dir, 'ssh_config');
-  writeFileSync(
-    config,
-    [
-      'Host testhost',
-      '  HostName 127.0.0.1',
-      `  Port ${port}`,
-      '  User root',
-      `  IdentityFile ${dir}/client_ed25519`,
-      '  IdentitiesOnly yes',
-      `  UserKnownHostsFile ${knownHosts}`,
-      '  GlobalKnownHostsFile /dev/null',
-      '  StrictHostKeyChecking yes',
-      '  BatchMode yes',
-      '',
-    ].join('\n'),
-  );
-  const log = path.join(dir, 'sshd.log');
-  execFileSync('/usr/sbin/sshd', ['-t', '-f', sshdConfig]);
-  execFileSync('/usr/sbin/sshd', ['-f', sshdConfig, '-E', log]);
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => (s.end(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (ok) break;
-    await sleep(50);
-  }
-  return {
-    dir,
-    port,
-    config,
-    log,
-    stop() {
-      try {
-        process.kill(Number(readFileSync(path.join(dir, 'sshd.pid'), 'utf8')), 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    },
-  };
-}
 
 /** Bytes a program writes to stdout (counted, not kept). */
 function countStdout(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<number> {

@@ -5,10 +5,10 @@
  * developer machine; in CI (CI=true) that is a failure.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
-import { tmpdir } from './helpers.js';
 
 export interface Sshd {
   dir: string;
@@ -16,6 +16,8 @@ export interface Sshd {
   /** An OpenSSH client config with `Host testhost` (key, port, known_hosts). */
   config: string;
   knownHosts: string;
+  /** sshd's log (LogLevel VERBOSE: one "Starting session" line per session). */
+  log: string;
   stop(): void;
 }
 
@@ -39,8 +41,10 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startSshd(): Promise<Sshd> {
-  const dir = tmpdir('sshd');
+/** Start one; `dir` holds its keys, configs and log (default: a new temporary directory). Also used by bench/transfer.ts. */
+export async function startSshd(given?: string): Promise<Sshd> {
+  const dir = given ?? mkdtempSync(path.join(os.tmpdir(), 'git-run-sshd-'));
+  mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o700);
   const port = await freePort();
   const key = (name: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', path.join(dir, name)]);
@@ -104,12 +108,15 @@ export async function startSshd(): Promise<Sshd> {
     port,
     config,
     knownHosts,
+    log: path.join(dir, 'sshd.log'),
     stop() {
       try {
         process.kill(Number(readFileSync(path.join(dir, 'sshd.pid'), 'utf8')), 'SIGTERM');
       } catch {
         /* already gone */
       }
+      // A directory made here goes with it (KEEP_TEST_REPOS=1 keeps it, as the tests' repositories).
+      if (!given && !process.env.KEEP_TEST_REPOS) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
