@@ -20,11 +20,11 @@
  *
  * Usage: node dist/bench/launch.js [--iterations N] [--warmup N]
  */
-import { promises as fs, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CLI, CLI_UNBUNDLED, ROOT, benchEnv, commandLine, fmtRatio, intArg, machine, printTable, revision, run, runOk, sleep, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench } from './lib.js';
+  CLI, CLI_UNBUNDLED, ROOT, benchEnv, commandLine, fmtRatio, intArg, machine, printTable, revision, run, runOk, sleep, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench, supervisorsIn } from './lib.js';
 
 const ITERATIONS = intArg('iterations', 20);
 const WARMUP = intArg('warmup', 2);
@@ -50,21 +50,6 @@ async function writeFiles(dir: string): Promise<void> {
   }
 }
 
-/** Processes running `git-run __supervise` whose working directory is `repo`. */
-function supervisorsIn(repo: string): number[] {
-  const pids: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
-      if (!argv.includes('__supervise')) continue;
-      if (readlinkSync(`/proc/${e}/cwd`) === repo) pids.push(Number(e));
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return pids;
-}
 
 /** Wait (untimed for the benchmark) until no supervisor is left in `repo`;
  * returns how long that took. */

@@ -30,23 +30,12 @@ import path from 'node:path';
 import { openRepo } from '../src/git/repo.js';
 import { takeSnapshot } from '../src/git/snapshot.js';
 import {
-  benchEnv, commandLine, fmtRatio, intArg, machine, printTable, revision, run, runOk, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench } from './lib.js';
+  benchEnv, commandLine, fmtRatio, intArg, machine, printTable, revision, run, runOk, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench, prng } from './lib.js';
 
 const ITERATIONS = intArg('iterations', 20);
 const FILES = intArg('files', 20_000);
 const TOTAL_BYTES = intArg('mib', 200) * 2 ** 20;
 
-/** mulberry32: a small, fast, seeded PRNG (layout and sizes are reproducible). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = prng(20_000);
 const randInt = (n: number) => Math.floor(rand() * n);

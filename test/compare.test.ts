@@ -1,21 +1,8 @@
 import assert from 'node:assert/strict';
-import { makeRepo, gitRun, ok, refState, runIds } from './helpers.js';
+import { makeRepo, gitRun, ok, runIds, refused } from './helpers.js';
 
 const short = (id: string) => id.slice(0, 12);
 
-/** Expect exit 2, the message and a hint, and nothing written. */
-async function refused(repo: string, args: string[], message: string, hint: string | RegExp) {
-  const before = refState(repo);
-  const r = await gitRun(args, { cwd: repo });
-  assert.equal(r.code, 2, `exit 2, got ${r.code}: ${r.stderr}`);
-  assert.equal(r.stdout, '');
-  const [first, second, ...rest] = r.stderr.split('\n');
-  assert.equal(first, `error: ${message}`);
-  if (typeof hint === 'string') assert.equal(second, `hint: ${hint}`);
-  else assert.match(second!, hint);
-  assert.deepEqual(rest, ['']);
-  assert.equal(refState(repo), before, 'nothing was written');
-}
 
 /** Writes metrics.json from its arguments: acc, then loss. */
 const TRAIN = `printf '{"acc": %s, "loss": %s}' "$1" "$2" > metrics.json\n`;

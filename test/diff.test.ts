@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { makeRepo, gitRun, ok, refState, runIds, showJson, git, writeFiles } from './helpers.js';
+import { makeRepo, gitRun, ok, runIds, showJson, git, writeFiles, refused } from './helpers.js';
 
 /** Run the CLI to make one run; its id. */
 async function makeRun(repo: string, args: string[], cwd = repo): Promise<string> {
@@ -13,19 +13,6 @@ async function makeRun(repo: string, args: string[], cwd = repo): Promise<string
 
 const short = (id: string) => id.slice(0, 12);
 
-/** Expect exit 2, the message and a hint, and nothing written. */
-async function refused(repo: string, args: string[], message: string, hint: RegExp) {
-  const before = refState(repo);
-  const r = await gitRun(args, { cwd: repo });
-  assert.equal(r.code, 2, `exit 2, got ${r.code}: ${r.stderr}`);
-  assert.equal(r.stdout, '');
-  const [first, second, ...rest] = r.stderr.split('\n');
-  assert.equal(first, `error: ${message}`);
-  assert.match(second!, /^hint: /);
-  assert.match(second!, hint);
-  assert.deepEqual(rest, ['']);
-  assert.equal(refState(repo), before, 'nothing was written');
-}
 
 const TRAIN_A = `printf '{"acc": 0.9, "loss": 0.5}' > metrics.json
 echo model-a > model.txt

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 /**
  * Test harness: every test gets its own repository in a temporary directory,
  * with user, branch and dates pinned, and drives the real, built CLI.
@@ -128,3 +129,18 @@ export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs
 
 /** A node one-liner as a command (node is always there; python may not be). */
 export const nodeCmd = (src: string) => [process.execPath, '-e', src];
+
+/** Expect exit 2 with `error: <message>` and a `hint:` line (equal to the string, or matching the pattern), nothing else, and nothing written. */
+export async function refused(repo: string, args: string[], message: string, hint: string | RegExp): Promise<void> {
+  const before = refState(repo);
+  const r = await gitRun(args, { cwd: repo });
+  assert.equal(r.code, 2, `exit 2, got ${r.code}: ${r.stderr}`);
+  assert.equal(r.stdout, '');
+  const [first, second, ...rest] = r.stderr.split('\n');
+  assert.equal(first, `error: ${message}`);
+  assert.match(second!, /^hint: /);
+  if (typeof hint === 'string') assert.equal(second, `hint: ${hint}`);
+  else assert.match(second!, hint);
+  assert.deepEqual(rest, ['']);
+  assert.equal(refState(repo), before, 'nothing was written');
+}
