@@ -141,7 +141,7 @@ export function compareViews(views: RunView[], opts: CompareOptions = {}): Compa
   const params = opts.allParams
     ? allParams
     : allParams.filter((k) => {
-        const values = views.map((v) => (k in v.spec.params ? canonicalJson(v.spec.params[k]) : undefined));
+        const values = views.map((v) => (Object.hasOwn(v.spec.params, k) ? canonicalJson(v.spec.params[k]) : undefined));
         return values.some((x) => x !== values[0]);
       });
   for (const m of views.length ? opts.metrics ?? [] : []) {
@@ -175,8 +175,8 @@ export function compareViews(views: RunView[], opts: CompareOptions = {}): Compa
     status: v.status,
     name: v.meta.name,
     createdAt: v.spec.createdAt,
-    params: Object.fromEntries(params.map((k) => [k, k in v.spec.params ? v.spec.params[k] : null])),
-    metrics: Object.fromEntries(metrics.map((k) => [k, v.metrics && k in v.metrics ? v.metrics[k]! : null])),
+    params: Object.fromEntries(params.map((k) => [k, Object.hasOwn(v.spec.params, k) ? v.spec.params[k] : null])),
+    metrics: Object.fromEntries(metrics.map((k) => [k, v.metrics && Object.hasOwn(v.metrics, k) ? v.metrics[k]! : null])),
   }));
   return { params, metrics, rows };
 }

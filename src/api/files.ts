@@ -48,6 +48,7 @@ export interface CheckoutResult {
 export async function checkoutRun(repo: Repo, name: string, sub: string | null, dest: string, force = false): Promise<CheckoutResult> {
   const view = await getRun(repo, name);
   const target = path.resolve(dest);
+  await checkDestination(target);
   const existing = await fs.readdir(target).catch(() => null);
   if (existing && existing.length && !force) {
     throw new GitRunError(ErrorCode.DestinationNotEmpty, `${target} exists and is not empty`, 'choose a new directory with --to <dir>, or pass --force to write into it', { dest: target });
@@ -67,12 +68,31 @@ export async function checkoutRun(repo: Repo, name: string, sub: string | null, 
     if (!chosen.length) {
       throw new GitRunError(ErrorCode.PathNotInRun, `run ${view.id.slice(0, 12)} has no file at '${sub}'`, 'see its files with `git run show <run>`', { run: view.id, path: sub });
     }
-    await fs.mkdir(target, { recursive: true });
+    await fs.mkdir(target, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+      throw new GitRunError(ErrorCode.DestinationNotEmpty, `cannot make ${target}: ${e.message}`, 'choose a directory you can write to with --to <dir>', { dest: target });
+    });
     const input = chosen.map((f) => f + '\0').join('');
     await repo.git(['-c', 'core.sparseCheckout=false', 'checkout-index', '-z', '--stdin', '-f', `--prefix=${target}/`], { env: { ...env, GIT_WORK_TREE: target }, input, cwd: target });
     const count = chosen.length;
     return { view, dest: target, files: count };
   } finally {
     await fs.rm(index, { force: true });
+  }
+}
+
+/** The destination is absent or a directory (a link to one will do); anything else is refused before anything is written. */
+async function checkDestination(target: string): Promise<void> {
+  let link = true;
+  await fs.lstat(target).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw new GitRunError(ErrorCode.DestinationNotEmpty, `cannot write to ${target}: ${e.code === 'ENOTDIR' ? 'a part of that path is not a directory' : e.message}`, 'choose a new directory with --to <dir>', { dest: target });
+    link = false;
+  });
+  if (!link) return;
+  const st = await fs.stat(target).catch(() => null);
+  if (!st) {
+    throw new GitRunError(ErrorCode.DestinationNotEmpty, `${target} is a symbolic link to nothing (${await fs.readlink(target).catch(() => '?')})`, 'remove the link, or choose a new directory with --to <dir>', { dest: target });
+  }
+  if (!st.isDirectory()) {
+    throw new GitRunError(ErrorCode.DestinationNotEmpty, `${target} exists and is not a directory`, 'choose a new directory with --to <dir>', { dest: target });
   }
 }

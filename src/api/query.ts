@@ -8,7 +8,7 @@ import { listRunRefs, readRun, resolveRun, RunReader, type RunView } from '../st
 import { thisHost } from '../executors/process.js';
 import { compileWhere, parseDate } from '../query/where.js';
 import { refreshRun as refresh } from '../executors/index.js';
-import { isFinal, STATUSES, type Status } from '../core/record.js';
+import { isFinal, STATUSES, canonicalJson, type Status } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { complete } from './groups.js';
 
@@ -258,3 +258,58 @@ export async function colorWanted(repo: Repo, when: string | undefined, toTermin
   const r = await repo.git(['config', '--get-colorbool', 'color.ui', toTerminal ? 'true' : 'false'], { okCodes: [1, 128] });
   return r.code === 0 ? r.stdout.toString().trim() === 'true' : toTerminal;
 }
+
+/** What `--group-by` groups runs by: a parameter's value, or the seed. */
+export type GroupKey = { param: string } | 'seed';
+
+export interface MetricSummary {
+  count: number;
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+}
+
+/** One cell of a grouping: the key's values (null where a run lacks the param), its runs, their metrics. */
+export interface GroupCell {
+  values: Array<string | null>;
+  count: number;
+  metrics: Map<string, MetricSummary>;
+}
+
+/**
+ * Metric statistics of runs grouped by one or more keys: one cell per
+ * combination of values that occurs (every key counts; a run without a
+ * param is grouped under null for it). Keys are matched as own properties:
+ * a param named `__proto__` is a param.
+ */
+export async function groupRuns(repo: Repo, index: Index, ids: string[], keys: GroupKey[]): Promise<GroupCell[]> {
+  const cells = new Map<string, { values: Array<string | null>; count: number; samples: Map<string, number[]> }>();
+  for await (const views of readViews(repo, index, ids)) {
+    for (const v of views) {
+      const values = keys.map((k) => (k === 'seed' ? String(v.spec.seed) : Object.hasOwn(v.spec.params, k.param) ? paramText(v.spec.params[k.param]) : null));
+      const id = JSON.stringify(values);
+      let c = cells.get(id);
+      if (!c) cells.set(id, (c = { values, count: 0, samples: new Map() }));
+      c.count++;
+      for (const [m, x] of Object.entries(v.metrics ?? {})) {
+        let l = c.samples.get(m);
+        if (!l) c.samples.set(m, (l = []));
+        l.push(x);
+      }
+    }
+  }
+  return [...cells.values()].map((c) => {
+    const metrics = new Map<string, MetricSummary>();
+    for (const [name, l] of c.samples) {
+      const mean = l.reduce((s, x) => s + x, 0) / l.length;
+      // The sample standard deviation (n - 1), as a spread of repeated runs; 0 for one run.
+      const std = l.length > 1 ? Math.sqrt(l.reduce((s, x) => s + (x - mean) ** 2, 0) / (l.length - 1)) : 0;
+      metrics.set(name, { count: l.length, mean, std, min: Math.min(...l), max: Math.max(...l) });
+    }
+    return { values: c.values, count: c.count, metrics };
+  });
+}
+
+/** A param value as text, as the index and `--param` write it. */
+const paramText = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : canonicalJson(v));

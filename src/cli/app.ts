@@ -34,7 +34,23 @@ export function buildCli(): Cli {
   return cli;
 }
 
-export async function runApp(argv: string[]): Promise<number> {
+const LOG_VALUE_OPTIONS = new Set(['-n', '--max-count', '--format', '--pretty', '--status', '--since', '--after', '--until', '--before', '--author', '--grep', '--tag', '--host', '--param', '-p', '--parent', '--where', '--group-by', '--color']);
+
+/** git's count forms for log: -1, -n1, -n 1, --max-count=1 (clipanion knows the last two). */
+export function countForms(argv: string[]): string[] {
+  if (argv[0] !== 'log') return argv;
+  const dd = argv.indexOf('--');
+  const end = dd < 0 ? argv.length : dd;
+  return argv.map((a, i) => {
+    // A value of the option before it (--where -1) is left alone.
+    if (i === 0 || i >= end || LOG_VALUE_OPTIONS.has(argv[i - 1]!)) return a;
+    const m = /^-(?:n)?(\d+)$/.exec(a);
+    return m ? `--max-count=${m[1]}` : a;
+  });
+}
+
+export async function runApp(args: string[]): Promise<number> {
+  const argv = countForms(args);
   const cli = buildCli();
   let command;
   try {

@@ -2,7 +2,7 @@
  * Running one command in the foreground or in the background, as the CLI
  * does it: streams, signals, the closing status line, the exit code.
  */
-import { startRun, runForeground, signalNumber, type RunView } from '../api/index.js';
+import { startRun, runForeground, signalNumber, repoAt, getRun, runToJson, type RunView } from '../api/index.js';
 import { short, exitSummary, duration, runDuration, humanSize } from './render.js';
 import type { ParsedRun } from './run-args.js';
 
@@ -23,8 +23,8 @@ export interface Io {
 
 export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
   if (p.detach) {
-    const { id } = await startRun(p.run);
-    io.stdout.write(id + '\n');
+    const { id, repo } = await startRun(p.run);
+    io.stdout.write(p.json ? JSON.stringify(await runToJson(repo, await getRun(repo, id))) + '\n' : id + '\n');
     return 0;
   }
   // Ctrl-C (or SIGTERM) cancels the run; a second one stops waiting for the record.
@@ -75,6 +75,9 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
     if (p.quiet && err && (view.status === 'lost' || view.result?.exitCode === null) && view.status !== 'cancelled') {
       // -q silences the summary, not a failure of the tool's own (the command never ran, or was lost).
       write(io.stderr, Buffer.from(`git-run: run ${short(view.id)} ${view.status}: ${err}\n`));
+    } else if (p.json) {
+      const repo = await repoAt(p.run.cwd);
+      write(io.stdout, Buffer.from(JSON.stringify(await runToJson(repo, view)) + '\n'));
     } else if (!p.quiet) {
       const d = runDuration(view);
       const detail = [exitSummary(view), d !== null ? duration(d) : ''].filter(Boolean).join(', ');

@@ -7,7 +7,11 @@
 import type { RunView } from '../api/index.js';
 import { GitRunError, ErrorCode } from '../api/index.js';
 import { closest } from '../core/definition.js';
-import { commandLine, duration, formatNumber, runDuration, exitSummary } from './render.js';
+import { commandLine, duration, formatNumber, runDuration, exitSummary, valueText } from './render.js';
+import { escapeText } from './escape.js';
+
+/** A key's own value: user keys such as `__proto__` are data, not the prototype. */
+const own = <T>(o: Record<string, T> | null | undefined, k: string): T | undefined => (o && Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined);
 
 type Field = (v: RunView) => string;
 
@@ -47,7 +51,7 @@ const FIELDS: Record<string, Field> = {
   parent: (v) => v.spec.parent ?? '',
   kind: (v) => v.spec.kind ?? 'run',
   key: (v) => v.spec.key,
-  params: (v) => Object.entries(v.spec.params).map(([k, x]) => `${k}=${typeof x === 'string' ? x : JSON.stringify(x)}`).join(' '),
+  params: (v) => Object.entries(v.spec.params).map(([k, x]) => `${k}=${valueText(x)}`).join(' '),
   metrics: (v) => Object.entries(v.metrics ?? {}).map(([k, x]) => `${k}=${formatNumber(x)}`).join(' '),
 };
 
@@ -80,14 +84,14 @@ export function compileFormat(format: string): (v: RunView) => string {
         f =
           m[1] === 'param'
             ? (v) => {
-                const x = v.spec.params[name];
+                const x = own(v.spec.params, name);
                 return x === undefined ? '' : typeof x === 'string' ? x : JSON.stringify(x);
               }
             : (v) => {
-                const x = v.metrics?.[name];
+                const x = own(v.metrics, name);
                 return x === undefined ? '' : formatNumber(x);
               };
-      } else f = FIELDS[inner];
+      } else f = own(FIELDS, inner);
       if (!f) {
         const near = closest(inner, Object.keys(FIELDS));
         bad(`unknown field '%(${inner})'`, `${near ? `did you mean %(${near})? ` : ''}fields: ${Object.keys(FIELDS).join(', ')}, param:NAME, metric:NAME`);
@@ -97,7 +101,7 @@ export function compileFormat(format: string): (v: RunView) => string {
       i = end + 1;
       continue;
     }
-    const s = next !== undefined ? SHORT[next] : undefined;
+    const s = next !== undefined ? own(SHORT, next) : undefined;
     if (s === undefined) bad(`unknown placeholder '%${next ?? ''}'`, 'use %H, %h, %n, %% or %(field); a literal percent sign is %%');
     if (typeof s === 'string') lit += s;
     else {
@@ -107,5 +111,6 @@ export function compileFormat(format: string): (v: RunView) => string {
     i += 2;
   }
   if (lit) parts.push(lit);
-  return (v) => parts.map((p) => (typeof p === 'string' ? p : p(v))).join('');
+  // The format's own text is the user's; the fields are data from anywhere (decision 0011).
+  return (v) => parts.map((p) => (typeof p === 'string' ? p : escapeText(p(v)))).join('');
 }

@@ -3,6 +3,7 @@
  */
 import type { RunView } from '../store/runs.js';
 import type { Status } from '../core/record.js';
+import { escapeText, escapeLines } from './escape.js';
 
 const COLORS: Record<Status, string> = {
   queued: '\x1b[36m',
@@ -23,11 +24,15 @@ export function yellow(s: string, color: boolean): string {
   return color ? `\x1b[33m${s}\x1b[0m` : s;
 }
 
-/** Quote an argument only when a shell would need it, so the line can be pasted. */
+/** Quote an argument only when a shell would need it, so the line can be pasted; control characters as bash's $'...' escapes. */
 export function shellQuote(arg: string): string {
   if (arg !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
+  if (escapeText(arg) !== arg) return `$'${escapeText(arg.replace(/\\/g, '\\\\').replace(/'/g, "\\'"))}'`;
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
+
+/** A param, env or run_arg value as a person reads it. */
+export const valueText = (x: unknown): string => escapeText(typeof x === 'string' ? x : JSON.stringify(x));
 
 export const commandLine = (argv: string[]) => argv.map(shellQuote).join(' ');
 
@@ -57,7 +62,7 @@ export function exitSummary(v: RunView): string {
   if (!r) return '';
   if (r.signal) return `killed by ${r.signal}`;
   if (r.exitCode !== null) return `exit ${r.exitCode}`;
-  return r.error ?? '';
+  return escapeText(r.error ?? '');
 }
 
 /** A metric as a person reads it: up to 6 significant digits, no float noise (0.30000000000000004 -> 0.3). */
@@ -79,7 +84,7 @@ export function humanSize(n: number): string {
 
 /** One line per run: id, status, command, name. */
 export function oneline(v: RunView, color: boolean): string {
-  const name = v.meta.name ? `  (${v.meta.name})` : '';
+  const name = v.meta.name ? `  (${escapeText(v.meta.name)})` : '';
   return `${yellow(short(v.id), color)} ${paint(v.status.padEnd(9), v.status, color)} ${commandLine(v.spec.command)}${name}`;
 }
 
@@ -87,23 +92,23 @@ export function oneline(v: RunView, color: boolean): string {
 export function block(v: RunView, color: boolean): string {
   const lines = [`${yellow(`run ${v.id}`, color)} (${paint(v.status, v.status, color)})`];
   const code = v.spec.code;
-  lines.push(`Command: ${commandLine(v.spec.command)}${v.spec.cwd ? `   (in ${v.spec.cwd})` : ''}`);
+  lines.push(`Command: ${commandLine(v.spec.command)}${v.spec.cwd ? `   (in ${escapeText(v.spec.cwd)})` : ''}`);
   lines.push(`Code:    tree ${code.tree.slice(0, 12)}${code.commit ? ` on commit ${code.commit.slice(0, 12)}` : ' (no commit)'}${code.dirty ? ', dirty' : ''}`);
-  lines.push(`Author:  ${v.spec.creator}`);
+  lines.push(`Author:  ${escapeText(v.spec.creator)}`);
   lines.push(`Date:    ${gitDate(v.spec.createdAt)}`);
   const params = Object.entries(v.spec.params);
-  if (params.length) lines.push(`Params:  ${params.map(([k, x]) => `${k}=${typeof x === 'string' ? x : JSON.stringify(x)}`).join(' ')}`);
+  if (params.length) lines.push(`Params:  ${params.map(([k, x]) => `${escapeText(k)}=${valueText(x)}`).join(' ')}`);
   lines.push(`Seed:    ${v.spec.seed}`);
-  lines.push(`Host:    ${v.spec.host}${v.result?.host ? ` (${v.result.host.hostname})` : ''}`);
+  lines.push(`Host:    ${escapeText(v.spec.host)}${v.result?.host ? ` (${escapeText(v.result.host.hostname)})` : ''}`);
   const d = runDuration(v);
   const ex = exitSummary(v);
   if (d !== null || ex) lines.push(`Result:  ${[ex, d !== null ? duration(d) : ''].filter(Boolean).join(', ')}`);
-  if (v.result?.error && v.result.exitCode !== null) lines.push(`Error:   ${v.result.error}`);
+  if (v.result?.error && v.result.exitCode !== null) lines.push(`Error:   ${escapeText(v.result.error)}`);
   const metrics = Object.entries(v.metrics ?? {});
-  if (metrics.length) lines.push(`Metrics: ${metrics.map(([k, x]) => `${k}=${formatNumber(x)}`).join(' ')}`);
-  if (v.result?.metricsError) lines.push(`Metrics: none (${v.result.metricsError})`);
-  if (v.meta.tags.length) lines.push(`Tags:    ${v.meta.tags.join(', ')}`);
-  if (v.meta.name) lines.push('', `    ${v.meta.name}`);
-  if (v.meta.notes) lines.push('', ...v.meta.notes.split('\n').map((l) => `    ${l}`));
+  if (metrics.length) lines.push(`Metrics: ${metrics.map(([k, x]) => `${escapeText(k)}=${formatNumber(x)}`).join(' ')}`);
+  if (v.result?.metricsError) lines.push(`Metrics: none (${escapeText(v.result.metricsError)})`);
+  if (v.meta.tags.length) lines.push(`Tags:    ${v.meta.tags.map(escapeText).join(', ')}`);
+  if (v.meta.name) lines.push('', `    ${escapeText(v.meta.name)}`);
+  if (v.meta.notes) lines.push('', ...escapeLines(v.meta.notes).map((l) => `    ${l}`));
   return lines.join('\n') + '\n';
 }

@@ -4,12 +4,22 @@
  * command (the path whose start-up time users feel) does not load the parser
  * every other subcommand needs; measured in docs/decisions/0003.
  */
+import { accessSync, statSync, constants } from 'node:fs';
+import path from 'node:path';
 import { ErrorCode, GitRunError } from '../errors/index.js';
+import { closest } from '../core/definition.js';
 import type { RunOptions } from '../api/index.js';
 import type { LeaveMode } from '../core/record.js';
 
 /** Every subcommand name: anything else in first position starts a run. */
 export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', 'submit', 'init', '__supervise', 'diff', 'compare', 'daemon', 'hook'];
+
+/**
+ * Names kept for subcommands this tool plans (decision 0011): `git run rm <id>`
+ * must not run /bin/rm while `rm` is not a subcommand yet. They run as
+ * commands only after `--`.
+ */
+export const RESERVED_NAMES = ['rm', 'push', 'pull', 'gc', 'export', 'import', 'lineage', 'why', 'rerun', 'ui', 'remote', 'completion'];
 
 /** Options of the run command: their value's key in ParsedRun, or true for a flag. */
 const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {
@@ -17,6 +27,7 @@ const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {
   '--detach': { key: 'detach', flag: true },
   '-q': { key: 'quiet', flag: true },
   '--quiet': { key: 'quiet', flag: true },
+  '--json': { key: 'json', flag: true },
   '--name': { key: 'name' },
   '--notes': { key: 'notes' },
   '--tag': { key: 'tags', many: true },
@@ -51,7 +62,8 @@ export function parseRunArg(a: string): [string, unknown] {
 
 /** run_args from the flags every submitting command shares. */
 export function runArgsFromFlags(f: { force?: boolean; forceIgnoresSuccess?: boolean; noSkip?: boolean; sequential?: boolean; onLocal?: boolean; runArg?: string[] }): Record<string, unknown> {
-  const a: Record<string, unknown> = {};
+  // Keys are the user's data: `__proto__` is a run_arg like any other.
+  const a: Record<string, unknown> = Object.create(null);
   for (const kv of f.runArg ?? []) {
     const [k, v] = parseRunArg(kv);
     a[k] = v;
@@ -68,6 +80,8 @@ export interface ParsedRun {
   run: RunOptions;
   detach: boolean;
   quiet: boolean;
+  /** The run as one JSON object on stdout when it ends (-d: at once), in place of the id or the closing line (as submit --json). */
+  json: boolean;
 }
 
 export function isRunInvocation(argv: string[]): boolean {
@@ -78,10 +92,12 @@ export function isRunInvocation(argv: string[]): boolean {
 export function parseRunArgv(argv: string[]): ParsedRun {
   const values: Record<string, string | string[] | boolean> = {};
   let i = 0;
+  let dashDash = false;
   for (; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--') {
       i++;
+      dashDash = true;
       break;
     }
     if (!a.startsWith('-') || a === '-') break;
@@ -104,6 +120,7 @@ export function parseRunArgv(argv: string[]): ParsedRun {
       values[o.key] = o.many ? [...((values[o.key] as string[] | undefined) ?? []), v] : v;
     }
   }
+  if (!dashDash && i < argv.length) checkCommandWord(argv[i]!, i === 0);
   const str = (k: string) => (typeof values[k] === 'string' ? { [k]: values[k] as string } : {});
   const tags = ((values.tags as string[] | undefined) ?? []).flatMap((t) => t.split(','));
   const run: RunOptions = {
@@ -126,5 +143,38 @@ export function parseRunArgv(argv: string[]): ParsedRun {
       onLocal: values.onLocal === true,
     }),
   };
-  return { run, detach: values.detach === true, quiet: values.quiet === true };
+  return { run, detach: values.detach === true, quiet: values.quiet === true, json: values.json === true };
+}
+
+/**
+ * A first word without `--` that is a planned subcommand, or (when it is the
+ * very first argument, where a subcommand goes) neither a command on PATH nor
+ * a path, is a mistake, not a run to record.
+ */
+function checkCommandWord(word: string, first: boolean): void {
+  if (RESERVED_NAMES.includes(word)) {
+    throw new GitRunError(ErrorCode.BadOption, `'${word}' is reserved for a git-run subcommand`, `to run the command '${word}', put it after \`--\`: git run -- ${word} ...`, { command: word });
+  }
+  if (!first || word.includes('/') || onPath(word)) return;
+  const near = closest(word, SUBCOMMAND_NAMES.filter((n) => !n.startsWith('_')));
+  throw new GitRunError(
+    ErrorCode.BadOption,
+    `'${word}' is not a git-run subcommand nor a command on PATH`,
+    `${near ? `did you mean \`git run ${near}\`? ` : ''}to run a command of that name anyway: git run -- ${word}`,
+    { command: word },
+  );
+}
+
+/** Whether `execvp` would find this word as an executable file on PATH. */
+function onPath(word: string): boolean {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const f = path.join(dir || '.', word);
+    try {
+      accessSync(f, constants.X_OK);
+      if (statSync(f).isFile()) return true;
+    } catch {
+      /* not here */
+    }
+  }
+  return false;
 }

@@ -8,7 +8,7 @@ export default class CatCommand extends GitRunCommand {
     examples: [['An output', 'git run cat 3f2a9c:results/model.json']],
   });
 
-  spec = Option.String({ name: '<run>:<path>' });
+  spec = Option.String({ name: 'run>:<path' });
 
   async run(): Promise<number> {
     const repo = await repoAt();

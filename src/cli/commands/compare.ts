@@ -2,9 +2,10 @@ import { GitRunCommand, Command, Option } from '../base.js';
 import { repoAt, compareRuns, type Comparison } from '../../api/index.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
 import { formatNumber, paint, short, yellow } from '../render.js';
+import { escapeText } from '../escape.js';
 
 /** A cell's text: numbers as formatNumber writes them, text as is, anything else as JSON. */
-const cell = (x: unknown): string => (typeof x === 'number' ? formatNumber(x) : typeof x === 'string' ? x : JSON.stringify(x));
+const cell = (x: unknown): string => (typeof x === 'number' ? formatNumber(x) : escapeText(typeof x === 'string' ? x : JSON.stringify(x)));
 
 /** RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled. */
 const csvField = (s: string): string => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
@@ -67,7 +68,7 @@ function toCsv(c: Comparison): string {
 }
 
 function toTable(c: Comparison, color: boolean): string {
-  const header = ['id', 'status', 'name', ...c.params.map((p) => `param:${p}`), ...c.metrics.map((m) => `metric:${m}`)];
+  const header = ['id', 'status', 'name', ...c.params.map((p) => `param:${p}`), ...c.metrics.map((m) => `metric:${m}`)].map(escapeText);
   const values: unknown[][] = c.rows.map((r) => [short(r.id), r.status, r.name, ...c.params.map((p) => r.params[p]), ...c.metrics.map((m) => r.metrics[m])]);
   const text = values.map((row) => row.map((x) => (x === null || x === undefined ? '-' : cell(x))));
   // A column of numbers (missing values aside) is right-aligned, header included.

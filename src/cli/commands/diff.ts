@@ -1,11 +1,11 @@
 import { GitRunCommand, Command, Option } from '../base.js';
 import { repoAt, diffRuns, type RunDiff, type KeyedDiff } from '../../api/index.js';
-import { commandLine, duration, formatNumber, humanSize, paint, short } from '../render.js';
+import { commandLine, duration, formatNumber, humanSize, paint, short, valueText } from '../render.js';
+import { escapeText } from '../escape.js';
 
 const sgr = (code: string, color: boolean) => (s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
 
-/** A param, env or run_arg value as a person reads it. */
-const show = (x: unknown) => (typeof x === 'string' ? x : JSON.stringify(x));
+const show = valueText;
 
 /** Columns padded to their widest cell; `right` columns right-aligned. Color is added after padding. */
 function table(rows: string[][], right: boolean[], paint: Array<(s: string) => string> = []): string[] {
@@ -68,11 +68,13 @@ function render(d: RunDiff, color: boolean): string {
   const arrow = (a: string, b: string) => (a === b ? a : `${red(a)} -> ${green(b)}`);
   const marker = (m: string) => (m === '+' ? green(m) : m === '-' ? red(m) : m === '~' ? yellow(m) : m);
 
-  lines.push(red(`--- a ${short(d.a.id)}${d.a.name ? `  ${d.a.name}` : ''}`));
-  lines.push(green(`+++ b ${short(d.b.id)}${d.b.name ? `  ${d.b.name}` : ''}`));
+  lines.push(red(`--- a ${short(d.a.id)}${d.a.name ? `  ${escapeText(d.a.name)}` : ''}`));
+  lines.push(green(`+++ b ${short(d.b.id)}${d.b.name ? `  ${escapeText(d.b.name)}` : ''}`));
 
   /** `  + name  value` lines, names padded to the widest. */
-  const marked = (entries: Array<[string, string, string]>) => {
+  const marked = (raw: Array<[string, string, string]>) => {
+    // Names of params, env, run_args and outputs are data too.
+    const entries = raw.map(([m, n, v]): [string, string, string] => [m, escapeText(n), v]);
     const w = Math.max(...entries.map((e) => e[1].length));
     return entries.map(([m, n, v]) => `  ${marker(m)} ${n.padEnd(w)}  ${v}`.trimEnd());
   };
@@ -111,7 +113,7 @@ function render(d: RunDiff, color: boolean): string {
     head('metrics');
     const num = (x: number | null) => (x === null ? '-' : formatNumber(x));
     const signed = (x: number | null, suffix = '') => (x === null ? '-' : `${x > 0 ? '+' : ''}${formatNumber(x)}${suffix}`);
-    const rows = Object.entries(d.metrics).map(([n, m]) => [n, num(m.a), num(m.b), signed(m.delta), signed(m.percent === null ? null : Number(m.percent.toPrecision(3)), '%')]);
+    const rows = Object.entries(d.metrics).map(([n, m]) => [escapeText(n), num(m.a), num(m.b), signed(m.delta), signed(m.percent === null ? null : Number(m.percent.toPrecision(3)), '%')]);
     if (!rows.length) lines.push('  (none)');
     else lines.push(...table([['name', 'a', 'b', 'delta', 'change'], ...rows], [false, true, true, true, true], [(s) => `  ${s}`]));
   }

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { GitRunCommand, Command, Option } from '../base.js';
-import { repoAt, openIndex, selectRuns, readViews, runToJson, parseStatuses, pagerCommand, colorWanted, GitRunError, ErrorCode, type RunQuery } from '../../api/index.js';
+import { repoAt, openIndex, selectRuns, readViews, runToJson, parseStatuses, pagerCommand, colorWanted, groupRuns, GitRunError, ErrorCode, type RunQuery, type GroupKey, type GroupCell } from '../../api/index.js';
+import { escapeText } from '../escape.js';
 import { block, oneline, formatNumber } from '../render.js';
 import { compileFormat } from '../format.js';
 
@@ -42,7 +43,7 @@ export default class LogCommand extends GitRunCommand {
   parent = Option.String('--parent', { description: 'only the children of this group' });
   children = Option.Boolean('--children', { description: 'include the children of groups (the default); --no-children leaves them out' });
   where = Option.String('--where', { description: 'an expression over params, metrics, status, tags, times...' });
-  groupBy = Option.String('--group-by', { description: 'param:NAME or seed: aggregate the metrics of the runs in each group' });
+  groupBy = Option.Array('--group-by', { description: 'param:NAME or seed: aggregate the metrics of the runs in each group (repeatable: one row per combination)' });
   noPager = Option.Boolean('--no-pager', false, { description: 'do not page the output' });
   colorWhen = Option.String('--color', { tolerateBoolean: true, description: 'always, never or auto (--no-color: never)' });
   rest = Option.Rest();
@@ -103,8 +104,8 @@ export default class LogCommand extends GitRunCommand {
       const write = (s: string) => (out ? out.stdin.write(s) : this.out(s));
       try {
         if (groupBy) {
-          const stats = index.groupStats(ids, groupBy === 'seed' ? 'seed' : { param: groupBy.param });
-          write(this.json ? groupJson(stats, groupBy) : groupTable(stats, groupBy));
+          const cells = ordered(await groupRuns(repo, index, ids, groupBy));
+          write(this.json ? groupJson(cells, groupBy) : groupTable(cells, groupBy));
           return 0;
         }
         let first = true;
@@ -153,55 +154,66 @@ export default class LogCommand extends GitRunCommand {
   }
 }
 
-type GroupBy = { param: string } | 'seed';
-
-function parseGroupBy(s: string): GroupBy {
-  if (s === 'seed') return 'seed';
-  const m = /^param:(.+)$/.exec(s);
-  if (!m) throw new GitRunError(ErrorCode.BadOption, `--group-by takes param:NAME or seed, not '${s}'`, 'e.g. --group-by param:lr');
-  return { param: m[1]! };
+/** Every --group-by key, each once, in the order given. */
+function parseGroupBy(list: string[]): GroupKey[] {
+  const keys: GroupKey[] = [];
+  for (const s of list) {
+    const m = /^param:(.+)$/.exec(s);
+    if (s !== 'seed' && !m) throw new GitRunError(ErrorCode.BadOption, `--group-by takes param:NAME or seed, not '${s}'`, 'e.g. --group-by param:lr (repeat it to group by several)');
+    const k: GroupKey = m ? { param: m[1]! } : 'seed';
+    if (!keys.some((x) => groupLabel(x) === groupLabel(k))) keys.push(k);
+  }
+  return keys;
 }
 
-type Stats = Map<string, { count: number; metrics: Map<string, { count: number; mean: number; std: number; min: number; max: number }> }>;
+const groupLabel = (g: GroupKey) => (g === 'seed' ? 'seed' : g.param);
 
-const groupLabel = (g: GroupBy) => (g === 'seed' ? 'seed' : g.param);
+/** Numbers by value, then text, then runs without the value. */
+function compareKey(a: string | null, b: string | null): number {
+  if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;
+  const [x, y] = [Number(a), Number(b)];
+  const nx = a !== '' && Number.isFinite(x);
+  const ny = b !== '' && Number.isFinite(y);
+  if (nx && ny) return x - y;
+  if (nx !== ny) return nx ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
-/** Group keys in a sensible order: numbers by value, then text. */
-function orderedKeys(stats: Stats): string[] {
-  return [...stats.keys()].sort((a, b) => {
-    const [x, y] = [Number(a), Number(b)];
-    const nx = a !== '' && Number.isFinite(x);
-    const ny = b !== '' && Number.isFinite(y);
-    if (nx && ny) return x - y;
-    if (nx !== ny) return nx ? -1 : 1;
-    return a < b ? -1 : a > b ? 1 : 0;
+function ordered(cells: GroupCell[]): GroupCell[] {
+  return cells.sort((p, q) => {
+    for (let i = 0; i < p.values.length; i++) {
+      const c = compareKey(p.values[i]!, q.values[i]!);
+      if (c) return c;
+    }
+    return 0;
   });
 }
 
-function groupTable(stats: Stats, g: GroupBy): string {
-  const metrics = [...new Set([...stats.values()].flatMap((s) => [...s.metrics.keys()]))].sort();
-  const header = [groupLabel(g), 'runs', ...metrics.map((m) => `${m} (mean ± std [min, max])`)];
-  const rows = orderedKeys(stats).map((k) => {
-    const s = stats.get(k)!;
-    return [
-      k === '' ? '(none)' : k,
-      String(s.count),
-      ...metrics.map((m) => {
-        const x = s.metrics.get(m);
-        return x ? `${formatNumber(x.mean)} ± ${formatNumber(x.std)} [${formatNumber(x.min)}, ${formatNumber(x.max)}]${x.count !== s.count ? ` (n=${x.count})` : ''}` : '-';
-      }),
-    ];
-  });
+function groupTable(cells: GroupCell[], keys: GroupKey[]): string {
+  const metrics = [...new Set(cells.flatMap((s) => [...s.metrics.keys()]))].sort();
+  const header = [...keys.map((k) => escapeText(groupLabel(k))), 'runs', ...metrics.map((m) => `${escapeText(m)} (mean ± std [min, max])`)];
+  const rows = cells.map((s) => [
+    ...s.values.map((v) => (v === null ? '(none)' : escapeText(v))),
+    String(s.count),
+    ...metrics.map((m) => {
+      const x = s.metrics.get(m);
+      return x ? `${formatNumber(x.mean)} ± ${formatNumber(x.std)} [${formatNumber(x.min)}, ${formatNumber(x.max)}]${x.count !== s.count ? ` (n=${x.count})` : ''}` : '-';
+    }),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd() + '\n';
+  const line = (cells: string[]) => cells.map((c, i) => (i < keys.length ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd() + '\n';
   return line(header) + rows.map(line).join('');
 }
 
-function groupJson(stats: Stats, g: GroupBy): string {
-  return orderedKeys(stats)
-    .map((k) => {
-      const s = stats.get(k)!;
-      return JSON.stringify({ [groupLabel(g)]: k === '' ? null : k, runs: s.count, metrics: Object.fromEntries([...s.metrics].map(([m, x]) => [m, x])) }) + '\n';
+function groupJson(cells: GroupCell[], keys: GroupKey[]): string {
+  return cells
+    .map((s) => {
+      // Keys are data: a param named __proto__ is a field like any other.
+      const o: Record<string, unknown> = Object.create(null);
+      keys.forEach((k, i) => (o[groupLabel(k)] = s.values[i]));
+      o.runs = s.count;
+      o.metrics = Object.fromEntries(s.metrics);
+      return JSON.stringify(o) + '\n';
     })
     .join('');
 }

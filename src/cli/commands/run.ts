@@ -21,6 +21,7 @@ export default class RunCommand extends GitRunCommand {
 
   detach = Option.Boolean('-d,--detach', false, { description: 'print the run id and return at once' });
   quiet = Option.Boolean('-q,--quiet', false, { description: 'no closing status line on stderr' });
+  json = Option.Boolean('--json', false, { description: 'print the run as one JSON object on stdout when it ends (with -d: at once)' });
   name = Option.String('--name', { description: 'a name for the run' });
   notes = Option.String('--notes', { description: 'free-form notes' });
   tags = Option.Array('--tag', { description: 'a tag (repeatable; commas separate several)' });
@@ -44,6 +45,7 @@ export default class RunCommand extends GitRunCommand {
     const put = (flag: string, v: string | undefined) => v !== undefined && argv.push(`${flag}=${v}`);
     if (this.detach) argv.push('--detach');
     if (this.quiet) argv.push('--quiet');
+    if (this.json) argv.push('--json');
     put('--name', this.name);
     put('--notes', this.notes);
     for (const t of this.tags ?? []) put('--tag', t);

@@ -1,6 +1,7 @@
 import { GitRunCommand, Command, Option } from '../base.js';
 import { repoAt, activeRuns, runToJson, daemonStatus, hookProblems } from '../../api/index.js';
 import { oneline, duration, runDuration } from '../render.js';
+import { escapeText } from '../escape.js';
 
 export default class StatusCommand extends GitRunCommand {
   static override paths = [['status']];
@@ -30,7 +31,7 @@ export default class StatusCommand extends GitRunCommand {
     }
     // The hook's last failure since it last worked (a broken .runconfig, an unreachable host): never the commit's.
     const hook = (await hookProblems(repo)).at(-1);
-    if (hook) (this.json ? (s: string) => this.err(s) : (s: string) => this.out(s))(`${hook.hook} hook failed (commit ${hook.commit?.slice(0, 12) ?? '?'}, ${hook.at}): ${hook.message.replace(/\n\s*/g, ' ')}; see \`git run hook log\`\n`);
+    if (hook) (this.json ? (s: string) => this.err(s) : (s: string) => this.out(s))(`${hook.hook} hook failed (commit ${hook.commit?.slice(0, 12) ?? '?'}, ${hook.at}): ${escapeText(hook.message.replace(/\n\s*/g, ' '))}; see \`git run hook log\`\n`);
     return 0;
   }
 }

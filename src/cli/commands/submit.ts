@@ -2,6 +2,7 @@ import { GitRunCommand, Command, Option } from '../base.js';
 import { submitDetached, prepareSubmission, runChildren, runToJson, getRuns, groupStatus, type Progress, type SubmitOptions, type Status } from '../../api/index.js';
 import { runArgsFromFlags } from '../run-args.js';
 import { short, paint } from '../render.js';
+import { escapeText } from '../escape.js';
 import type { RunView } from '../../api/index.js';
 
 export default class SubmitCommand extends GitRunCommand {
@@ -23,6 +24,7 @@ export default class SubmitCommand extends GitRunCommand {
   });
 
   detach = Option.Boolean('-d,--detach', false, { description: 'print the id and return at once' });
+  quiet = Option.Boolean('-q,--quiet', false, { description: 'no summary and no progress on stderr; only runs that did not succeed are listed' });
   json = Option.Boolean('--json', false, { description: 'print the group (or run) and its children as one JSON object' });
   name = Option.String('--name', { description: 'name (overrides the definition)' });
   notes = Option.String('--notes', { description: 'notes (overrides the definition)' });
@@ -80,8 +82,8 @@ export default class SubmitCommand extends GitRunCommand {
       this.out(this.json ? JSON.stringify({ ...(await runToJson(s.repo, main!)), children: s.children.map((c) => c.id) }) + '\n' : id + '\n');
       return 0;
     }
-    const tty = !this.json && !!(this.context.stderr as NodeJS.WriteStream).isTTY;
-    if (!this.json) {
+    const tty = !this.json && !this.quiet && !!(this.context.stderr as NodeJS.WriteStream).isTTY;
+    if (!this.json && !this.quiet) {
       const what = s.group ? `group ${short(id)}: ${s.children.length} runs` : `run ${short(id)}`;
       this.err(`${what}${s.groupReused ? ', all reused from an identical group' : reused ? `, ${reused} reused (same key)` : ''}${fresh ? `, ${fresh} to run` : ''}\n`);
     }
@@ -125,10 +127,10 @@ export default class SubmitCommand extends GitRunCommand {
     const counts = new Map<string, number>();
     for (const r of rows) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
     // Every run of a small submission; only the ones that did not succeed of a large one.
-    for (const r of rows.length <= 20 ? rows : rows.filter((x) => x.status !== 'succeeded')) {
-      this.out(`${short(r.id)} ${paint(r.status.padEnd(9), r.status, this.color)} ${r.label}${r.reused ? '  (reused)' : ''}\n`);
+    for (const r of rows.length <= 20 && !this.quiet ? rows : rows.filter((x) => x.status !== 'succeeded')) {
+      this.out(`${short(r.id)} ${paint(r.status.padEnd(9), r.status, this.color)} ${escapeText(r.label)}${r.reused ? '  (reused)' : ''}\n`);
     }
-    this.out([...counts].map(([k, n]) => `${n} ${k}`).join(', ') + '\n');
+    if (!this.quiet) this.out([...counts].map(([k, n]) => `${n} ${k}`).join(', ') + '\n');
   }
 }
 

@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync, existsSync, readlinkSync } from 'node:fs';
+import path from 'node:path';
+import { CLI, ENV, makeRepo, gitRun, ok, refState, refused, runIds, showJson, nodeCmd, tmpdir } from './helpers.js';
+
+/** Run the CLI with a reader that goes away after the first chunk of stdout. */
+function closeEarly(args: string[], cwd: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stdout.once('data', () => child.stdout.destroy());
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stderr: err }));
+  });
+}
+
+describe('rough edges of the command line (issue 10)', () => {
+  it('a mistyped subcommand is an error naming the closest one; a planned one needs --; a command on PATH still runs', async () => {
+    const repo = makeRepo('mistyped', { 'a.txt': 'a' });
+    await refused(repo, ['lgo'], "'lgo' is not a git-run subcommand nor a command on PATH", 'did you mean `git run log`? to run a command of that name anyway: git run -- lgo');
+    await refused(repo, ['shwo', 'abcd'], "'shwo' is not a git-run subcommand nor a command on PATH", 'did you mean `git run show`? to run a command of that name anyway: git run -- shwo');
+    await refused(repo, ['zzzzqqqq'], "'zzzzqqqq' is not a git-run subcommand nor a command on PATH", 'to run a command of that name anyway: git run -- zzzzqqqq');
+    // `rm` is on PATH, and planned: it must not delete anything.
+    writeFileSync(path.join(repo, 'victim'), 'x');
+    await refused(repo, ['rm', 'victim'], "'rm' is reserved for a git-run subcommand", "to run the command 'rm', put it after `--`: git run -- rm ...");
+    await refused(repo, ['-q', 'push'], "'push' is reserved for a git-run subcommand", "to run the command 'push', put it after `--`: git run -- push ...");
+    assert.ok(existsSync(path.join(repo, 'victim')));
+    assert.deepEqual(runIds(repo), []);
+    // After --, any word is a command; a word on PATH or a path runs as before.
+    const r = await gitRun(['--', 'lgo'], { cwd: repo });
+    assert.equal(r.code, 127);
+    assert.equal(runIds(repo).length, 1);
+    await ok(['true'], { cwd: repo });
+    writeFileSync(path.join(repo, 'go.sh'), '#!/bin/sh\necho went\n', { mode: 0o755 });
+    assert.match((await ok(['./go.sh'], { cwd: repo })).stdout, /went/);
+    assert.equal(runIds(repo).length, 3);
+  });
+
+  it("log takes git's count forms: -1, -n1, -n 1, --max-count=1", async () => {
+    const repo = makeRepo('count-forms', { 'a.txt': 'a' });
+    await ok(['--name', 'one', '--', 'true'], { cwd: repo });
+    await ok(['--name', 'two', '--', 'true'], { cwd: repo });
+    for (const form of [['-1'], ['-n1'], ['-n', '1'], ['--max-count=1'], ['--max-count', '1']]) {
+      const out = (await ok(['log', ...form, '--format', '%(name)'], { cwd: repo })).stdout;
+      assert.equal(out, 'two\n', form.join(' '));
+    }
+    assert.equal((await ok(['log', '-2', '--format', '%(name)'], { cwd: repo })).stdout, 'two\none\n');
+  });
+
+  it('ends quietly when its reader goes away, and a foreground run is still recorded', async function () {
+    this.timeout(120000);
+    const repo = makeRepo('epipe', { 'big.txt': 'y\n'.repeat(400000) });
+    const id = (await ok(['-d', '--', 'true'], { cwd: repo })).stdout.trim();
+    await ok(['wait', id], { cwd: repo });
+    // More than a pipe buffer of output, read one chunk of: the writer meets a closed pipe.
+    await ok(['edit', id, '--notes', 'n'.repeat(99) + '\n'.repeat(1) + 'x'.repeat(100000)], { cwd: repo });
+    for (let i = 0; i < 4; i++) {
+      for (const args of [['show', id], ['cat', `${id}:big.txt`]]) {
+        const r = await closeEarly(args, repo);
+        assert.equal(r.stderr, '', `${args[0]}: ${r.stderr}`);
+        assert.ok(r.code === 0 || r.code === 141, `${args[0]} exit ${r.code}`);
+      }
+    }
+    const before = runIds(repo).length;
+    const r = await closeEarly(['--', ...nodeCmd('process.stdout.write("y\\n".repeat(1000000))')], repo);
+    assert.doesNotMatch(r.stderr, /EPIPE|internal error|at /);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /succeeded/);
+    const ids = runIds(repo);
+    assert.equal(ids.length, before + 1);
+    const last = ids.find((x) => x !== id)!;
+    assert.equal((await showJson(repo, last)).status, 'succeeded');
+  });
+
+  it('submit takes -q and run takes --json, as each other does', async () => {
+    const repo = makeRepo('output-options', { 'sweep.json': JSON.stringify({ command: ['sh', '-c', 'test {n} != 2'], params: { n: { values: [1, 2] } } }) });
+    const q = await gitRun(['submit', '-q', 'sweep.json'], { cwd: repo });
+    assert.equal(q.code, 1);
+    assert.equal(q.stderr, '');
+    const lines = q.stdout.trim().split('\n');
+    assert.equal(lines.length, 1, 'only the run that did not succeed');
+    assert.match(lines[0]!, /^[0-9a-f]{12} failed +n=2$/);
+    const fg = await ok(['--json', '--name', 'j', '--', 'true'], { cwd: repo });
+    assert.equal(fg.stderr, '');
+    const o = JSON.parse(fg.stdout);
+    assert.equal(o.status, 'succeeded');
+    assert.equal(o.name, 'j');
+    const d = JSON.parse((await ok(['-d', '--json', '--', 'true'], { cwd: repo })).stdout);
+    assert.match(d.id, /^[0-9a-f]{40}$/);
+  });
+
+  it('show <group> lists its children: id, status, name or params, a metric', async () => {
+    const repo = makeRepo('show-group', {
+      'sweep.json': JSON.stringify({ command: ['sh', '-c', 'echo "{\\"acc\\": {n}}" > metrics.json'], params: { n: { values: [1, 2, 3] } } }),
+    });
+    const r = await gitRun(['submit', 'sweep.json', '--json'], { cwd: repo });
+    const g = JSON.parse(r.stdout);
+    const out = (await ok(['show', g.id], { cwd: repo })).stdout;
+    assert.match(out, /\nChildren \(3\):\n/);
+    for (const n of [1, 2, 3]) assert.match(out, new RegExp(`\\n  [0-9a-f]{12} succeeded n=${n}  acc=${n}\\n`));
+  });
+
+  it('--group-by takes several keys: one row per cell with count, mean, std, min, max', async () => {
+    const repo = makeRepo('group-by-many', {
+      'sweep.json': JSON.stringify({ command: ['sh', '-c', 'echo "{\\"acc\\": $(( {a} * 10 + {b} + $GIT_RUN_SEED % 2 ))}" > metrics.json'], params: { a: { values: [1, 2] }, b: { values: [3, 4] } }, repeat: 2, seed: 1 }),
+    });
+    const r = await gitRun(['submit', 'sweep.json', '--json'], { cwd: repo });
+    const g = JSON.parse(r.stdout);
+    const rows = (await ok(['log', '--parent', g.id, '--group-by', 'param:a', '--group-by', 'param:b', '--json'], { cwd: repo })).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(rows.map((x) => [x.a, x.b, x.runs]), [['1', '3', 2], ['1', '4', 2], ['2', '3', 2], ['2', '4', 2]]);
+    for (const x of rows) {
+      const base = Number(x.a) * 10 + Number(x.b);
+      const m = x.metrics.acc;
+      assert.ok(m.min >= base && m.max <= base + 1 && m.mean >= m.min && m.mean <= m.max && m.count === 2, JSON.stringify(x));
+    }
+    const table = (await ok(['log', '--parent', g.id, '--group-by', 'param:a', '--group-by', 'param:b'], { cwd: repo })).stdout;
+    assert.match(table, /^a +b +runs +acc \(mean ± std \[min, max\]\)\n/);
+    assert.match(table, /\n2 +4 +2 +2[45](\.5)? ± /);
+    assert.equal(table.trim().split('\n').length, 5);
+  });
+});
+
+describe('hostile or odd input (issue 11)', () => {
+  it('control characters in names, notes, tags and params are escaped in text output; --json stays exact', async () => {
+    const repo = makeRepo('control-chars', { 'a.txt': 'a' });
+    const evil = '\x1b[2Jcleared\nrun 0000000000000000000000000000000000000000 (succeeded)';
+    const title = '\x1b]0;owned\x07';
+    const a = (await ok(['-d', '--name', evil, '--notes', `line\n${title}`, '--tag', `t${title}`, '-p', `k=${title}`, '--', 'sh', '-c', 'sleep 30', title], { cwd: repo })).stdout.trim();
+    const b = (await ok(['-d', '--name', 'plain', '--', 'true'], { cwd: repo })).stdout.trim();
+    await ok(['wait', b], { cwd: repo });
+    const clean = (s: string, what: string) => assert.doesNotMatch(s, /[\x00-\x08\x0b-\x1f\x7f]/, `${what} prints a control character: ${JSON.stringify(s)}`);
+    const outputs: Array<[string, string]> = [
+      ['status', (await ok(['status'], { cwd: repo })).stdout],
+      ['log --oneline', (await ok(['log', '--oneline'], { cwd: repo })).stdout],
+      ['log', (await ok(['log'], { cwd: repo })).stdout],
+      ['log --format', (await ok(['log', '--format', '%(name)|%(notes)|%(tags)|%(param:k)|%(command)'], { cwd: repo })).stdout],
+      ['show', (await ok(['show', a], { cwd: repo })).stdout],
+      ['compare', (await ok(['compare', a, b], { cwd: repo })).stdout],
+      ['diff', (await ok(['diff', a, b], { cwd: repo })).stdout],
+    ];
+    for (const [what, out] of outputs) {
+      clean(out, what);
+      assert.match(out, /\\e\[2Jcleared|\\e\]0;owned\\x07/, `${what} shows the escapes`);
+      if (what !== 'log') assert.doesNotMatch(out, /\nrun 0000000000/, `${what}: no forged line`);
+    }
+    const forged = outputs.find(([w]) => w === 'log')![1];
+    assert.equal(forged.match(/^run [0-9a-f]{40}/gm)!.length, 2, 'only real run headers start a line');
+    const j = await showJson(repo, a);
+    assert.equal(j.name, evil);
+    assert.equal(j.params.k, title);
+    await ok(['cancel', a], { cwd: repo });
+  });
+
+  it('arguments that are not valid UTF-8 are refused, in -p and in the command, naming the argument', async () => {
+    const repo = makeRepo('bytes', { 'a.txt': 'a' });
+    // A shell passes the bytes as they are; node's own spawn would encode a string.
+    const run = (args: string) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const c = spawn('sh', ['-c', `"${process.execPath}" "${CLI}" ${args}`], { cwd: repo, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+        let err = '';
+        c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        c.on('close', (code) => resolve({ code, stderr: err }));
+      });
+    const before = refState(repo);
+    const p = await run(`-p "$(printf 'a=\\377\\376')" -- true`);
+    assert.equal(p.code, 2);
+    assert.equal(p.stderr.split('\n')[0], "error: argument 2 is not valid UTF-8: 'a=\\xff\\xfe'");
+    assert.match(p.stderr, /\nhint: /);
+    const c = await run(`-- echo "$(printf 'x\\351y')"`);
+    assert.equal(c.code, 2);
+    assert.equal(c.stderr.split('\n')[0], "error: argument 3 is not valid UTF-8: 'x\\xe9y'");
+    assert.equal(refState(repo), before, 'nothing written');
+    // Valid UTF-8 beyond ASCII arrives exact.
+    await ok(['-p', 'w=naïve ☃', '--', 'true'], { cwd: repo });
+    const [id] = runIds(repo);
+    assert.equal((await showJson(repo, id!)).params.w, 'naïve ☃');
+  });
+
+  it('parameter and run_arg names __proto__, constructor, prototype are data, through show --json and --format', async () => {
+    const repo = makeRepo('proto-keys', { 'a.txt': 'a' });
+    const names = ['__proto__', 'constructor', 'prototype'];
+    await ok([...names.flatMap((n, i) => ['-p', `${n}=${i + 1}`]), ...names.flatMap((n, i) => ['--run-arg', `${n}=x${i}`]), '--', 'true'], { cwd: repo });
+    const [id] = runIds(repo);
+    const j = await showJson(repo, id!);
+    for (const [i, n] of names.entries()) {
+      assert.ok(Object.hasOwn(j.params, n), `param ${n} kept: ${JSON.stringify(j.params)}`);
+      assert.equal(j.params[n], i + 1);
+      assert.ok(Object.hasOwn(j.run_args, n), `run_arg ${n} kept`);
+      assert.equal(j.run_args[n], `x${i}`);
+    }
+    const f = (await ok(['log', '-1', '--format', names.map((n) => `%(param:${n})`).join(' ')], { cwd: repo })).stdout;
+    assert.equal(f, '1 2 3\n');
+    // A run without them prints nothing for them, not the prototype.
+    await ok(['--', 'true'], { cwd: repo });
+    assert.equal((await ok(['log', '-1', '--format', '[%(param:__proto__)][%(param:constructor)]'], { cwd: repo })).stdout, '[][]\n');
+  });
+
+  it('checkout --to a dangling link, a file, or through a file: clear errors, exit 2, nothing written', async () => {
+    const repo = makeRepo('checkout-dest', { 'a.txt': 'a' });
+    await ok(['--', 'true'], { cwd: repo });
+    const [id] = runIds(repo);
+    const d = tmpdir('checkout-dest-out');
+    symlinkSync(path.join(d, 'nowhere'), path.join(d, 'dangling'));
+    writeFileSync(path.join(d, 'file'), 'keep');
+    await refused(repo, ['checkout', id!, '--to', path.join(d, 'dangling')], `${path.join(d, 'dangling')} is a symbolic link to nothing (${path.join(d, 'nowhere')})`, 'remove the link, or choose a new directory with --to <dir>');
+    await refused(repo, ['checkout', id!, '--to', path.join(d, 'file')], `${path.join(d, 'file')} exists and is not a directory`, 'choose a new directory with --to <dir>');
+    await refused(repo, ['checkout', id!, '--to', path.join(d, 'file', 'sub')], `cannot write to ${path.join(d, 'file', 'sub')}: a part of that path is not a directory`, 'choose a new directory with --to <dir>');
+    assert.equal(readlinkSync(path.join(d, 'dangling')), path.join(d, 'nowhere'));
+    assert.ok(!existsSync(path.join(d, 'nowhere')));
+    // A link to an empty directory is a directory.
+    mkdirSync(path.join(d, 'empty'));
+    symlinkSync(path.join(d, 'empty'), path.join(d, 'to-empty'));
+    await ok(['checkout', id!, '--to', path.join(d, 'to-empty')], { cwd: repo });
+    assert.ok(existsSync(path.join(d, 'empty', 'a.txt')));
+  });
+});
