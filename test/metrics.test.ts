@@ -41,4 +41,21 @@ describe('metrics', () => {
     await ok(['-q', '--', 'true'], { cwd: repo });
     assert.deepEqual((await showJson(repo, runIds(repo)[0]!)).metrics, {});
   });
+
+  it('metric names are data: __proto__, constructor and prototype are metrics like any other', async () => {
+    const repo = makeRepo('metrics-proto', {
+      'run.sh': `printf '%s' '{"__proto__": 3, "constructor": 4, "prototype": {"x": 5}, "acc": 1}' > metrics.json\n`,
+    });
+    await ok(['-q', '--', 'sh', 'run.sh'], { cwd: repo });
+    const id = runIds(repo)[0]!;
+    const j = await showJson(repo, id);
+    assert.equal(Object.getPrototypeOf(j.metrics), Object.prototype, 'plain JSON');
+    assert.deepEqual(Object.entries(j.metrics), [['__proto__', 3], ['constructor', 4], ['prototype.x', 5], ['acc', 1]]);
+    const f = await ok(['log', '--format', '%(metric:__proto__) %(metric:constructor) %(metric:prototype.x) %(metric:acc)'], { cwd: repo });
+    assert.equal(f.stdout, '3 4 5 1\n');
+    const w = await ok(['log', '--format', '%H', '--where', 'metrics.__proto__ = 3 and metrics.constructor = 4 and metrics.prototype.x = 5'], { cwd: repo });
+    assert.equal(w.stdout, `${id}\n`);
+    const none = await ok(['log', '--format', '%H', '--where', 'metrics.__proto__ > 3'], { cwd: repo });
+    assert.equal(none.stdout, '');
+  });
 });

@@ -9,9 +9,10 @@
 
 export const METRICS_FILE = 'metrics.json';
 
+/** Metric names are the run's data: a null-prototype object, so that `__proto__` or `constructor` is a metric like any other. */
 export type Metrics = Record<string, number>;
 
-export function flattenMetrics(value: unknown, prefix = '', out: Metrics = {}): Metrics {
+export function flattenMetrics(value: unknown, prefix = '', out: Metrics = Object.create(null) as Metrics): Metrics {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return out;
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     const name = prefix ? `${prefix}.${k}` : k;
