@@ -2,6 +2,8 @@ import { strict as assert } from 'node:assert';
 import Database from 'better-sqlite3';
 import { compileWhere, parseDate, parseDuration, type WhereContext } from '../src/query/where.js';
 import { ErrorCode, GitRunError } from '../src/errors/index.js';
+// The index's own schema, so that query plans are checked against the indexes it really has.
+import { SCHEMA } from '../src/index/db.js';
 
 const NOW = new Date('2026-11-21T12:00:00.000Z');
 const CTX: WhereContext = {
@@ -12,19 +14,6 @@ const CTX: WhereContext = {
 const HOSTILE_NAME = "'; DROP TABLE runs; --";
 const HOSTILE_NOTES = `back\\slash "dq" 'sq' naïve ☃`;
 
-const SCHEMA = `
-CREATE TABLE runs (
-  id TEXT PRIMARY KEY, tip TEXT NOT NULL, key TEXT NOT NULL,
-  kind TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL,
-  started_at TEXT, ended_at TEXT, duration REAL, parent TEXT,
-  name TEXT, notes TEXT, creator TEXT, host TEXT,
-  source_commit TEXT, tree TEXT, seed INTEGER, exit_code INTEGER, command TEXT
-);
-CREATE TABLE params  (run TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL, num REAL, PRIMARY KEY (run, name)) WITHOUT ROWID;
-CREATE TABLE metrics (run TEXT NOT NULL, name TEXT NOT NULL, num REAL NOT NULL, PRIMARY KEY (run, name)) WITHOUT ROWID;
-CREATE TABLE tags    (run TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (run, tag)) WITHOUT ROWID;
-CREATE INDEX runs_created ON runs(created_at);
-`;
 
 /** Ten runs, labelled r01..r10; each id is its two hex digits repeated (r01: a1a1...). */
 interface Fixture {
@@ -88,7 +77,7 @@ function paramText(v: unknown): { text: string; num: number | null } {
 function makeDb(): Database.Database {
   const db = new Database(':memory:');
   db.exec(SCHEMA);
-  const run = db.prepare(`INSERT INTO runs VALUES (@id, @tip, @key, @kind, @status, @created, @started, @ended, @duration, @parent, @name, @notes, @creator, @host, @commit, @tree, @seed, @exit, @command)`);
+  const run = db.prepare(`INSERT INTO runs (id, tip, key, kind, status, created_at, started_at, ended_at, duration, parent, name, notes, creator, host, source_commit, tree, seed, exit_code, command) VALUES (@id, @tip, @key, @kind, @status, @created, @started, @ended, @duration, @parent, @name, @notes, @creator, @host, @commit, @tree, @seed, @exit, @command)`);
   const param = db.prepare('INSERT INTO params VALUES (?, ?, ?, ?)');
   const metric = db.prepare('INSERT INTO metrics VALUES (?, ?, ?)');
   const tag = db.prepare('INSERT INTO tags VALUES (?, ?)');

@@ -3,7 +3,7 @@
  * commits of a run's state chain) straight into the object database as loose
  * objects, instead of starting hash-object / mktree / commit-tree for each.
  * A run writes about a dozen such objects; as processes they cost more than
- * the rest of a short run (measured: docs/decisions/0003-in-process-objects.md).
+ * the rest of a short run (measured: docs/decisions/0003-launch-path.md).
  *
  * The loose format is git's stable on-disk format: zlib("<type> <size>\0" +
  * body) at objects/<2 hex>/<rest>, written to a temporary file and renamed
