@@ -35,6 +35,9 @@ export const ErrorCode = {
   DaemonNotRunning: 'E_DAEMON_NOT_RUNNING',
   CronInvalid: 'E_CRON_INVALID',
   UnknownBranch: 'E_UNKNOWN_BRANCH',
+  IndexDamaged: 'E_INDEX_DAMAGED',
+  IndexUnusable: 'E_INDEX_UNUSABLE',
+  DiskFull: 'E_DISK_FULL',
   Git: 'E_GIT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -67,11 +67,24 @@ export async function readNote(repo: Repo, oid: string): Promise<string> {
   return r.code === 0 ? r.stdout.toString('utf8') : '';
 }
 
-/** Every note: annotated object id -> blob id, whatever the fan-out. */
-export async function listNotes(repo: Repo): Promise<Map<string, string>> {
+/** Every note: annotated object id -> blob id, whatever the fan-out (of the notes commit `tip`, or the current one). */
+export async function listNotes(repo: Repo, tip?: string): Promise<Map<string, string>> {
   const map = new Map<string, string>();
-  const tip = await revParse(repo, NOTES_REF);
-  if (!tip) return map;
-  for (const e of await lsTree(repo, tip, { recursive: true })) map.set(e.name.replace(/\//g, ''), e.oid);
+  const at = tip ?? (await revParse(repo, NOTES_REF));
+  if (!at) return map;
+  for (const e of await lsTree(repo, at, { recursive: true })) map.set(e.name.replace(/\//g, ''), e.oid);
+  return map;
+}
+
+/** Notes that differ between two notes commits: annotated object id -> its new blob id, null when removed. */
+export async function changedNotes(repo: Repo, from: string, to: string): Promise<Map<string, string | null>> {
+  const map = new Map<string, string | null>();
+  const out = (await repo.git(['diff-tree', '-z', '-r', '--no-renames', from, to])).stdout.toString('utf8');
+  const parts = out.split('\0');
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    // ":100644 100644 <old> <new> M" then the path
+    const m = /^:\d+ \d+ [0-9a-f]+ ([0-9a-f]+) [A-Z]$/.exec(parts[i]!);
+    if (m) map.set(parts[i + 1]!.replace(/\//g, ''), /^0+$/.test(m[1]!) ? null : m[1]!);
+  }
   return map;
 }

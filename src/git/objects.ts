@@ -47,6 +47,12 @@ export async function lsTree(repo: Repo, treeish: string, opts: { recursive?: bo
   return parseLsTree(out);
 }
 
+/** Every entry under a tree, recursively, with sizes; [] when `treeish` does not exist (a run without outputs). */
+export async function lsTreeIfAny(repo: Repo, treeish: string): Promise<TreeEntry[]> {
+  const r = await repo.git(['ls-tree', '-z', '-r', '-l', '--full-tree', treeish], { okCodes: [128] });
+  return r.code === 0 ? parseLsTree(r.stdout.toString('utf8')) : [];
+}
+
 export function parseLsTree(out: string): TreeEntry[] {
   const entries: TreeEntry[] = [];
   for (const rec of out.split('\0')) {

@@ -19,19 +19,22 @@
  */
 import Database from 'better-sqlite3';
 import path from 'node:path';
-import { mkdirSync, rmSync, statSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, rmSync, renameSync, rmdirSync, lstatSync, readdirSync } from 'node:fs';
 import type { Repo } from '../git/repo.js';
 import { CatFileBatch } from '../git/gateway.js';
 import { NOTES_REF } from '../git/refs.js';
 import { revParse } from '../git/objects.js';
-import { listRunRefs } from '../store/runs.js';
-import { foldMetadata, groupStatus, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
+import { changedNotes, listNotes } from '../git/notes.js';
+import { forEachRunRef, looseRunRefs, packedStamp, refsStamp } from '../git/refscan.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+import { foldMetadata, groupStatus, type GroupChild, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
 import { parseMetrics, METRICS_FILE } from '../core/metrics.js';
 import { canonicalJson } from '../core/record.js';
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 
-const SCHEMA = `
+/** The tables and indexes (exported for the query-plan tests). */
+export const SCHEMA = `
   CREATE TABLE runs (
     id TEXT PRIMARY KEY, tip TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL,
     status TEXT NOT NULL, created_at TEXT NOT NULL, started_at TEXT, ended_at TEXT, duration REAL,
@@ -54,6 +57,9 @@ const SCHEMA = `
   CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
   -- every param and metric name ever indexed (a DISTINCT over 500,000 rows took 120 ms on each query)
   CREATE TABLE names (kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name)) WITHOUT ROWID;
+  -- a group's children as its children.json lists them: reused ones belong to another parent (or none)
+  CREATE TABLE group_children (grp TEXT NOT NULL, child TEXT NOT NULL, PRIMARY KEY (grp, child)) WITHOUT ROWID;
+  CREATE INDEX group_children_child ON group_children(child);
 `;
 
 export interface IndexedRun {
@@ -93,65 +99,6 @@ export interface MetricStats {
 
 type Row = { id: string; tip: string; key: string; kind: string; status: string; created_at: string; parent: string | null; executor: string | null; handle_host: string | null };
 
-/** What the file system says about the places a ref update must touch; null when it cannot be trusted. */
-function refsStamp(commonDir: string): { stamp: string; newest: number } | null {
-  if (existsSync(path.join(commonDir, 'reftable'))) return null;
-  let newest = 0;
-  const parts = ['refs/runs', 'refs/notes', 'refs/notes/runs', 'packed-refs'].map((p) => {
-    try {
-      const st = statSync(path.join(commonDir, p), { bigint: true });
-      newest = Math.max(newest, Number(st.mtimeMs), Number(st.ctimeMs));
-      return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-    } catch {
-      return '-';
-    }
-  });
-  return { stamp: parts.join(' '), newest };
-}
-
-/** packed-refs as the file system has it ('-' when there is none); null where refs are not files (reftable). */
-function packedStamp(commonDir: string): string | null {
-  if (existsSync(path.join(commonDir, 'reftable'))) return null;
-  try {
-    const st = statSync(path.join(commonDir, 'packed-refs'), { bigint: true });
-    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-  } catch {
-    return '-';
-  }
-}
-
-/**
- * The loose run refs: git's files backend keeps each as refs/runs/<id>
- * holding the commit id. Null when anything is not as expected (a
- * directory, a symbolic ref, a lock being written): the caller then lists
- * the refs through git.
- */
-function looseRunRefs(commonDir: string): Map<string, string> | null {
-  const dir = path.join(commonDir, 'refs', 'runs');
-  const out = new Map<string, string>();
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? out : null;
-  }
-  for (const name of names) {
-    if (name.endsWith('.lock')) continue; // an update under way: its old value is the file without .lock
-    if (!/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/.test(name)) return null;
-    let text: string;
-    try {
-      text = readFileSync(path.join(dir, name), 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // just packed or deleted
-      return null;
-    }
-    const m = /^([0-9a-f]{40}(?:[0-9a-f]{24})?)\n?$/.exec(text);
-    if (!m) return null;
-    out.set(name, m[1]!);
-  }
-  return out;
-}
-
 const MAX_LOOSE_KEPT = 5000;
 
 /** A stamp newer than this when taken may share its time stamp with a change still to come. */
@@ -164,76 +111,225 @@ const num = (v: unknown): number | null => {
 };
 const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : canonicalJson(v));
 
-export class RunIndex {
-  private constructor(private readonly db: Database.Database) {}
+/**
+ * Open the file, making (or replacing a cache of another shape with) the
+ * schema. Several processes open it at once (the CLI, supervisors, the
+ * daemon): the shape is made or replaced inside an exclusive transaction,
+ * never by deleting a file another process may be using.
+ */
+function openFile(file: string): Database.Database {
+  const db = new Database(file, { timeout: 10000 });
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    if ((db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) {
+      db.exec('BEGIN EXCLUSIVE');
+      try {
+        // Looked at again under the lock: another process may have just made it.
+        if ((db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) {
+          // A cache of another shape (or a new file): start again, it is rebuilt from git.
+          const old = db.prepare("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'").all() as Array<{ type: string; name: string }>;
+          for (const o of old.filter((x) => x.type === 'table')) db.exec(`DROP TABLE IF EXISTS "${o.name.replace(/"/g, '""')}"`);
+          db.exec(SCHEMA);
+          db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        }
+        db.exec('COMMIT');
+      } catch (e) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw e;
+      }
+    }
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  const patterns = new Map<string, RegExp>();
+  db.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
+    if (typeof value !== 'string' || typeof pattern !== 'string') return 0;
+    let re = patterns.get(pattern);
+    if (!re) patterns.set(pattern, (re = new RegExp(pattern)));
+    return re.test(value) ? 1 : 0;
+  });
+  return db;
+}
 
+/**
+ * Not a database any more (damaged, truncated): it is only a cache. Moved
+ * aside (one copy kept, to look at) under a guard directory, so that two
+ * processes finding it damaged do not move each other's fresh one.
+ */
+function moveAside(file: string): void {
+  const guard = `${file}.repair.d`;
+  try {
+    mkdirSync(guard);
+  } catch {
+    return; // another process repairs it: open what it makes
+  }
+  try {
+    rmSync(`${file}.damaged`, { recursive: true, force: true });
+    try {
+      renameSync(file, `${file}.damaged`);
+    } catch {
+      rmSync(file, { force: true });
+    }
+    for (const f of [`${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+  } finally {
+    rmSync(guard, { recursive: true, force: true });
+  }
+}
+
+const unusable = (what: string, remove: string) =>
+  new GitRunError(ErrorCode.IndexUnusable, `${what}: git-run keeps its query index there`, `remove or rename it (\`${remove}\`); nothing of git-run's is lost, the index is rebuilt from git`, { path: remove });
+
+/** The state directory and the index's place as they must be, healed where nothing can be lost. */
+function prepareStateDir(dir: string, file: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTDIR') throw unusable(`${dir} is not a directory`, `rm ${dir}`);
+    if (code === 'ENOSPC' || code === 'EDQUOT') throw diskFull(dir);
+    throw e;
+  }
+  let st;
+  try {
+    st = lstatSync(file);
+  } catch {
+    return;
+  }
+  if (st.isFile()) return;
+  if (st.isDirectory()) {
+    // An empty directory holds nothing: taken away. One with something in it is not ours to delete.
+    try {
+      if (!readdirSync(file).length) return rmdirSync(file);
+    } catch {
+      /* said below */
+    }
+    throw unusable(`${file} is a directory, not a file`, `rm -r ${file}`);
+  }
+  // A symbolic link (or a special file): never followed or replaced by us.
+  throw unusable(`${file} is not a regular file`, `rm ${file}`);
+}
+
+const diskFull = (where: string) =>
+  new GitRunError(ErrorCode.DiskFull, `no space left on the device that holds ${where}`, 'free some space (or raise the quota) and run the command again; a run that was under way is recorded as lost, not as succeeded', { path: where });
+
+/** An error from opening: a full disk or a place that is not a file said plainly; anything else as it is. */
+function mapOpenError(e: unknown, file: string): unknown {
+  if (isFull(e)) return diskFull(path.dirname(file));
+  const code = (e as { code?: string }).code ?? '';
+  if (/^SQLITE_CANTOPEN|^SQLITE_READONLY|^SQLITE_IOERR/.test(code)) {
+    return new GitRunError(ErrorCode.IndexUnusable, `cannot open the query index ${file} (${code})`, `check that ${path.dirname(file)} is a directory you can write to; removing ${file} loses nothing (it is rebuilt from git)`, { path: file });
+  }
+  return e;
+}
+
+/** SQLite's answer for a file that is not (or no longer) a sound database. */
+const isDamage = (e: unknown): boolean => /^SQLITE_(CORRUPT|NOTADB)/.test((e as { code?: string }).code ?? '');
+
+/** SQLite's answer for a full disk (or a quota reached). */
+const isFull = (e: unknown): boolean => /^SQLITE_FULL|^SQLITE_IOERR_(WRITE|FSYNC|SHMSIZE|TRUNCATE)/.test((e as { code?: string }).code ?? '');
+
+/** Below this many pages (4 KiB each) a quick_check on open costs about a millisecond: small indexes are checked whole. */
+const CHECK_PAGES = 2048;
+
+export class RunIndex {
+  private db: Database.Database;
+  /** True when writes failed for want of space: the index answers what it has, without writing. */
+  private readOnly = false;
+
+  private constructor(
+    db: Database.Database,
+    private readonly file: string,
+  ) {
+    this.db = db;
+  }
+
+  /**
+   * Open (making or healing it as needed) the index of this repository. A
+   * damaged file is moved aside to index.sqlite.damaged and rebuilt from git;
+   * what cannot be healed safely (the state directory is a file, the index is
+   * a directory with something in it) is a GitRunError that says what to remove.
+   */
   static open(repo: Repo): RunIndex {
     const dir = repo.stateDir;
-    mkdirSync(dir, { recursive: true });
     const file = path.join(dir, 'index.sqlite');
-    // Several processes open it at once (the CLI, supervisors, the daemon):
-    // the shape is made or replaced inside an exclusive transaction, never by
-    // deleting a file another process may be using.
-    const open = () => {
-      const db = new Database(file, { timeout: 10000 });
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      if ((db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) {
-        db.exec('BEGIN EXCLUSIVE');
-        try {
-          // Looked at again under the lock: another process may have just made it.
-          if ((db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) {
-            // A cache of another shape (or a new file): start again, it is rebuilt from git.
-            const old = db.prepare("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'").all() as Array<{ type: string; name: string }>;
-            for (const o of old.filter((x) => x.type === 'table')) db.exec(`DROP TABLE IF EXISTS "${o.name.replace(/"/g, '""')}"`);
-            db.exec(SCHEMA);
-            db.pragma(`user_version = ${SCHEMA_VERSION}`);
-          }
-          db.exec('COMMIT');
-        } catch (e) {
-          if (db.inTransaction) db.exec('ROLLBACK');
-          throw e;
-        }
-      }
-      return db;
-    };
+    prepareStateDir(dir, file);
     let db: Database.Database;
     try {
-      db = open();
-    } catch (e) {
-      const code = (e as { code?: string }).code ?? '';
-      if (!/^SQLITE_(NOTADB|CORRUPT)/.test(code)) throw e;
-      // Not a database any more (damaged, truncated): it is only a cache. Moved
-      // aside under a guard directory, so that two processes finding it damaged
-      // do not move each other's fresh one.
-      const guard = `${file}.repair.d`;
-      try {
-        mkdirSync(guard);
-        try {
-          for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
-        } finally {
-          rmSync(guard, { recursive: true, force: true });
-        }
-      } catch {
-        /* another process repairs it: open what it made */
+      db = openFile(file);
+      // A small index is checked whole on every open (damage anywhere, not only in the pages a sync reads);
+      // a large one when SQLite reports damage (see guard).
+      if ((db.pragma('page_count', { simple: true }) as number) <= CHECK_PAGES && db.pragma('quick_check(1)', { simple: true }) !== 'ok') {
+        db.close();
+        throw Object.assign(new Error('quick_check failed'), { code: 'SQLITE_CORRUPT' });
       }
-      db = open();
+    } catch (e) {
+      if (!isDamage(e)) throw mapOpenError(e, file);
+      moveAside(file);
+      db = openFile(file);
     }
-    const patterns = new Map<string, RegExp>();
-    db.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
-      if (typeof value !== 'string' || typeof pattern !== 'string') return 0;
-      let re = patterns.get(pattern);
-      if (!re) patterns.set(pattern, (re = new RegExp(pattern)));
-      return re.test(value) ? 1 : 0;
-    });
-    return new RunIndex(db);
+    return new RunIndex(db, file);
+  }
+
+  /** Move the damaged file aside and start an empty one (rebuilt by the next sync). */
+  private heal(): void {
+    try {
+      this.db.close();
+    } catch {
+      /* closing a damaged database may fail too: the file is replaced anyway */
+    }
+    moveAside(this.file);
+    this.db = openFile(this.file);
+  }
+
+  /** Run a read; damage found on the way is healed for the next command and said plainly. */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (!isDamage(e)) throw e;
+      this.heal();
+      throw new GitRunError(
+        ErrorCode.IndexDamaged,
+        `the query index (${this.file}) was damaged; it was moved aside to ${path.basename(this.file)}.damaged and is rebuilt from git`,
+        'run the command again: nothing was lost (runs live in git, the index is only a cache)',
+      );
+    }
   }
 
   /** Bring the index up to date with the refs and notes: read only what moved. `full`: ignore the stamp. */
   async sync(repo: Repo, opts: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<{ read: number; removed: number }> {
+    try {
+      return await this.syncOnce(repo, opts);
+    } catch (e) {
+      if (isDamage(e)) {
+        // Damage met while syncing: heal and rebuild now, so this command answers too.
+        this.heal();
+        return this.syncOnce(repo, { ...opts, full: true });
+      }
+      if (isFull(e)) {
+        // No room to write: answer from what the index has (it may lag behind git until space is freed).
+        this.readOnly = true;
+        return { read: 0, removed: 0 };
+      }
+      throw e;
+    }
+  }
+
+  /** True when the last sync could not write (the disk is full): answers may lag behind git. */
+  get stale(): boolean {
+    return this.readOnly;
+  }
+
+  private async syncOnce(repo: Repo, opts: { full?: boolean; onProgress?: (done: number, total: number) => void }): Promise<{ read: number; removed: number }> {
     const before = refsStamp(repo.commonDir);
     const stored = this.getMeta('stamp');
-    if (!opts.full && before && stored === before.stamp) return { read: 0, removed: 0 };
+    // The stamp alone is not trusted when the index's own count of runs disagrees with the count of refs it last
+    // saw (rows deleted or added by hand, a half-restored file): then everything is compared again.
+    const refCount = this.getMeta('refcount');
+    const trusted = refCount !== null && Number(refCount) === (this.db.prepare('SELECT count(*) FROM runs').pluck().get() as number);
+    if (!opts.full && trusted && before && stored === before.stamp) return { read: 0, removed: 0 };
     const packed = packedStamp(repo.commonDir);
     const prevLoose = this.getMeta('loose');
     const rowOf = this.db.prepare('SELECT tip, note_blob FROM runs WHERE id = ?');
@@ -241,8 +337,9 @@ export class RunIndex {
     let gone: string[];
     let isLive: (id: string) => boolean;
     let have: (id: string) => { tip: string; note_blob: string | null } | undefined;
+    let count: number;
     const notesTipP = revParse(repo, NOTES_REF);
-    const canSkimLoose = !opts.full && !!before && packed !== null && prevLoose !== null && this.getMeta('packed') === packed;
+    const canSkimLoose = !opts.full && trusted && !!before && packed !== null && prevLoose !== null && this.getMeta('packed') === packed;
     let loose = canSkimLoose ? looseRunRefs(repo.commonDir) : null;
     if (canSkimLoose && loose) {
       // packed-refs has not changed since the last sync, so every run ref it
@@ -251,19 +348,28 @@ export class RunIndex {
       // changing was deleted. Costs one readdir and the loose files, not a
       // listing of 100,000 refs.
       const was = new Set(JSON.parse(prevLoose) as string[]);
-      changed = [...loose].filter(([id, tip]) => (rowOf.get(id) as { tip: string } | undefined)?.tip !== tip).map(([id, tip]) => ({ id, tip }));
-      gone = [...was].filter((id) => !loose!.has(id));
+      let added = 0;
+      changed = [...loose]
+        .filter(([id, tip]) => {
+          const row = rowOf.get(id) as { tip: string } | undefined;
+          if (!row) added++;
+          return row?.tip !== tip;
+        })
+        .map(([id, tip]) => ({ id, tip }));
+      gone = [...was].filter((id) => !loose!.has(id) && !!rowOf.get(id));
+      count = Number(refCount) + added - gone.length;
       const goneSet = new Set(gone);
       have = (id) => rowOf.get(id) as { tip: string; note_blob: string | null } | undefined;
       isLive = (id) => !goneSet.has(id) && (loose!.has(id) || !!have(id));
     } else {
-      const refs = await listRunRefs(repo);
+      const refs = await forEachRunRef(repo);
       const all = new Map((this.db.prepare('SELECT id, tip, note_blob FROM runs').all() as Array<{ id: string; tip: string; note_blob: string | null }>).map((r) => [r.id, r]));
       changed = refs.filter((r) => all.get(r.id)?.tip !== r.tip);
       const live = new Set(refs.map((r) => r.id));
       gone = [...all.keys()].filter((id) => !live.has(id));
       have = (id) => all.get(id);
       isLive = (id) => live.has(id);
+      count = refs.length;
       loose = before && packed !== null ? looseRunRefs(repo.commonDir) : null;
     }
     const notesTip = await notesTipP;
@@ -272,22 +378,14 @@ export class RunIndex {
     try {
       // Which notes to read: those that changed between the two notes commits;
       // all of them when the index has no notes commit to compare with.
-      const noteBlobs = new Map<string, string | null>();
+      let noteBlobs = new Map<string, string | null>();
       let allNotes = false;
       if ((notesTip ?? '') !== (oldNotesTip ?? '')) {
         if (notesTip && oldNotesTip && (await revParse(repo, `${oldNotesTip}^{commit}`))) {
-          const out = await repo.text(['diff-tree', '-r', '--no-renames', oldNotesTip, notesTip]);
-          for (const line of out.split('\n')) {
-            const m = /^:\d+ \d+ [0-9a-f]+ ([0-9a-f]+) [A-Z]\t(.+)$/.exec(line);
-            if (m) noteBlobs.set(m[2]!.replace(/\//g, ''), /^0+$/.test(m[1]!) ? null : m[1]!);
-          }
+          noteBlobs = await changedNotes(repo, oldNotesTip, notesTip);
         } else if (notesTip) {
           allNotes = true;
-          const out = await repo.text(['ls-tree', '-r', notesTip]);
-          for (const line of out.split('\n')) {
-            const m = /^\d+ blob ([0-9a-f]+)\t(.+)$/.exec(line);
-            if (m) noteBlobs.set(m[2]!.replace(/\//g, ''), m[1]!);
-          }
+          noteBlobs = await listNotes(repo, notesTip);
         } else allNotes = true; // the notes ref is gone: every run's metadata is empty
       }
       const noteFor = async (id: string): Promise<string | null> => {
@@ -322,9 +420,12 @@ export class RunIndex {
           return { id, blob, meta: foldMetadata(data) };
         }),
       );
-      this.write(rows.filter((r): r is RunRow => r !== null), metas, gone);
+      const kept = rows.filter((r): r is RunRow => r !== null);
+      this.write(kept, metas, gone);
       if (notesTip) this.setMeta('notes_tip', notesTip);
       else this.deleteMeta('notes_tip');
+      // Refs that are not runs (no run.json) have no row: the count the next sync compares with is of rows.
+      this.setMeta('refcount', String(count - (rows.length - kept.length)));
       // Stored only when trustworthy: a stamp as recent as the clock's resolution allows might not see the next change.
       if (before && Date.now() - before.newest > RACY_MS) this.setMeta('stamp', before.stamp);
       else this.deleteMeta('stamp');
@@ -353,12 +454,13 @@ export class RunIndex {
         return null;
       }
     };
-    const [spec, result, state, metricsBlob, note] = await Promise.all([
+    const [spec, result, state, metricsBlob, note, children] = await Promise.all([
       json<RunSpec>(`${tip}:run.json`),
       json<RunResult>(`${tip}:result.json`),
       json<RunState>(`${tip}:state.json`),
       batch.read(`${tip}:${METRICS_FILE}`),
       noteBlob ? batch.read(noteBlob) : Promise.resolve(null),
+      json<GroupChild[]>(`${tip}:children.json`),
     ]);
     if (!spec) return null;
     const parsed = metricsBlob ? parseMetrics(metricsBlob.data.toString('utf8')) : null;
@@ -391,7 +493,8 @@ export class RunIndex {
       dispatch: spec.dispatch ?? null,
       noteBlob,
       params: spec.params,
-      metrics: parsed && 'metrics' in parsed ? parsed.metrics : {},
+      metrics: parsed && 'metrics' in parsed ? parsed.metrics : Object.create(null),
+      children: Array.isArray(children) ? children.map((c) => c.id).filter((c) => typeof c === 'string') : null,
     };
   }
 
@@ -401,7 +504,11 @@ export class RunIndex {
       source_commit, tree, seed, exit_code, command, executor, handle_host, dispatch, note_blob)
       VALUES (@id, @tip, @key, @kind, @status, @createdAt, @startedAt, @endedAt, @duration, @parent, @name, @notes, @creator, @host,
       @sourceCommit, @tree, @seed, @exitCode, @command, @executor, @handleHost, @dispatch, @noteBlob)`);
-    const delFrom = ['runs', 'params', 'metrics', 'tags'].map((t) => db.prepare(`DELETE FROM ${t} WHERE ${t === 'runs' ? 'id' : 'run'} = ?`));
+    const delFrom = ['runs', 'params', 'metrics', 'tags', 'group_children'].map((t) =>
+      db.prepare(`DELETE FROM ${t} WHERE ${t === 'runs' ? 'id' : t === 'group_children' ? 'grp' : 'run'} = ?`),
+    );
+    const insChild = db.prepare('INSERT OR IGNORE INTO group_children (grp, child) VALUES (?, ?)');
+    const groupsOf = db.prepare('SELECT grp FROM group_children WHERE child = ?').pluck();
     const insParam = db.prepare('INSERT OR REPLACE INTO params (run, name, text, num) VALUES (?, ?, ?, ?)');
     const insMetric = db.prepare('INSERT OR REPLACE INTO metrics (run, name, num) VALUES (?, ?, ?)');
     const insTag = db.prepare('INSERT OR IGNORE INTO tags (run, tag) VALUES (?, ?)');
@@ -428,9 +535,13 @@ export class RunIndex {
         for (const [k, v] of Object.entries(r.params)) insParam.run(r.id, k, text(v), num(v)), insName.run('param', k);
         for (const [k, v] of Object.entries(r.metrics)) insMetric.run(r.id, k, v), insName.run('metric', k);
         for (const t of r.meta.tags) insTag.run(r.id, t);
+        for (const c of r.children ?? []) insChild.run(r.id, c);
         if (r.kind === 'group') groups.add(r.id);
         if (r.parent) groups.add(r.parent);
+        // A group that reused this run (it is listed there but belongs to another parent, or none).
+        for (const g of groupsOf.all(r.id) as string[]) groups.add(g);
       }
+      for (const id of gone) for (const g of groupsOf.all(id) as string[]) groups.add(g);
       for (const m of metas) {
         // A child has no metadata of its own (editing it edits its parent): its name stays its generated one.
         if (setMeta.run(m.meta.name, m.meta.notes, m.blob, m.id).changes === 0) continue;
@@ -438,12 +549,15 @@ export class RunIndex {
         for (const t of m.meta.tags) insTag.run(m.id, t);
         groups.add(m.id);
       }
-      // Groups: children inherit the metadata, the group's status comes from the children.
+      // Groups: children inherit the metadata, the group's status comes from the children: those children.json
+      // lists (reused ones too, and a listed run that is gone counts as lost, as \`show\` has it), else its own.
       const kids = db.prepare('SELECT status FROM runs WHERE parent = ?');
+      const listed = db.prepare('SELECT r.status AS status FROM group_children g LEFT JOIN runs r ON r.id = g.child WHERE g.grp = ?');
       const setStatus = db.prepare("UPDATE runs SET status = ? WHERE id = ? AND kind = 'group'");
       for (const g of groups) {
         for (const c of childrenOf.all(g) as Array<{ id: string }>) inherit(c.id, g);
-        const statuses = (kids.all(g) as Array<{ status: Status }>).map((k) => k.status);
+        const fromList = (listed.all(g) as Array<{ status: Status | null }>).map((k) => k.status ?? 'lost');
+        const statuses = fromList.length ? fromList : (kids.all(g) as Array<{ status: Status }>).map((k) => k.status);
         if (statuses.length) setStatus.run(groupStatus(statuses), g);
       }
     })();
@@ -462,99 +576,115 @@ export class RunIndex {
   }
 
   byKey(key: string): IndexedRun[] {
-    return (this.db.prepare('SELECT * FROM runs WHERE key = ?').all(key) as Row[]).map(toRun);
+    return this.guard(() => {
+      return (this.db.prepare('SELECT * FROM runs WHERE key = ?').all(key) as Row[]).map(toRun);
+    });
   }
 
   /** Unfinished runs (by what the records say), for liveness checks. */
   unfinished(): IndexedRun[] {
-    return (this.db.prepare("SELECT * FROM runs WHERE kind = 'run' AND status IN ('queued', 'running')").all() as Row[]).map(toRun);
+    return this.guard(() => {
+      return (this.db.prepare("SELECT * FROM runs WHERE kind = 'run' AND status IN ('queued', 'running')").all() as Row[]).map(toRun);
+    });
   }
 
   /** Runs waiting in the daemon's queue, oldest first. */
   queuedForDaemon(): Array<{ id: string; host: string; parent: string | null; createdAt: string }> {
-    return this.db
-      .prepare("SELECT id, host, parent, created_at AS createdAt FROM runs WHERE status = 'queued' AND dispatch = 'daemon' AND kind = 'run' ORDER BY created_at, id")
-      .all() as Array<{ id: string; host: string; parent: string | null; createdAt: string }>;
+    return this.guard(() => {
+      return this.db
+        .prepare("SELECT id, host, parent, created_at AS createdAt FROM runs WHERE status = 'queued' AND dispatch = 'daemon' AND kind = 'run' ORDER BY created_at, id")
+        .all() as Array<{ id: string; host: string; parent: string | null; createdAt: string }>;
+    });
   }
 
   /** Per host profile: running runs (ids), queued runs and the oldest queued one's creation time. */
   workload(): Array<{ host: string; running: string[]; queued: number; oldestQueued: string | null }> {
-    const rows = this.db
-      .prepare("SELECT host, status, id, created_at FROM runs WHERE kind = 'run' AND status IN ('queued', 'running') ORDER BY created_at")
-      .all() as Array<{ host: string; status: Status; id: string; created_at: string }>;
-    const by = new Map<string, { host: string; running: string[]; queued: number; oldestQueued: string | null }>();
-    for (const r of rows) {
-      let w = by.get(r.host);
-      if (!w) by.set(r.host, (w = { host: r.host, running: [], queued: 0, oldestQueued: null }));
-      if (r.status === 'running') w.running.push(r.id);
-      else {
-        w.queued++;
-        w.oldestQueued ??= r.created_at;
+    return this.guard(() => {
+      const rows = this.db
+        .prepare("SELECT host, status, id, created_at FROM runs WHERE kind = 'run' AND status IN ('queued', 'running') ORDER BY created_at")
+        .all() as Array<{ host: string; status: Status; id: string; created_at: string }>;
+      const by = new Map<string, { host: string; running: string[]; queued: number; oldestQueued: string | null }>();
+      for (const r of rows) {
+        let w = by.get(r.host);
+        if (!w) by.set(r.host, (w = { host: r.host, running: [], queued: 0, oldestQueued: null }));
+        if (r.status === 'running') w.running.push(r.id);
+        else {
+          w.queued++;
+          w.oldestQueued ??= r.created_at;
+        }
       }
-    }
-    return [...by.values()].sort((a, b) => (a.host < b.host ? -1 : 1));
+      return [...by.values()].sort((a, b) => (a.host < b.host ? -1 : 1));
+    });
   }
 
   /** Ids of the runs that pass every condition, newest first. */
   select(q: IndexQuery): string[] {
-    const where = q.conditions.map((c) => `(${c.sql})`);
-    const args = q.conditions.flatMap((c) => c.args);
-    if (q.commits) {
-      this.db.exec('CREATE TEMP TABLE IF NOT EXISTS selected_commits (c TEXT PRIMARY KEY) WITHOUT ROWID');
-      this.db.exec('DELETE FROM selected_commits');
-      const ins = this.db.prepare('INSERT OR IGNORE INTO selected_commits (c) VALUES (?)');
-      this.db.transaction(() => {
-        for (const c of q.commits!) ins.run(c);
-      })();
-      where.push('r.source_commit IN (SELECT c FROM selected_commits)');
-    }
-    const sql = `SELECT r.id FROM runs r${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY r.created_at DESC, r.id DESC${q.limit !== undefined ? ' LIMIT ?' : ''}`;
-    return (this.db.prepare(sql).pluck().all(...args, ...(q.limit !== undefined ? [q.limit] : [])) as string[]);
+    return this.guard(() => {
+      const where = q.conditions.map((c) => `(${c.sql})`);
+      const args = q.conditions.flatMap((c) => c.args);
+      if (q.commits) {
+        this.db.exec('CREATE TEMP TABLE IF NOT EXISTS selected_commits (c TEXT PRIMARY KEY) WITHOUT ROWID');
+        this.db.exec('DELETE FROM selected_commits');
+        const ins = this.db.prepare('INSERT OR IGNORE INTO selected_commits (c) VALUES (?)');
+        this.db.transaction(() => {
+          for (const c of q.commits!) ins.run(c);
+        })();
+        where.push('r.source_commit IN (SELECT c FROM selected_commits)');
+      }
+      const sql = `SELECT r.id FROM runs r${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY r.created_at DESC, r.id DESC${q.limit !== undefined ? ' LIMIT ?' : ''}`;
+      return (this.db.prepare(sql).pluck().all(...args, ...(q.limit !== undefined ? [q.limit] : [])) as string[]);
+    });
   }
 
   /** id, tip and status (a group's from its children) of these runs, in this order; unknown ids are left out. */
   rows(ids: string[]): Array<{ id: string; tip: string; status: Status; parent: string | null }> {
-    const get = this.db.prepare('SELECT id, tip, status, parent FROM runs WHERE id = ?');
-    return ids.map((id) => get.get(id) as { id: string; tip: string; status: Status; parent: string | null } | undefined).filter((r): r is { id: string; tip: string; status: Status; parent: string | null } => !!r);
+    return this.guard(() => {
+      const get = this.db.prepare('SELECT id, tip, status, parent FROM runs WHERE id = ?');
+      return ids.map((id) => get.get(id) as { id: string; tip: string; status: Status; parent: string | null } | undefined).filter((r): r is { id: string; tip: string; status: Status; parent: string | null } => !!r);
+    });
   }
 
   /** Every param and metric name in the index (for --where's and --format's checks). */
   names(): { params: string[]; metrics: string[] } {
-    return {
-      params: this.db.prepare("SELECT name FROM names WHERE kind = 'param' ORDER BY name").pluck().all() as string[],
-      metrics: this.db.prepare("SELECT name FROM names WHERE kind = 'metric' ORDER BY name").pluck().all() as string[],
-    };
+    return this.guard(() => {
+      return {
+        params: this.db.prepare("SELECT name FROM names WHERE kind = 'param' ORDER BY name").pluck().all() as string[],
+        metrics: this.db.prepare("SELECT name FROM names WHERE kind = 'metric' ORDER BY name").pluck().all() as string[],
+      };
+    });
   }
 
   /** Metric statistics of runs grouped by a param's value (or the seed): value -> metric -> stats. */
   groupStats(ids: string[], by: { param: string } | 'seed'): Map<string, { count: number; metrics: Map<string, MetricStats> }> {
-    const out = new Map<string, { count: number; metrics: Map<string, MetricStats> }>();
-    const keyOf = by === 'seed' ? this.db.prepare('SELECT CAST(seed AS TEXT) FROM runs WHERE id = ?').pluck() : this.db.prepare('SELECT text FROM params WHERE run = ? AND name = ?').pluck();
-    const metricsOf = this.db.prepare('SELECT name, num FROM metrics WHERE run = ?');
-    const acc = new Map<string, { count: number; values: Map<string, number[]> }>();
-    for (const id of ids) {
-      const k = (by === 'seed' ? keyOf.get(id) : keyOf.get(id, by.param)) as string | undefined;
-      const key = k ?? '';
-      let a = acc.get(key);
-      if (!a) acc.set(key, (a = { count: 0, values: new Map() }));
-      a.count++;
-      for (const m of metricsOf.all(id) as Array<{ name: string; num: number }>) {
-        let l = a.values.get(m.name);
-        if (!l) a.values.set(m.name, (l = []));
-        l.push(m.num);
+    return this.guard(() => {
+      const out = new Map<string, { count: number; metrics: Map<string, MetricStats> }>();
+      const keyOf = by === 'seed' ? this.db.prepare('SELECT CAST(seed AS TEXT) FROM runs WHERE id = ?').pluck() : this.db.prepare('SELECT text FROM params WHERE run = ? AND name = ?').pluck();
+      const metricsOf = this.db.prepare('SELECT name, num FROM metrics WHERE run = ?');
+      const acc = new Map<string, { count: number; values: Map<string, number[]> }>();
+      for (const id of ids) {
+        const k = (by === 'seed' ? keyOf.get(id) : keyOf.get(id, by.param)) as string | undefined;
+        const key = k ?? '';
+        let a = acc.get(key);
+        if (!a) acc.set(key, (a = { count: 0, values: new Map() }));
+        a.count++;
+        for (const m of metricsOf.all(id) as Array<{ name: string; num: number }>) {
+          let l = a.values.get(m.name);
+          if (!l) a.values.set(m.name, (l = []));
+          l.push(m.num);
+        }
       }
-    }
-    for (const [k, a] of acc) {
-      const metrics = new Map<string, MetricStats>();
-      for (const [name, l] of a.values) {
-        const mean = l.reduce((s, x) => s + x, 0) / l.length;
-        // The sample standard deviation (n - 1), as a spread of repeated runs; 0 for one run.
-        const std = l.length > 1 ? Math.sqrt(l.reduce((s, x) => s + (x - mean) ** 2, 0) / (l.length - 1)) : 0;
-        metrics.set(name, { count: l.length, mean, std, min: Math.min(...l), max: Math.max(...l) });
+      for (const [k, a] of acc) {
+        const metrics = new Map<string, MetricStats>();
+        for (const [name, l] of a.values) {
+          const mean = l.reduce((s, x) => s + x, 0) / l.length;
+          // The sample standard deviation (n - 1), as a spread of repeated runs; 0 for one run.
+          const std = l.length > 1 ? Math.sqrt(l.reduce((s, x) => s + (x - mean) ** 2, 0) / (l.length - 1)) : 0;
+          metrics.set(name, { count: l.length, mean, std, min: Math.min(...l), max: Math.max(...l) });
+        }
+        out.set(k, { count: a.count, metrics });
       }
-      out.set(k, { count: a.count, metrics });
-    }
-    return out;
+      return out;
+    });
   }
 
   close(): void {
@@ -588,6 +718,8 @@ interface RunRow {
   noteBlob: string | null;
   params: Record<string, unknown>;
   metrics: Record<string, number>;
+  /** A group's children as children.json lists them (reused ones included); null for a run. */
+  children: string[] | null;
 }
 
 const toRun = (r: Row): IndexedRun => ({

@@ -4,13 +4,13 @@
  * (see core/record.ts); git/ does the plumbing.
  */
 import os from 'node:os';
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import type { Repo } from '../git/repo.js';
-import { CatFileBatch, spawnGitDetached } from '../git/gateway.js';
+import { CatFileBatch } from '../git/gateway.js';
+import { countLooseRunRefs, forEachRunRef, packRefsInBackground } from '../git/refscan.js';
 import { NOTES_REF, RUNS_PREFIX, RunRef } from '../git/refs.js';
 import { parseTree } from '../git/loose.js';
-import { blobEntry, editEntries, parseLsTree, readBlob, revParse, treeEntry, writeBlob, writeCommit, writeFiles, writeTree, type TreeEntry } from '../git/objects.js';
+import { blobEntry, editEntries, lsTreeIfAny, readBlob, revParse, treeEntry, writeBlob, writeCommit, writeFiles, writeTree, type TreeEntry } from '../git/objects.js';
 import { updateRefs } from '../git/transaction.js';
 import { appendNote, listNotes } from '../git/notes.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
@@ -223,15 +223,7 @@ export async function readRun(repo: Repo, id: string): Promise<RunView> {
 
 /** All runs: id -> tip. */
 export async function listRunRefs(repo: Repo, pattern = ''): Promise<Array<{ id: string; tip: string }>> {
-  const out = await repo.text(['for-each-ref', '--format=%(objectname) %(refname)', `${RUNS_PREFIX}${pattern}`]);
-  const runs: Array<{ id: string; tip: string }> = [];
-  for (const line of out.split('\n')) {
-    if (!line) continue;
-    const [tip, refname] = line.split(' ');
-    const ref = RunRef.parse(refname!);
-    if (ref) runs.push({ id: ref.id, tip: tip! });
-  }
-  return runs;
+  return forEachRunRef(repo, pattern);
 }
 
 /** Loose run refs beyond which they are packed: every `git log` in a terminal reads all refs for its decorations,
@@ -244,14 +236,8 @@ const MAX_LOOSE_RUN_REFS = 1000;
  * commit. Another process packing at the same time is no error (git locks).
  */
 export function packRefsIfMany(repo: Repo): boolean {
-  let loose = 0;
-  try {
-    loose = readdirSync(path.join(repo.commonDir, 'refs', 'runs')).length;
-  } catch {
-    return false;
-  }
-  if (loose <= MAX_LOOSE_RUN_REFS) return false;
-  spawnGitDetached(['pack-refs', '--all', '--prune'], repo.processOptions());
+  if (countLooseRunRefs(repo.commonDir) <= MAX_LOOSE_RUN_REFS) return false;
+  packRefsInBackground(repo);
   return true;
 }
 
@@ -286,9 +272,7 @@ export async function resolveRun(repo: Repo, name: string): Promise<string> {
 }
 
 export async function outputsOf(repo: Repo, tip: string): Promise<Array<{ path: string; oid: string; size: number; mode: string }>> {
-  const r = await repo.git(['ls-tree', '-z', '-r', '-l', '--full-tree', `${tip}:outputs`], { okCodes: [128] });
-  if (r.code !== 0) return [];
-  return parseLsTree(r.stdout.toString('utf8')).map((e) => ({ path: e.name, oid: e.oid, size: e.size ?? 0, mode: e.mode }));
+  return (await lsTreeIfAny(repo, `${tip}:outputs`)).map((e) => ({ path: e.name, oid: e.oid, size: e.size ?? 0, mode: e.mode }));
 }
 
 export const hostInfo = () => ({ hostname: os.hostname(), platform: process.platform, arch: process.arch, release: os.release() });

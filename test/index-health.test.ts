@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+/**
+ * The derived index is a cache: whatever happens to its file, queries answer
+ * what git says (healing it) or say plainly what to remove. Damage is made by
+ * hand here, as a crash, a bad disk or a curious user would leave it.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { makeRepo, ok, gitRun, git, runIds } from './helpers.js';
+
+const indexFile = (repo: string) => path.join(repo, '.git', 'git-run', 'index.sqlite');
+const sqlite = (repo: string, sql: string) => execFileSync('sqlite3', [indexFile(repo), sql], { encoding: 'utf8' });
+
+/** Three runs (one failed), indexed. */
+async function threeRuns(label: string): Promise<{ repo: string; ids: string[] }> {
+  const repo = makeRepo(label, { 'a.txt': 'a' });
+  for (const i of [1, 2, 3]) await gitRun(['-q', '-p', `i=${i}`, '--', 'sh', '-c', `exit $(( ${i} == 2 ))`], { cwd: repo });
+  const ids = (await ok(['log', '--format', '%H'], { cwd: repo })).stdout.trim().split('\n');
+  assert.equal(ids.length, 3);
+  return { repo, ids };
+}
+
+/** Every reader answers as git says: log, status, log --where, show. */
+async function answersAsGit(repo: string, ids: string[]): Promise<void> {
+  assert.deepEqual((await ok(['log', '--format', '%H'], { cwd: repo })).stdout.trim().split('\n'), ids);
+  assert.equal((await ok(['log', '--format', '%H', '--where', 'status = failed'], { cwd: repo })).stdout, `${ids[1]}\n`);
+  assert.equal((await ok(['log', '--format', '%H', '--where', 'params.i >= 2'], { cwd: repo })).stdout, `${ids[0]}\n${ids[1]}\n`);
+  const s = await gitRun(['status'], { cwd: repo });
+  assert.equal(s.code, 0, s.stderr);
+}
+
+describe('the index heals itself', () => {
+  it('a page overwritten with random bytes: moved aside, rebuilt, every reader answers', async () => {
+    const { repo, ids } = await threeRuns('index-page');
+    const file = indexFile(repo);
+    const size = statSync(file).size;
+    assert.ok(size >= 4 * 4096, `a few pages (${size} bytes)`);
+    // Pages of different tables and indexes, one after the other (the first page holds the header and the schema).
+    const last = Math.floor(size / 4096) - 1;
+    for (const page of [1, 2, Math.floor(last / 2), last]) {
+      const fd = openSync(file, 'r+');
+      writeSync(fd, crypto.randomBytes(4096), 0, 4096, page * 4096);
+      closeSync(fd);
+      await answersAsGit(repo, ids);
+      assert.ok(existsSync(`${file}.damaged`), `page ${page}: the damaged file is kept aside`);
+      rmSync(`${file}.damaged`);
+    }
+  });
+
+  it('a file that is not a database at all (the header overwritten)', async () => {
+    const { repo, ids } = await threeRuns('index-header');
+    writeFileSync(indexFile(repo), crypto.randomBytes(8192));
+    await answersAsGit(repo, ids);
+  });
+
+  it('rows deleted (or added) by hand are found again though no ref moved', async () => {
+    const { repo, ids } = await threeRuns('index-rows');
+    sqlite(repo, `DELETE FROM runs WHERE id = '${ids[1]}'; DELETE FROM params WHERE run = '${ids[1]}'`);
+    await answersAsGit(repo, ids);
+    sqlite(repo, `INSERT INTO runs (id, tip, key, kind, status, created_at) SELECT 'ff' || substr(id, 3), tip, key, kind, status, created_at FROM runs WHERE id = '${ids[0]}'`);
+    await answersAsGit(repo, ids);
+  });
+
+  it('the same with packed run refs', async () => {
+    const { repo, ids } = await threeRuns('index-rows-packed');
+    git(repo, 'pack-refs', '--all', '--prune');
+    await answersAsGit(repo, ids);
+    sqlite(repo, `DELETE FROM runs WHERE id = '${ids[2]}'`);
+    await answersAsGit(repo, ids);
+  });
+
+  it('an empty directory where the file goes is taken away; one with something in it is named, exit 2', async () => {
+    const { repo, ids } = await threeRuns('index-dir');
+    const file = indexFile(repo);
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+    mkdirSync(file);
+    await answersAsGit(repo, ids);
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+    mkdirSync(file);
+    writeFileSync(path.join(file, 'mine.txt'), 'keep me');
+    for (const args of [['log'], ['log', '--where', 'status = failed'], ['status']]) {
+      const r = await gitRun(args, { cwd: repo });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, `error: ${file} is a directory, not a file: git-run keeps its query index there\nhint: remove or rename it (\`rm -r ${file}\`); nothing of git-run's is lost, the index is rebuilt from git\n`);
+    }
+    assert.equal(git(repo, 'status', '--porcelain'), '');
+  });
+
+  it('.git/git-run a file: exit 2, saying what to remove', async () => {
+    const { repo } = await threeRuns('index-statedir');
+    const dir = path.join(repo, '.git', 'git-run');
+    rmSync(dir, { recursive: true });
+    writeFileSync(dir, '');
+    const before = runIds(repo);
+    const r = await gitRun(['log'], { cwd: repo });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `error: ${dir} is not a directory: git-run keeps its query index there\nhint: remove or rename it (\`rm ${dir}\`); nothing of git-run's is lost, the index is rebuilt from git\n`);
+    assert.deepEqual(runIds(repo), before);
+  });
+});
+
+describe('groups in the index', () => {
+  it('a group whose children were all reused has their status in log, --status and --where, as show says', async () => {
+    const repo = makeRepo('group-reused', {
+      'a.json': JSON.stringify({ command: ['true', '{x}'], params: { x: { values: [1, 2, 3] } }, seed: 5 }),
+      'b.json': JSON.stringify({ command: ['true', '{x}'], params: { x: { values: [1, 2] } }, seed: 5 }),
+    });
+    const a = JSON.parse((await ok(['submit', '--json', 'a.json'], { cwd: repo })).stdout);
+    const b = JSON.parse((await ok(['submit', '--json', 'b.json'], { cwd: repo })).stdout);
+    assert.notEqual(b.id, a.id);
+    assert.ok(b.children.every((c: string) => a.children.includes(c)), 'every child reused');
+    const show = JSON.parse((await ok(['show', '--json', b.id], { cwd: repo })).stdout);
+    assert.equal(show.status, 'succeeded');
+    const line = (await ok(['log', '--no-children', '--format', '%H %(status)'], { cwd: repo })).stdout;
+    assert.equal(line, `${b.id} succeeded\n${a.id} succeeded\n`);
+    assert.equal((await ok(['log', '--no-children', '--format', '%H', '--status', 'succeeded'], { cwd: repo })).stdout, `${b.id}\n${a.id}\n`);
+    assert.equal((await ok(['log', '--no-children', '--format', '%H', '--status', 'queued'], { cwd: repo })).stdout, '');
+    assert.equal((await ok(['log', '--no-children', '--format', '%H', '--where', 'status = succeeded'], { cwd: repo })).stdout, `${b.id}\n${a.id}\n`);
+  });
+});
