@@ -14,6 +14,7 @@ import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { adjustSharedPerm } from './shared.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit';
 
@@ -24,9 +25,13 @@ export interface TreeItem {
 }
 
 export class LooseObjectWriter {
+  private perm: number | null = null;
+
   constructor(
     private readonly objectsDir: string,
     private readonly format: string,
+    /** core.sharedRepository as git keeps it (see shared.ts), asked once, on the first write. */
+    private readonly sharedPerm: () => Promise<number> = async () => 0,
   ) {}
 
   hash(type: ObjectType, body: Buffer): { oid: string; raw: Buffer } {
@@ -42,10 +47,13 @@ export class LooseObjectWriter {
     const dir = path.join(this.objectsDir, oid.slice(0, 2));
     const file = path.join(dir, oid.slice(2));
     if (existsSync(file)) return oid;
-    mkdirSync(dir, { recursive: true });
+    this.perm ??= await this.sharedPerm();
+    // The fan-out directory and the object get the modes git's own would (group-readable in a shared repository).
+    if (mkdirSync(dir, { recursive: true })) adjustSharedPerm(this.perm, dir);
     const tmp = path.join(dir, `tmp_obj_gitrun_${process.pid}_${crypto.randomBytes(4).toString('hex')}`);
     // Level 1 is git's own default for loose objects (core.looseCompression).
     writeFileSync(tmp, zlib.deflateSync(raw, { level: 1 }), { mode: 0o444 });
+    adjustSharedPerm(this.perm, tmp);
     try {
       renameSync(tmp, file);
     } catch (e) {

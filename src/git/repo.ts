@@ -8,6 +8,7 @@ import path from 'node:path';
 import { git, gitText, type Env, type GitOptions, type GitResult } from './gateway.js';
 import { ErrorCode, GitCommandError, GitRunError } from '../errors/index.js';
 import { LooseObjectWriter } from './loose.js';
+import { sharedPerm } from './shared.js';
 
 export interface Ident {
   name: string;
@@ -53,7 +54,7 @@ export class Repo {
 
   /** In-process writer for the small objects of a run's records. */
   get objects(): LooseObjectWriter {
-    this.writer ??= new LooseObjectWriter(this.objectsDir, this.objectFormat);
+    this.writer ??= new LooseObjectWriter(this.objectsDir, this.objectFormat, () => sharedPerm(this));
     return this.writer;
   }
 

@@ -6,11 +6,12 @@
  * work on a copy of the index (GIT_INDEX_FILE), which also keeps git's stat
  * cache, so only files that changed since the last `git add` are re-hashed.
  */
-import { promises as fs, copyFileSync, mkdirSync } from 'node:fs';
+import { promises as fs, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Repo } from './repo.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
+import { mkdirShared, sharedPerm } from './shared.js';
 
 export interface Snapshot {
   /** The code's identity. */
@@ -24,7 +25,7 @@ export interface Snapshot {
 /** A private temporary file (an index, a pattern file) next to the real index (same file system). */
 export async function tempPath(repo: Repo, label: string): Promise<string> {
   const dir = path.join(repo.stateDir, 'tmp');
-  mkdirSync(dir, { recursive: true });
+  mkdirShared(await sharedPerm(repo), dir);
   return path.join(dir, `${label}-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
 }
 
@@ -36,7 +37,7 @@ const KEEP_INDEX_MS = 24 * 3600 * 1000;
 
 async function keepIndexFor(repo: Repo, index: string, tree: string): Promise<void> {
   const dest = snapshotIndexPath(repo, tree);
-  mkdirSync(path.dirname(dest), { recursive: true });
+  mkdirShared(await sharedPerm(repo), path.dirname(dest));
   await fs.rename(index, dest);
   const dir = path.dirname(dest);
   for (const f of await fs.readdir(dir)) {

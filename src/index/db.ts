@@ -19,12 +19,13 @@
  */
 import Database from 'better-sqlite3';
 import path from 'node:path';
-import { mkdirSync, rmSync, renameSync, rmdirSync, lstatSync, readdirSync } from 'node:fs';
+import { mkdirSync, rmSync, renameSync, rmdirSync, lstatSync, readdirSync, existsSync } from 'node:fs';
 import type { Repo } from '../git/repo.js';
 import { CatFileBatch } from '../git/gateway.js';
 import { NOTES_REF } from '../git/refs.js';
 import { revParse } from '../git/objects.js';
 import { changedNotes, listNotes } from '../git/notes.js';
+import { adjustSharedPerm, sharedPerm } from '../git/shared.js';
 import { forEachRunRef, looseRunRefs, packedStamp, refsStamp } from '../git/refscan.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { foldMetadata, groupStatus, type GroupChild, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
@@ -182,9 +183,10 @@ const unusable = (what: string, remove: string) =>
   new GitRunError(ErrorCode.IndexUnusable, `${what}: git-run keeps its query index there`, `remove or rename it (\`${remove}\`); nothing of git-run's is lost, the index is rebuilt from git`, { path: remove });
 
 /** The state directory and the index's place as they must be, healed where nothing can be lost. */
-function prepareStateDir(dir: string, file: string): void {
+function prepareStateDir(dir: string, file: string): string[] {
+  const made: string[] = [];
   try {
-    mkdirSync(dir, { recursive: true });
+    if (mkdirSync(dir, { recursive: true })) made.push(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ENOTDIR') throw unusable(`${dir} is not a directory`, `rm ${dir}`);
@@ -195,13 +197,16 @@ function prepareStateDir(dir: string, file: string): void {
   try {
     st = lstatSync(file);
   } catch {
-    return;
+    return [...made, file];
   }
-  if (st.isFile()) return;
+  if (st.isFile()) return made;
   if (st.isDirectory()) {
     // An empty directory holds nothing: taken away. One with something in it is not ours to delete.
     try {
-      if (!readdirSync(file).length) return rmdirSync(file);
+      if (!readdirSync(file).length) {
+        rmdirSync(file);
+        return [...made, file];
+      }
     } catch {
       /* said below */
     }
@@ -237,6 +242,8 @@ export class RunIndex {
   private db: Database.Database;
   /** True when writes failed for want of space: the index answers what it has, without writing. */
   private readOnly = false;
+  /** What open created (the state directory, the file): given core.sharedRepository's modes by the first sync. */
+  private made: string[] = [];
 
   private constructor(
     db: Database.Database,
@@ -254,7 +261,7 @@ export class RunIndex {
   static open(repo: Repo): RunIndex {
     const dir = repo.stateDir;
     const file = path.join(dir, 'index.sqlite');
-    prepareStateDir(dir, file);
+    const made = prepareStateDir(dir, file);
     let db: Database.Database;
     try {
       db = openFile(file);
@@ -269,7 +276,9 @@ export class RunIndex {
       moveAside(file);
       db = openFile(file);
     }
-    return new RunIndex(db, file);
+    const index = new RunIndex(db, file);
+    index.made = made;
+    return index;
   }
 
   /** Move the damaged file aside and start an empty one (rebuilt by the next sync). */
@@ -281,6 +290,7 @@ export class RunIndex {
     }
     moveAside(this.file);
     this.db = openFile(this.file);
+    this.made.push(this.file);
   }
 
   /** Run a read; damage found on the way is healed for the next command and said plainly. */
@@ -323,6 +333,14 @@ export class RunIndex {
   }
 
   private async syncOnce(repo: Repo, opts: { full?: boolean; onProgress?: (done: number, total: number) => void }): Promise<{ read: number; removed: number }> {
+    if (this.made.length) {
+      const perm = await sharedPerm(repo);
+      // SQLite makes -wal and -shm with the file's mode as it was at open: they are adjusted too.
+      for (const f of [...this.made, ...(this.made.includes(this.file) ? [`${this.file}-wal`, `${this.file}-shm`] : [])]) {
+        if (existsSync(f)) adjustSharedPerm(perm, f);
+      }
+      this.made = [];
+    }
     const before = refsStamp(repo.commonDir);
     const stored = this.getMeta('stamp');
     // The stamp alone is not trusted when the index's own count of runs disagrees with the count of refs it last
