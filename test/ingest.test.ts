@@ -120,7 +120,7 @@ describe('outputs archives from a remote are hostile input', () => {
       const before = refState(repoDir);
       await assert.rejects(ingest(make(), limits), (e: any) => {
         assert.equal(e.code, 'E_HOSTILE_ARCHIVE');
-        assert.match(e.message, /^the outputs archive was refused: /);
+        assert.match(e.message, /^the outputs were refused: /);
         assert.match(e.message, message);
         return true;
       });

@@ -17,8 +17,8 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Repo } from './repo.js';
 import { writeBlob } from './objects.js';
-import { ErrorCode, GitRunError } from '../errors/index.js';
 import { spawnGit } from './gateway.js';
+import { isDotGit, refusedOutputs } from './outputs.js';
 
 /** Files larger than this are streamed into `git hash-object` instead of held in memory. */
 const STREAM_ABOVE = 32 * 1024 * 1024;
@@ -46,8 +46,8 @@ export interface IngestedFile {
   size: number;
 }
 
-const hostile = (entry: string, why: string) =>
-  new GitRunError(ErrorCode.HostileArchive, `the outputs archive was refused: ${JSON.stringify(entry)}: ${why}`, 'nothing of it was kept; the run is not recorded as succeeded. Check what the run writes into its directory.', { entry, why });
+/** The same error (and wording) as a local run's outputs refused by the rule of outputs.ts. */
+const hostile = refusedOutputs;
 
 /** A path of the archive, checked and normalised (no leading ./, no trailing /). */
 export function checkEntryPath(raw: string, limits: IngestLimits = DEFAULT_LIMITS): string {
@@ -58,7 +58,7 @@ export function checkEntryPath(raw: string, limits: IngestLimits = DEFAULT_LIMIT
   if (!parts.length) return '';
   for (const p of parts) {
     if (p === '..') throw hostile(raw, 'a ".." component leaves the run directory');
-    if (p.toLowerCase() === '.git') throw hostile(raw, 'a ".git" entry');
+    if (isDotGit(p)) throw hostile(raw, 'a ".git" entry (in one of its spellings)');
   }
   if (parts.length > limits.maxDepth) throw hostile(raw, `deeper than ${limits.maxDepth} directories`);
   return parts.join('/');
@@ -70,7 +70,7 @@ export function checkLinkTarget(entry: string, target: string): void {
   if (target.startsWith('/')) throw hostile(entry, `a symlink to the absolute path ${JSON.stringify(target)}`);
   const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(entry), target));
   if (resolved === '..' || resolved.startsWith('../')) throw hostile(entry, `a symlink to ${JSON.stringify(target)} leaves the run directory`);
-  if (resolved.split('/').some((p) => p.toLowerCase() === '.git')) throw hostile(entry, 'a symlink into a ".git" directory');
+  if (resolved.split('/').some(isDotGit)) throw hostile(entry, 'a symlink into a ".git" directory');
 }
 
 /** Read a tar stream into blobs; throws GitRunError (HostileArchive) on the first bad entry. */

@@ -8,11 +8,95 @@
  * .gitignore would hide outputs (results/ is commonly ignored). So these
  * commands switch those off and name every ignore rule explicitly.
  */
-import { promises as fs, copyFileSync } from 'node:fs';
+import { promises as fs, copyFileSync, lstatSync } from 'node:fs';
+import path from 'node:path';
 import type { Repo } from './repo.js';
 import { tempPath } from './snapshot.js';
 import { emptyTree, lsTree } from './objects.js';
-import type { Env } from './gateway.js';
+import { CatFileBatch, type Env } from './gateway.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+
+/**
+ * The one rule for what a run leaves in its directory, for every executor
+ * (decision 0009). A symbolic link is an output like a file: stored as a
+ * link, its target as text, never followed. But a link whose target, resolved
+ * through the links of the same tree (the code's and the outputs'), leaves
+ * the run directory or enters a .git directory refuses the run's outputs
+ * whole, as does a path with a .git component in any spelling that some file
+ * system takes for .git (any case, 8.3's git~1, NTFS's trailing dots and
+ * spaces): the run is then not recorded as succeeded, and says why.
+ */
+export const refusedOutputs = (entry: string, why: string) =>
+  new GitRunError(ErrorCode.HostileArchive, `the outputs were refused: ${JSON.stringify(entry)}: ${why}`, 'nothing of them was kept; the run is not recorded as succeeded. Check what the run writes into its directory.', { entry, why });
+
+/** A name that git (or a file system it runs on) takes for .git. */
+export function isDotGit(name: string): boolean {
+  const n = name.toLowerCase().replace(/[. ]+$/, '');
+  return n === '.git' || n === 'git~1';
+}
+
+/** Links resolved one after another before the chain counts as a loop (Linux's own limit). */
+const MAX_LINKS = 40;
+
+/**
+ * Where a link's target leads, resolved through `links` (path -> target) as
+ * the kernel would resolve it: null when it leaves the directory (an absolute
+ * target, `..` past the top, a loop), else the path inside it.
+ */
+export function resolveLink(links: ReadonlyMap<string, string>, link: string, seen = 0): string | null {
+  const target = links.get(link)!;
+  if (!target || target.startsWith('/') || target.includes('\0')) return null;
+  const stack = link.split('/').slice(0, -1);
+  const rest = target.split('/');
+  let hops = seen;
+  while (rest.length) {
+    const c = rest.shift()!;
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      if (!stack.length) return null;
+      stack.pop();
+      continue;
+    }
+    stack.push(c);
+    const here = stack.join('/');
+    if (links.has(here)) {
+      if (++hops > MAX_LINKS) return null;
+      const t = links.get(here)!;
+      if (!t || t.startsWith('/')) return null;
+      // Continue from the link's own directory with its target, then what was left.
+      stack.pop();
+      rest.unshift(...t.split('/'));
+    }
+  }
+  return stack.join('/');
+}
+
+/** Throw refusedOutputs for the first output that breaks the rule. `links`: every link of the tree, outputs and code. */
+export function checkOutputs(paths: Iterable<string>, links: ReadonlyMap<string, string>): void {
+  for (const p of paths) {
+    if (p.split('/').some(isDotGit)) throw refusedOutputs(p, 'a ".git" entry (in one of its spellings)');
+  }
+  for (const [link, target] of links) {
+    if (target.startsWith('/')) throw refusedOutputs(link, `a symlink to the absolute path ${JSON.stringify(target)}`);
+    const to = resolveLink(links, link);
+    if (to === null) throw refusedOutputs(link, `a symlink to ${JSON.stringify(target)} leaves the run directory`);
+    if (to.split('/').some(isDotGit)) throw refusedOutputs(link, 'a symlink into a ".git" directory');
+  }
+}
+
+/** The targets of the links among `entries` (mode 120000), read from their blobs. */
+async function linkTargets(repo: Repo, entries: Array<{ path: string; mode: string; oid: string }>): Promise<Map<string, string>> {
+  const links = entries.filter((e) => e.mode === '120000');
+  const out = new Map<string, string>();
+  if (!links.length) return out;
+  const batch = new CatFileBatch(repo.processOptions());
+  try {
+    for (const l of links) out.set(l.path, (await batch.read(l.oid))?.data.toString('utf8') ?? '');
+  } finally {
+    batch.close();
+  }
+  return out;
+}
 
 const RUN_DIR_CONFIG = ['-c', 'core.sparseCheckout=false', '-c', 'core.fsmonitor=false', '-c', 'core.untrackedCache=false', '-c', 'core.splitIndex=false'];
 
@@ -72,6 +156,14 @@ async function collectWith(repo: Repo, d: RunDirectory, codeTree: string, rules:
   // The tool's own directory (the params file) is never a candidate: skipping it here saves three git processes per run.
   if (rules.exclude) exclude.push(`--exclude=/${rules.exclude}/`);
   const listed = await repo.git([...cfg, 'ls-files', '-z', '--others', '--modified', ...exclude], { cwd: d.workDir, env });
+  // git itself skips what it takes for .git (update-index ignores the other spellings): refused here, as for every executor.
+  // A directory named exactly .git is never listed: looked for where outputs are.
+  const names = listed.stdout.toString('utf8').split('\0').filter(Boolean);
+  const dirs = new Set(['', ...names.map((n) => path.posix.dirname(n)).map((d) => (d === '.' ? '' : d))]);
+  for (const dir of dirs) {
+    if (lstatSafe(path.join(d.workDir, dir, '.git'))) throw refusedOutputs(dir ? `${dir}/.git` : '.git', 'a ".git" entry (in one of its spellings)');
+  }
+  checkOutputs(names, new Map());
   if (!listed.stdout.length) return null;
   await repo.git([...cfg, 'update-index', '-z', '--add', '--remove', '--stdin'], { cwd: d.workDir, env, input: listed.stdout });
   const after = await repo.text([...cfg, 'write-tree'], { cwd: d.workDir, env });
@@ -79,6 +171,7 @@ async function collectWith(repo: Repo, d: RunDirectory, codeTree: string, rules:
   const diff = (await repo.git(['diff-tree', '-z', '-r', '--no-renames', '--raw', codeTree, after])).stdout.toString('utf8');
   const parts = diff.split('\0');
   const entries: string[] = [];
+  const kept: Array<{ path: string; mode: string; oid: string }> = [];
   for (let i = 0; i + 1 < parts.length; i += 2) {
     // ":100644 100644 <old> <new> M" then the path
     const [, newMode, , newOid, status] = parts[i]!.slice(1).split(' ');
@@ -87,8 +180,25 @@ async function collectWith(repo: Repo, d: RunDirectory, codeTree: string, rules:
     if (rules.exclude && (file === rules.exclude || file.startsWith(rules.exclude + '/'))) continue;
     if (rules.onlyNew && status !== 'A') continue;
     entries.push(`${newMode} ${newOid}\t${file}\0`);
+    kept.push({ path: file, mode: newMode!, oid: newOid! });
   }
+  if (kept.some((e) => e.mode === '120000')) checkOutputs([], await treeLinks(repo, codeTree, kept));
   return outputsTree(repo, entries, rules);
+}
+
+const lstatSafe = (p: string) => {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+};
+
+/** Every link the run directory has once these outputs are in: the code's, then the outputs' (which replace them). */
+async function treeLinks(repo: Repo, codeTree: string, outputs: Array<{ path: string; mode: string; oid: string }>): Promise<Map<string, string>> {
+  const code = (await lsTree(repo, codeTree, { recursive: true })).filter((e) => e.mode === '120000').map((e) => ({ path: e.name, mode: e.mode, oid: e.oid }));
+  const replaced = new Set(outputs.map((o) => o.path));
+  return linkTargets(repo, [...code.filter((c) => !replaced.has(c.path)), ...outputs]);
 }
 
 export interface Candidate {
@@ -104,6 +214,12 @@ export interface Candidate {
  */
 export async function outputsFromCandidates(repo: Repo, candidates: Candidate[], codeTree: string, rules: OutputRules): Promise<string | null> {
   if (!candidates.length) return null;
+  // The same rule as for a local run, over everything the remote sent (the archive's own checks came first).
+  checkOutputs(
+    candidates.map((c) => c.path),
+    new Map(),
+  );
+  if (candidates.some((c) => c.mode === '120000')) checkOutputs([], await treeLinks(repo, codeTree, candidates));
   const code = new Map((await lsTree(repo, codeTree, { recursive: true })).map((e) => [e.name, e]));
   const entries: string[] = [];
   for (const c of candidates) {
