@@ -335,7 +335,10 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
         // Another process finished the record and removed the directory under us.
         const now = await readRun(repo, view.id);
         if (isFinal(now.status)) return { view: now, recordedHere: false };
-        throw e;
+        // Outputs refused by the rule every executor shares (decision 0009): never a success, the reason recorded.
+        if (!(e instanceof GitRunError && e.code === ErrorCode.HostileArchive)) throw e;
+        if (status === 'succeeded') status = 'failed';
+        error = e.message;
       }
     }
     const result: RunResult = {
