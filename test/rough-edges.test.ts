@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync, existsSync, readlinkSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync, existsSync, readlinkSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLI, ENV, makeRepo, gitRun, ok, refState, refused, runIds, showJson, nodeCmd, tmpdir } from './helpers.js';
+import { CLI, ROOT, ENV, makeRepo, gitRun, ok, refState, refused, runIds, showJson, nodeCmd, tmpdir } from './helpers.js';
 
 /** Run the CLI with a reader that goes away after the first chunk of stdout. */
 function closeEarly(args: string[], cwd: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
@@ -226,5 +226,68 @@ describe('hostile or odd input (issue 11)', () => {
     symlinkSync(path.join(d, 'empty'), path.join(d, 'to-empty'));
     await ok(['checkout', id!, '--to', path.join(d, 'to-empty')], { cwd: repo });
     assert.ok(existsSync(path.join(d, 'empty', 'a.txt')));
+  });
+});
+
+describe('manual and completion (issue 10)', () => {
+  it('man/git-run.1 is generated from the command definitions: every subcommand and option, values named; man renders it', async () => {
+    const { buildCli } = await import('../src/cli/app.js');
+    const page = readFileSync(path.join(ROOT, 'man', 'git-run.1'), 'utf8');
+    const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+    assert.deepEqual(pkg.man, ['./man/git-run.1']);
+    const roff = (s: string) => s.replace(/\\/g, '\\e').replace(/-/g, '\\-');
+    for (const d of buildCli().definitions()) {
+      if (d.path !== 'git run') assert.ok(page.includes(`.SS ${roff(d.path)}\n`), `a section for ${d.path}`);
+      for (const o of d.options) {
+        assert.doesNotMatch(o.definition, /#\d/);
+        assert.ok(page.includes(`.B ${roff(o.definition)}\n`), `${d.path}: ${o.definition}`);
+      }
+    }
+    assert.match(page, /\.B \\-\\-name <name>\n/);
+    const man = spawnSync('man', ['-l', path.join(ROOT, 'man', 'git-run.1')], { encoding: 'utf8', env: { ...ENV, MANPAGER: 'cat', PAGER: 'cat', MANWIDTH: '80' } });
+    if (man.error) return; // no man here: the page's content is checked above
+    assert.equal(man.status, 0, man.stderr);
+    assert.match(man.stdout, /git-run - run a command and record it/);
+    assert.match(man.stdout, /git run log/);
+    const repo = makeRepo('help-exit', { 'a.txt': 'a' });
+    const h = await gitRun(['--help'], { cwd: repo });
+    assert.equal(h.code, 0);
+    assert.match((await ok(['log', '--help'], { cwd: repo })).stdout, /--max-count <max-count> /);
+  });
+
+  it("completion bash plugs into git's completion: subcommands, options, run ids, experiments, hosts", async function () {
+    const gitCompletion = '/usr/share/bash-completion/completions/git';
+    if (!existsSync(gitCompletion)) {
+      if (process.env.CI) throw new Error(`${gitCompletion} is missing: git's bash completion ships with the git package`);
+      this.skip();
+    }
+    const repo = makeRepo('completion', {
+      '.runconfig': JSON.stringify({ hosts: { 'gpu-box': { type: 'ssh', host: 'gpu' } }, experiments: { baseline: { command: ['true'] }, bigger: { command: ['true'] } } }),
+    });
+    const id = (await ok(['-d', '--', 'true'], { cwd: repo })).stdout.trim();
+    await ok(['wait', id], { cwd: repo });
+    // `git run` as git finds it: git-run on PATH.
+    const bin = tmpdir('completion-bin');
+    symlinkSync(CLI, path.join(bin, 'git-run'));
+    const script = (await ok(['completion', 'bash'], { cwd: repo })).stdout;
+    writeFileSync(path.join(bin, 'git-run.bash'), script);
+    const complete = (...words: string[]) => {
+      const src = `source ${gitCompletion}; source ${bin}/git-run.bash
+COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; COMP_LINE="\${COMP_WORDS[*]}"; COMP_POINT=\${#COMP_LINE}
+__git_wrap__git_main; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      const r = spawnSync('bash', ['--norc', '--noprofile', '-c', src], { cwd: repo, encoding: 'utf8', env: { ...ENV, PATH: `${bin}:${ENV.PATH}` } });
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout.split('\n').map((s) => s.trim()).filter(Boolean).sort();
+    };
+    assert.deepEqual(complete('git', 'run', 'lo'), ['log', 'logs']);
+    assert.deepEqual(complete('git', 'run', 'log', '--onel'), ['--oneline']);
+    assert.deepEqual(complete('git', 'run', '--na'), ['--name']);
+    assert.deepEqual(complete('git', 'run', 'show', id.slice(0, 3)), [id.slice(0, 12)]);
+    assert.deepEqual(complete('git', 'run', 'submit', ''), ['baseline', 'bigger']);
+    assert.deepEqual(complete('git', 'run', '--host', 'g'), ['gpu-box']);
+    const zsh = (await ok(['completion', 'zsh'], { cwd: repo })).stdout;
+    assert.match(zsh, /^#compdef git-run\n/);
+    assert.match(zsh, /_git-run \(\) \{/);
+    await refused(repo, ['completion', 'fish'], "no completion for 'fish'", 'use git run completion bash, or git run completion zsh');
   });
 });

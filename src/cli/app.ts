@@ -20,8 +20,9 @@ import DiffCommand from './commands/diff.js';
 import CompareCommand from './commands/compare.js';
 import DaemonCommand from './commands/daemon.js';
 import HookCommand from './commands/hook.js';
+import CompletionCommand from './commands/completion.js';
 
-export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand];
+export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand];
 
 /** Subcommand names as registered; run-args.ts keeps the same list without loading clipanion. */
 export const registeredNames = (): string[] => COMMANDS.flatMap((c) => (c.paths ?? []).filter((p) => p.length).map((p) => p[0]!));
