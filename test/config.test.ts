@@ -23,7 +23,7 @@ describe('.runconfig defaults and the demo', () => {
     const repo = makeRepo('example-config', { 'a.txt': 'a', '.runconfig': readFileSync(path.join(ROOT, '.runconfig.example'), 'utf8') });
     await ok(['-q', '--', 'true'], { cwd: repo });
     const j = await showJson(repo, runIds(repo)[0]!);
-    assert.equal(j.runArgs.leave, 'none');
+    assert.equal(j.runArgs.leave, 'code');
     assert.ok(!Object.keys(j.runArgs).some((k) => k.startsWith('//')), 'comments are not run_args');
   });
 

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 /**
  * Test harness: every test gets its own repository in a temporary directory,
- * with user, branch and dates pinned, and drives the real, built CLI.
+ * with user and branch pinned, and drives the real, built CLI. Dates are not
+ * pinned: runs record when they happened, and no test compares object ids
+ * across repositories (one that needs to sets GIT_AUTHOR_DATE and
+ * GIT_COMMITTER_DATE itself).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';

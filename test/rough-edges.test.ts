@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync, existsSync, readlinkSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { startSshd, sshdAvailable, onHost, type Sshd } from './sshd.js';
 import { CLI, ROOT, ENV, makeRepo, gitRun, ok, refState, refused, runIds, showJson, nodeCmd, tmpdir } from './helpers.js';
 
 /** Run the CLI with a reader that goes away after the first chunk of stdout. */
@@ -289,5 +290,36 @@ __git_wrap__git_main; printf '%s\\n' "\${COMPREPLY[@]}"`;
     assert.match(zsh, /^#compdef git-run\n/);
     assert.match(zsh, /_git-run \(\) \{/);
     await refused(repo, ['completion', 'fish'], "no completion for 'fish'", 'use git run completion bash, or git run completion zsh');
+  });
+});
+
+describe('the default --leave (a real sshd on 127.0.0.1)', function () {
+  let sshd: Sshd;
+  before(async function () {
+    if (!sshdAvailable(this)) return;
+    sshd = await startSshd();
+  });
+  after(() => sshd?.stop());
+
+  it('is code: a second remote run of unchanged code sends 0 bytes, with no .runconfig defaults and with the one git run init writes', async () => {
+    for (const init of [false, true]) {
+      const remoteDir = `/tmp/git-run-remote-leave-default-${init}-${process.pid}`;
+      const hosts = { box: { type: 'ssh', host: 'testhost', ssh_config: sshd.config, remote_dir: remoteDir } };
+      const repo = makeRepo(`leave-default-${init}`, { 'big.txt': 'x'.repeat(100000), '.runconfig': JSON.stringify({ hosts }) });
+      if (init) {
+        await ok(['init', '--force'], { cwd: repo });
+        const starter = JSON.parse(readFileSync(path.join(repo, '.runconfig'), 'utf8'));
+        assert.equal(starter.defaults.leave, 'code');
+        writeFileSync(path.join(repo, '.runconfig'), JSON.stringify({ ...starter, hosts }));
+      }
+      await ok(['-q', '--host', 'box', '--', 'true'], { cwd: repo });
+      await ok(['-q', '--host', 'box', '--', 'true', 'again'], { cwd: repo });
+      const [first, second] = await Promise.all(runIds(repo).map((id) => showJson(repo, id)));
+      const sent = [first!, second!].map((j) => j.codeBytesSent).sort((a, b) => a - b);
+      assert.equal(sent[0], 0, `the second run sent nothing (${sent})`);
+      assert.ok(sent[1] > 100000, `the first sent the code (${sent})`);
+      assert.equal(first!.runArgs.leave, 'code');
+      onHost(sshd, `rm -rf ${remoteDir}`);
+    }
   });
 });

@@ -91,7 +91,7 @@ export async function loadRunConfig(repo: Repo, commit?: string): Promise<RunCon
 /** The .runconfig that `git run init` writes: every section, with an example experiment. */
 export const STARTER_CONFIG = {
   '//': 'git-run configuration. Every key is documented, with its default, in .runconfig.example of git-run.',
-  defaults: { leave: 'none' },
+  defaults: { leave: 'code' },
   hosts: { local: { type: 'local' } },
   experiments: {
     example: {

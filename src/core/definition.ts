@@ -9,7 +9,7 @@
  *     "params": {"lr": {"from": 0.1, "to": 0.3, "step": 0.1}, "data": {"values": ["a", "b"]}},
  *     "repeat": 3, "seed": 42, "name": "...", "notes": "...", "tags": ["..."],
  *     "host": "local", "env": {"OMP_NUM_THREADS": "1"}, "inputs": [],
- *     "skip": true, "leave": "none", ...native run_args at the top level,
+ *     "skip": true, "leave": "code", ...native run_args at the top level,
  *     "run_args": {"partition": "gpu", ...any run_args, kept for the executor},
  *     "overrides": [{"params": {"data": "b"}, "run_args": {"mem": "8G"}}]   per-child run_args
  *   }
@@ -30,7 +30,7 @@ export const NATIVE_RUN_ARGS: Record<string, { type: 'boolean' | 'string' | 'lea
   local_dir: { type: 'string', default: null, doc: 'where local run directories are made (default: inside the git directory)' },
   remote_dir: { type: 'string', default: null, doc: 'main directory on a remote host (code cache and runs)' },
   run_dir: { type: 'string', default: null, doc: 'directory inside remote_dir where a run executes' },
-  leave: { type: 'leave', default: 'none', doc: 'what stays of the run directory: none, code, all' },
+  leave: { type: 'leave', default: 'code', doc: 'what stays of the run directory: none, code (default: a remote host keeps the code for the next run), all' },
   send_ignore: { type: 'string', default: '.sendignore', doc: 'ignore file for the code snapshot' },
   fetch_ignore: { type: 'string', default: '.fetchignore', doc: 'ignore file for outputs' },
   max_parallel: { type: 'int', default: null, doc: 'children running at once (default: the host profile, locally the number of CPUs)' },

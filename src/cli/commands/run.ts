@@ -26,7 +26,7 @@ export default class RunCommand extends GitRunCommand {
   notes = Option.String('--notes', { description: 'free-form notes' });
   tags = Option.Array('--tag', { description: 'a tag (repeatable; commas separate several)' });
   seed = Option.String('--seed', { description: 'the seed (default: random, recorded); passed as GIT_RUN_SEED' });
-  leave = Option.String('--leave', { description: 'what stays of the run directory: none (default), code, all' });
+  leave = Option.String('--leave', { description: 'what stays of the run directory: none, code (default: a remote host keeps the code for the next run), all' });
   localDir = Option.String('--local-dir', { description: 'where run directories are made (default: inside .git)' });
   sendIgnore = Option.String('--send-ignore', { description: 'ignore file for the snapshot (default: .sendignore)' });
   fetchIgnore = Option.String('--fetch-ignore', { description: 'ignore file for outputs (default: .fetchignore)' });

@@ -39,7 +39,7 @@ export default class SubmitCommand extends GitRunCommand {
   forceIgnoresSuccess = Option.Boolean('--force-ignores-success', false, { description: 'with --force, rerun succeeded ones too' });
   sequential = Option.Boolean('--sequential', false, { description: 'children one after another (asynchronous: false)' });
   maxParallel = Option.String('--max-parallel', { description: 'children at once (default: the host profile, locally the CPUs)' });
-  leave = Option.String('--leave', { description: 'none, code or all' });
+  leave = Option.String('--leave', { description: 'none, code (default) or all' });
   localDir = Option.String('--local-dir', { description: 'where run directories are made' });
   remoteDir = Option.String('--remote-dir', { description: 'main directory on a remote host' });
   runDir = Option.String('--run-dir', { description: 'directory inside remote_dir where runs execute' });
