@@ -40,8 +40,10 @@ import { childName, childSeed, substitute } from '../src/core/sweep.js';
 import { groupStatus } from '../src/api/groups.js';
 import {
   canonicalJson, foldMetadata, formatEvent, runKey,
-  type GroupChild, type LocalHandle, type Metadata, type MetadataEvent, type RemoteHandle, type RunResult, type RunSpec, type RunState, type Status,
+  type GroupChild, type Metadata, type MetadataEvent, type RunResult, type RunSpec, type RunState, type Status,
 } from '../src/core/record.js';
+import type { LocalHandle } from '../src/executors/local/supervise.js';
+import type { RemoteHandle } from '../src/executors/ssh/remote.js';
 
 // --- hashing as git does (SHA-1 repositories) --------------------------------
 

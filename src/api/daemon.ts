@@ -20,7 +20,8 @@
 import os from 'node:os';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isAlive, writeAtomic } from '../executors/process.js';
+import { isAlive } from '../util/process.js';
+import { writeAtomic } from '../util/files.js';
 import { openRepo, type Repo } from '../git/repo.js';
 import { RefUpdater } from '../git/transaction.js';
 import { RunReader, readRun, type RunView } from '../store/runs.js';
@@ -31,9 +32,7 @@ import { loadRunConfig } from './context.js';
 import type { RunConfig } from '../core/config.js';
 import { openIndex } from './query.js';
 import { prepareSubmission } from './submit.js';
-import { controlDirFor, discardControlDir, endCommand, launchDaemon, materializeRun, startCommand } from '../executors/local.js';
-import { isRemote } from '../executors/index.js';
-import { refreshRemote, superviseRemote } from '../executors/ssh.js';
+import { executorFor, launchDaemon, type Executor } from '../executors/index.js';
 import { cronProblem, firings, Schedules, type ScheduleSpec } from './schedule.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 
@@ -266,30 +265,40 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
     const fail = (e: unknown) => log(`run ${q.id.slice(0, 12)}: ${e instanceof Error ? e.message : String(e)}`);
     // Dispatched: the start is not recorded yet.
     failpoint('daemon:after-dispatch');
-    if (isRemote(view)) {
-      void superviseRemote(repo, view)
-        .then(() => discardControlDir(controlDirFor(repo, view.id, view.spec.runArgs)))
-        .catch(fail)
-        .finally(freed);
-      return;
-    }
+    const code = prepared.get(q.id) ?? null;
+    prepared.delete(q.id);
+    let executor: Executor;
     try {
-      const materialized = prepared.get(q.id);
-      prepared.delete(q.id);
-      const started = await startCommand(repo, view, {}, materialized);
-      if (!started) return freed(); // someone else started (or cancelled) it: compare-and-swap
-      void started.exit.then((exit) => {
-        freed();
-        const rec = endCommand(repo, started, exit)
-          .then((d) => d.cleanup())
-          .catch(fail);
-        recording.add(rec);
-        void rec.finally(() => recording.delete(rec));
-      });
+      executor = executorFor(view);
     } catch (e) {
-      fail(e);
-      freed();
+      fail(e); // a host type this version does not know
+      return freed();
     }
+    const starting = executor.start(repo, view, { prepared: code }).then(
+      (started) => {
+        if (!started) return freed(); // someone else started (or cancelled) it: compare-and-swap
+        void started.ended.then(
+          () => {
+            freed();
+            const rec = started.finish().then(() => undefined, fail);
+            recording.add(rec);
+            void rec.finally(() => recording.delete(rec));
+          },
+          (e: unknown) => {
+            // It can no longer be followed from here (a dropped connection): the watch reattaches later.
+            fail(e);
+            freed();
+          },
+        );
+      },
+      (e: unknown) => {
+        fail(e);
+        freed();
+      },
+    );
+    // A start on this machine is quick: awaited, so runs start in the queue's order. One that
+    // reaches a host may wait on it (a connect timeout) and must not hold up the queue.
+    if (executor.checksLocally) await starting;
   };
 
   /** One dispatch at a time: the loop and freed slots both ask for one. */
@@ -338,8 +347,9 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
       if (prepared.has(q.id)) continue;
       const view = views.get(q.id) ?? (await readerOf().read(q.id, q.tip));
       views.set(q.id, view);
-      if (view.status !== 'queued' || isRemote(view)) continue;
-      const m = materializeRun(repo, view);
+      if (view.status !== 'queued') continue;
+      const m = executorFor(view).prepareCode(repo, view);
+      if (!m) continue;
       m.catch(() => undefined); // a failure is recorded when the run starts
       prepared.set(q.id, m);
     }
@@ -357,9 +367,11 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
     for (const { id } of running) {
       if (inflight.has(id)) continue;
       const v = await readRun(repo, id).catch(() => null);
-      if (!v || v.children || isFinal(v.status) || !isRemote(v)) continue;
+      if (!v || v.children || isFinal(v.status)) continue;
+      const executor = executorFor(v);
+      if (executor.checksLocally) continue;
       try {
-        if (await refreshRemote(repo, v)) log(`run ${id.slice(0, 12)}: finished (reattached)`);
+        if (await executor.refresh(repo, v)) log(`run ${id.slice(0, 12)}: finished (reattached)`);
       } catch (e) {
         log(`run ${id.slice(0, 12)}: cannot reach its host yet: ${e instanceof Error ? e.message : String(e)}`);
       }

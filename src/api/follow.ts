@@ -5,15 +5,11 @@
  * end prints every byte exactly once even when the files are removed after
  * the record is written (--leave none).
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
-import path from 'node:path';
 import type { Repo } from '../git/repo.js';
 import { readBlob, revParse } from '../git/objects.js';
 import { RunRef } from '../git/refs.js';
 import { readRun, type RunView } from '../store/runs.js';
-import { exitFile, liveLogFile } from '../executors/local.js';
-import { isRemote, refreshRun as refresh } from '../executors/index.js';
-import { connectionFor, pollRemote } from '../executors/ssh.js';
+import { executorFor } from '../executors/index.js';
 import { isFinal } from '../core/record.js';
 
 export type Stream = 'stdout' | 'stderr';
@@ -22,41 +18,6 @@ export type Sink = (stream: Stream, chunk: Buffer) => void;
 /** A recorded log (empty while the run is active). */
 export async function recordedLog(repo: Repo, view: RunView, stream: Stream): Promise<Buffer> {
   return (await readBlob(repo, `${view.tip}:logs/${stream}`)) ?? Buffer.alloc(0);
-}
-
-/** New bytes of a file from `offset` (empty when it does not exist yet). */
-async function readFrom(file: string, offset: number): Promise<Buffer> {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
-    return Buffer.alloc(0);
-  }
-  try {
-    const { size } = fstatSync(fd);
-    if (size <= offset) return Buffer.alloc(0);
-    const buf = Buffer.alloc(size - offset);
-    const n = readSync(fd, buf, 0, buf.length, offset);
-    return buf.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Reads new bytes of a run's live log files on each poll. */
-export class LogTail {
-  private readonly offsets: Record<Stream, number> = { stdout: 0, stderr: 0 };
-  constructor(private readonly sink: Sink) {}
-
-  async poll(controlDir: string): Promise<void> {
-    for (const s of ['stdout', 'stderr'] as const) {
-      const chunk = await readFrom(path.join(controlDir, s), this.offsets[s]);
-      if (chunk.length) {
-        this.offsets[s] += chunk.length;
-        this.sink(s, chunk);
-      }
-    }
-  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -85,34 +46,19 @@ export async function streamLogs(repo: Repo, id: string, sink: Sink, opts: Follo
       }
       return view;
     }
-    if (isRemote(view) && view.state) {
-      // A remote run: its output comes from the host, a poll at a time.
-      const poll = await pollRemote(await connectionFor(view), view, offsets);
-      for (const s of ['stdout', 'stderr'] as const) {
-        if (poll[s].length && opts.streams.includes(s)) sink(s, poll[s]);
-        offsets[s] += poll[s].length;
-      }
-      if (!opts.follow || opts.stopped?.()) return view;
-      if (poll.exit !== null || !poll.alive) {
-        await refresh(repo, view);
-        view = await readRun(repo, id);
-      } else await sleep(250);
-      continue;
-    }
-    for (const s of opts.streams) {
-      const chunk = await readFrom(liveLogFile(repo, view, s), offsets[s]);
-      if (chunk.length) {
-        offsets[s] += chunk.length;
-        sink(s, chunk);
-      }
+    // Live output from wherever the run runs (its files here, or its host).
+    const executor = executorFor(view);
+    const live = await executor.readLive(repo, view, offsets);
+    for (const s of ['stdout', 'stderr'] as const) {
+      if (live[s].length && opts.streams.includes(s)) sink(s, live[s]);
+      offsets[s] += live[s].length;
     }
     if (!opts.follow || opts.stopped?.()) return view;
-    // Look at the ref often once the command has ended (or its directory is
-    // gone), rarely before; check the run is alive about once a second.
-    const exit = exitFile(repo, view);
-    const ended = existsSync(exit) || !existsSync(path.dirname(exit));
+    // Look at the ref often once the command has ended, rarely before; check
+    // the run where it runs about once a second (at once when its command
+    // ended somewhere only a look there can record).
     const now = Date.now();
-    if (ended || now - lastRefCheck > 250) {
+    if (live.ended || now - lastRefCheck > 250) {
       lastRefCheck = now;
       const tip = await revParse(repo, ref);
       if (tip !== view.tip) {
@@ -120,10 +66,10 @@ export async function streamLogs(repo: Repo, id: string, sink: Sink, opts: Follo
         continue;
       }
     }
-    if (now - lastRefresh > 1000) {
+    if (now - lastRefresh > 1000 || (live.ended && !executor.checksLocally)) {
       lastRefresh = now;
-      if (await refresh(repo, view)) view = await readRun(repo, id);
+      if (await executor.refresh(repo, view)) view = await readRun(repo, id);
     }
-    await sleep(ended ? 10 : 25);
+    await sleep(live.pollMs);
   }
 }

@@ -27,7 +27,7 @@ import { ErrorCode, GitRunError, isGitRunError } from '../errors/index.js';
 import { loadRunConfig } from './context.js';
 import { submitInBackground } from './run.js';
 import { cancelRuns } from './control.js';
-import { shQuote } from '../transport/ssh.js';
+import { shQuote } from '../util/shell.js';
 
 /** The hooks git-run can install. */
 export const HOOK_NAMES = ['post-commit'] as const;

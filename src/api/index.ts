@@ -16,8 +16,8 @@ export { compareRuns, type Comparison, type CompareOptions, type CompareRow } fr
 export type { RunView } from '../store/runs.js';
 export type { Status, RunSpec, RunResult } from '../core/record.js';
 export { GitRunError, ErrorCode } from '../errors/index.js';
-export { signalNumber } from '../executors/process.js';
+export { signalNumber } from '../util/process.js';
 export { groupStatus } from './groups.js';
-export { closeAll as closeConnections } from '../transport/ssh.js';
+export { closeExecutors as closeConnections } from '../executors/index.js';
 export { runDaemon, startDaemon, stopDaemon, daemonStatus, daemonLog, schedulesOf, type DaemonStatus, type DaemonOptions } from './daemon.js';
 export { installHooks, uninstallHooks, hooksDir, hookTriggers, runPostCommit, hookLog, hookProblems, hookLogFile, postCommitShim, HOOK_NAMES, type HookName, type HookInstall, type HookUninstall, type HookEvent, type PostCommitOptions } from './hooks.js';

@@ -5,9 +5,9 @@
  */
 import { openRepo, type Repo } from '../git/repo.js';
 import { listRunRefs, readRun, resolveRun, RunReader, type RunView } from '../store/runs.js';
-import { thisHost } from '../executors/process.js';
+import { thisHost } from '../util/process.js';
 import { compileWhere, parseDate } from '../query/where.js';
-import { refreshRun as refresh } from '../executors/index.js';
+import { checksLocally, refreshRun as refresh } from '../executors/index.js';
 import { isFinal, STATUSES, canonicalJson, type Status } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { complete } from './groups.js';
@@ -125,7 +125,7 @@ export async function openIndex(repo: Repo, onProgress?: (done: number, total: n
     // A run whose supervisor here died is finished (or marked lost) by whoever looks first.
     let moved = false;
     for (const r of index.unfinished()) {
-      if (r.executor !== 'local' || r.handleHost !== thisHost()) continue;
+      if (!checksLocally(r.executor) || r.handleHost !== thisHost()) continue;
       const v = await readRun(repo, r.id).catch(() => null);
       if (v && !isFinal(v.status) && (await refresh(repo, v))) moved = true;
     }

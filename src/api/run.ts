@@ -5,12 +5,10 @@
  */
 import type { Repo } from '../git/repo.js';
 import { readRun, type RunView } from '../store/runs.js';
-import { LogTail, streamLogs, type Sink } from './follow.js';
+import { streamLogs, type Sink } from './follow.js';
 import { prepareSubmission, type SubmitOptions, type Submission, type SubmittedChild } from './submit.js';
 import { daemonPid } from '../daemon/lock.js';
-import { controlDirFor, discardControlDir, endCommand, launch, materializeRun, requestCancel, startCommand, supervise, type ExitRecord, type Started } from '../executors/local.js';
-import { superviseRemote } from '../executors/ssh.js';
-import { isRemote } from '../executors/index.js';
+import { controlDirFor, executorFor, launchSupervisor, type Started } from '../executors/index.js';
 import { RefUpdater } from '../git/transaction.js';
 import os from 'node:os';
 import type { LeaveMode } from '../core/record.js';
@@ -74,8 +72,8 @@ export async function submitDetached(opts: SubmitOptions): Promise<Submission> {
     nudgeDaemon(pid);
     return s;
   }
-  if (s.group && fresh.length) launch(s.repo, s.group.id, fresh[0]!.controlDir!);
-  else if (!s.group && fresh.length) launch(s.repo, fresh[0]!.id, fresh[0]!.controlDir!);
+  if (s.group && fresh.length) launchSupervisor(s.repo, s.group.id, fresh[0]!.controlDir!);
+  else if (!s.group && fresh.length) launchSupervisor(s.repo, fresh[0]!.id, fresh[0]!.controlDir!);
   return s;
 }
 
@@ -125,18 +123,23 @@ export async function runForeground(opts: RunOptions, fg: ForegroundOptions): Pr
     const view = await streamLogs(s.repo, c.id, fg.sink, { streams: ['stdout', 'stderr'], follow: true });
     return { view, reused: true };
   }
-  if (isRemote(c.view!)) {
-    const r = await superviseRemote(s.repo, c.view!, { output: fg.sink, ...(fg.transfer ? { transfer: fg.transfer } : {}), ...(fg.cancelled ? { cancelled: fg.cancelled } : {}) });
-    await discardControlDir(c.controlDir!);
-    return { view: r?.view ?? (await readRun(s.repo, c.id)), reused: false };
-  }
-  const tail = new LogTail(fg.sink);
-  void fg.cancelled?.then(() => requestCancel(c.controlDir!));
-  const done = await supervise(s.repo, c.view!, { tick: () => tail.poll(c.controlDir!) }, c.materialized);
-  if (!done) return { view: await readRun(s.repo, c.id), reused: false }; // cancelled before it started, by another process
-  await tail.poll(c.controlDir!);
-  await done.cleanup();
-  return { view: done.view, reused: false };
+  const started = await executorFor(c.view!).start(s.repo, c.view!, {
+    output: fg.sink,
+    prepared: c.materialized ?? null,
+    ...(fg.transfer ? { transfer: fg.transfer } : {}),
+    ...(fg.cancelled ? { cancelled: fg.cancelled } : {}),
+  });
+  if (!started) return { view: await readRun(s.repo, c.id), reused: false }; // cancelled before it started, by another process
+  await started.ended;
+  return { view: await started.finish(), reused: false };
+}
+
+/** Run one run here from start to recorded end; null when it was not this process's to run. */
+async function runHere(repo: Repo, view: RunView): Promise<RunView | null> {
+  const started = await executorFor(view).start(repo, view);
+  if (!started) return null;
+  await started.ended;
+  return started.finish();
 }
 
 export interface Progress {
@@ -160,52 +163,32 @@ export async function runChildren(s: Submission, onProgress: (p: Progress) => vo
   const queue = s.children.filter((c): c is SubmittedChild & { view: RunView } => !!c.view);
   const p: Progress = { total: s.children.length, reused: s.children.length - queue.length, done: 0, running: 0, failed: 0 };
   let stop = false;
-  void cancelled?.then(() => {
-    stop = true;
-    for (const c of queue) if (c.controlDir) void requestCancel(c.controlDir);
-  });
+  void cancelled?.then(() => (stop = true));
   const results: RunView[] = [];
   const width = s.sequential ? 1 : Math.max(1, s.maxParallel);
   let next = 0;
   const take = () => {
     if (next >= queue.length) return null;
     const c = queue[next++]!;
-    // Checked out ahead of its turn; the start record is written when it starts.
-    return { c, materialized: c.materialized ?? materializeRun(s.repo, c.view) };
+    // Code put in place ahead of its turn (where the executor can); the start record is written when it starts.
+    return { c, prepared: c.materialized ?? executorFor(c.view).prepareCode(s.repo, c.view) };
   };
   const recording: Array<Promise<void>> = [];
-  const record = async (started: Started, exit: ExitRecord) => {
-    const done = await endCommand(s.repo, started, exit);
-    await done.cleanup();
-    p.done++;
-    if (done.view.status !== 'succeeded') p.failed++;
-    results.push(done.view);
-    onProgress({ ...p, child: done.view });
-  };
-  const remote = async (c: SubmittedChild & { view: RunView }) => {
-    p.running++;
-    onProgress({ ...p });
-    const r = await superviseRemote(s.repo, c.view, cancelled ? { cancelled } : {});
-    if (c.controlDir) await discardControlDir(c.controlDir);
-    const view = r?.view ?? (await readRun(s.repo, c.id));
-    p.running--;
+  const record = async (started: Started) => {
+    const view = await started.finish();
     p.done++;
     if (view.status !== 'succeeded') p.failed++;
     results.push(view);
     onProgress({ ...p, child: view });
   };
   const slot = async () => {
-    if (queue[0] && isRemote(queue[0].view)) {
-      // A remote host: one connection, each slot running one child after another.
-      for (let c = queue[next++]; c; c = queue[next++]) await remote(c);
-      return;
-    }
     let item = take();
     while (item) {
-      const { c, materialized } = item;
-      materialized.catch(() => undefined);
-      if (stop && c.controlDir) await requestCancel(c.controlDir);
-      const started = await startCommand(s.repo, c.view, {}, materialized);
+      const { c, prepared } = item;
+      prepared?.catch(() => undefined);
+      const executor = executorFor(c.view);
+      if (stop) await executor.requestCancel(s.repo, c.view);
+      const started = await executor.start(s.repo, c.view, { prepared, ...(cancelled ? { cancelled } : {}) });
       item = take();
       if (!started) {
         results.push(await readRun(s.repo, c.id));
@@ -213,9 +196,12 @@ export async function runChildren(s: Submission, onProgress: (p: Progress) => vo
       }
       p.running++;
       onProgress({ ...p });
-      const exit = await started.exit;
-      p.running--;
-      recording.push(record(started, exit));
+      try {
+        await started.ended;
+      } finally {
+        p.running--;
+      }
+      recording.push(record(started));
     }
   };
   // Ref updates of the whole sweep go through one long-lived git process.
@@ -237,13 +223,7 @@ export async function runChildren(s: Submission, onProgress: (p: Progress) => vo
 export async function superviseById(repo: Repo, id: string): Promise<void> {
   const view = await readRun(repo, id);
   if (!view.children) {
-    if (isRemote(view)) {
-      await superviseRemote(repo, view);
-      await discardControlDir(controlDirFor(repo, view.id, view.spec.runArgs));
-      return;
-    }
-    const done = await supervise(repo, view);
-    await done?.cleanup();
+    await runHere(repo, view);
     return;
   }
   const children = await Promise.all(view.children.filter((c) => !c.reused).map((c) => readRun(repo, c.id)));

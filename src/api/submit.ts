@@ -19,15 +19,13 @@ import { daemonPid } from '../daemon/lock.js';
 import { resolveCommit, snapshotOfCommit, takeSnapshot, tempPath, type Snapshot } from '../git/snapshot.js';
 import { childrenView, publishRuns, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
 import { reusable, findByKeys, type KeyedRun } from '../store/keys.js';
-import { canonicalJson, foldMetadata, formatEvent, newSeed, runKey, type GroupChild, type MetadataEvent, type RunSpec } from '../core/record.js';
+import { canonicalJson, foldMetadata, formatEvent, newSeed, runKey, type GroupChild, type HostProfile, type MetadataEvent, type RunSpec } from '../core/record.js';
 import { checkDefinition, checkRunArgs, closest, NATIVE_RUN_ARGS, type Definition, type Problem, type Scalar } from '../core/definition.js';
 import { childCount, placeholderProblems, planChildren, type ChildPlan } from '../core/sweep.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { ignoreFile, loadRunConfig, parseSeed, type IgnoreFile } from './context.js';
-import { checkName } from '../transport/sshconfig.js';
-import { connection } from '../transport/ssh.js';
 import type { RunConfig } from '../core/config.js';
-import { controlDirFor, discardControlDir, fetchIgnoreCopy, materializeRun, prepareControlDir, startState } from '../executors/local.js';
+import { controlDirFor, discardControlDir, executorForProfile, executorForSpec, executorOfType, fetchIgnoreCopy, prepareControlDir, type Executor } from '../executors/index.js';
 
 /** Above this many children a submission needs --yes. */
 export const SWEEP_CAP = 1000;
@@ -164,39 +162,26 @@ function applyCommandLine(d: Definition, opts: SubmitOptions, source: string, di
 
 interface HostChoice {
   name: string;
-  type: 'local' | 'ssh';
-  /** The ssh alias (resolved later with `ssh -G`). */
-  alias: string | null;
-  /** An OpenSSH config file to use instead of ~/.ssh/config (the profile's ssh_config). */
-  sshConfig: string | null;
+  /** The executor of the profile's type. */
+  executor: Executor;
+  /** What runs record of the profile (null: nothing, a local profile). */
+  record: HostProfile | null;
   maxParallel: number | null;
   /** The profile's other keys: run_args at the dataset level. */
   runArgs: Record<string, unknown>;
 }
 
-function resolveHost(config: RunConfig, name: string | null): HostChoice {
+function resolveHost(config: RunConfig, name: string | null, top: string): HostChoice {
   const host = name ?? 'local';
   const profile = config.hosts[host] as Record<string, unknown> | undefined;
   if (!profile && host !== 'local') {
     const near = closest(host, ['local', ...Object.keys(config.hosts)]);
     throw new GitRunError(ErrorCode.UnknownHost, `unknown host '${host}'${near ? `: did you mean '${near}'?` : ''}`, `hosts: local${Object.keys(config.hosts).length ? ', ' + Object.keys(config.hosts).join(', ') : ''} (profiles live under "hosts" in .runconfig)`, { host });
   }
-  const { type = 'local', host: alias = null, max_parallel: maxParallel = null, ssh_config: sshConfig = null, ...rest } = profile ?? {};
-  if (type !== 'local' && type !== 'ssh') {
-    throw new GitRunError(ErrorCode.UnknownHost, `host '${host}' is of type '${String(type)}', which this version cannot run on`, 'use a profile of type "ssh" or "local"');
-  }
-  if (type === 'ssh') {
-    if (typeof alias !== 'string' || !alias) throw new GitRunError(ErrorCode.BadHostProfile, `host profile '${host}' has no "host" (the ssh alias or name)`, `add "host": "<name in ~/.ssh/config>" to hosts.${host} in .runconfig`);
-    checkName('host', alias);
-  }
-  return {
-    name: host,
-    type,
-    alias: typeof alias === 'string' ? alias : null,
-    sshConfig: typeof sshConfig === 'string' ? sshConfig : null,
-    maxParallel: typeof maxParallel === 'number' ? maxParallel : null,
-    runArgs: rest,
-  };
+  const { type = 'local', max_parallel: maxParallel = null, ...rest } = profile ?? {};
+  const executor = executorOfType(String(type), host);
+  const { record, runArgs } = executor.checkProfile(host, rest, top);
+  return { name: host, executor, record, maxParallel: typeof maxParallel === 'number' ? maxParallel : null, runArgs };
 }
 
 const NATIVE_DEFAULTS = Object.fromEntries(Object.entries(NATIVE_RUN_ARGS).filter(([, v]) => v.default !== null).map(([k, v]) => [k, v.default]));
@@ -235,7 +220,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   // A command typed after -- is written for the shell: only known {names} are placeholders there.
   const ph = direct ? [] : placeholderProblems(def);
   if (ph.length) throw invalid(source, ph);
-  const host = resolveHost(config, def.host);
+  const host = resolveHost(config, def.host, top);
   const n = childCount(def);
   if (n > SWEEP_CAP && !opts.yes) {
     throw new GitRunError(ErrorCode.SweepTooLarge, `${source} makes ${n} runs, more than ${SWEEP_CAP}`, 'check the ranges, or pass --yes to submit them all', { count: n });
@@ -267,11 +252,12 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   const fixedArgs = { send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null, ...(localDir ? { local_dir: localDir } : {}) };
 
   // An ssh host is reached (and its key checked) before anything is written.
-  const reaching = host.type === 'ssh' && def.runArgs.on_local !== true && temporary.on_local !== true ? connection(host.alias!, host.sshConfig ? path.resolve(top, host.sshConfig) : null) : null;
+  const runner = executorForProfile(host.executor, def.runArgs.on_local === true || temporary.on_local === true);
+  const reaching = runner.reach(host.record);
   reaching?.catch(() => undefined);
-  const [snapshot, ident] = await Promise.all([snapshotWith(repo, send, !!reaching, opts.commit), repo.ident()]);
+  const [snapshot, ident] = await Promise.all([snapshotWith(repo, send, runner.sendsCode, opts.commit), repo.ident()]);
   await reaching;
-  const hostProfile = host.type === 'ssh' ? { type: 'ssh' as const, host: host.alias, ...(host.sshConfig ? { sshConfig: path.resolve(top, host.sshConfig) } : {}) } : null;
+  const hostProfile = host.record;
   const creator = `${ident.name} <${ident.email}>`;
   const createdAt = new Date().toISOString();
   const isGroup = n > 1;
@@ -332,8 +318,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     const spec = specs[0]!;
     const found = reuse[0];
     if (found) return { repo, group: null, groupReused: false, children: [{ plan: plans[0]!, id: found.id, reused: found, view: null, controlDir: null }], maxParallel, sequential };
-    const local = host.type === 'local' || spec.runArgs.on_local === true;
-    const child = await writeNewRun(repo, spec, meta, fetch, !!prep.startHere && local);
+    const child = await writeNewRun(repo, spec, meta, fetch, !!prep.startHere);
     try {
       await publishRuns(repo, [{ id: child.id, tip: child.view!.tip }], events.length ? { id: child.id, events } : null);
     } catch (e) {
@@ -414,10 +399,12 @@ async function writeNewRun(repo: Repo, spec: RunSpec, meta: RunView['meta'], fet
   const controlDir = controlDirFor(repo, queued.id, spec.runArgs);
   await prepareControlDir(controlDir);
   if (fetch) await fs.writeFile(fetchIgnoreCopy(controlDir), fetch.patterns);
-  if (!startHere) return { id: queued.id, reused: null, view: queued, controlDir };
-  // Published already started, checked out while the ref is written.
-  const view = await startedView(repo, queued, startState(controlDir));
-  const materialized = materializeRun(repo, view);
-  materialized.catch(() => undefined); // a failure is recorded by the supervisor
+  // Published already started when its executor allows (the foreground fast path), its code put in place while the ref is written.
+  const executor = executorForSpec(spec);
+  const state = startHere ? executor.startedAtPublish(controlDir) : null;
+  if (!state) return { id: queued.id, reused: null, view: queued, controlDir };
+  const view = await startedView(repo, queued, state);
+  const materialized = executor.prepareCode(repo, view) ?? undefined;
+  materialized?.catch(() => undefined); // a failure is recorded by the supervisor
   return { id: view.id, reused: null, view, controlDir, materialized };
 }

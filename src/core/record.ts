@@ -59,9 +59,16 @@ export interface RunSpec {
   /** A group's number of children. */
   childCount?: number;
   /** The host profile the run was submitted to (absent: local). */
-  hostProfile?: { type: 'local' | 'ssh'; host: string | null; sshConfig?: string };
+  hostProfile?: HostProfile;
   /** 'daemon': the run waits in the daemon's queue, which starts it when its host has room. */
   dispatch?: 'daemon';
+}
+
+/** What a run records of its host profile; `type` names an executor of the registry (src/executors/index.ts), which checks it. */
+export interface HostProfile {
+  type: string;
+  host: string | null;
+  sshConfig?: string;
 }
 
 /** A group's list of children, in its second commit (children.json). */
@@ -71,33 +78,21 @@ export interface GroupChild {
   reused: boolean;
 }
 
-/** Where the executor can find a started run again: enough to reattach from git alone. */
-export interface LocalHandle {
-  executor: 'local';
+/**
+ * Where the executor can find a started run again: enough to reattach from
+ * git alone. Each executor keeps its own fields (src/executors/<type>/); the
+ * type names the executor that wrote it, checked by the registry on use.
+ */
+export interface RunHandle {
+  executor: string;
+  /** The machine the run's command runs on. */
   hostname: string;
-  bootId: string | null;
-  supervisorPid: number;
-  /** Process start time (clock ticks since boot), to tell a live supervisor from a recycled pid. */
-  supervisorStart: string | null;
-  controlDir: string;
-}
-
-/** An ssh run's handle: where its directory is on which host. */
-export interface RemoteHandle {
-  executor: 'ssh';
-  profile: string;
-  alias: string;
-  runDir: string;
-  codeDir: string;
-  hostname: string;
-  /** The local process driving the run, while it lives: nobody else may call it lost. */
-  supervisor: { host: string; pid: number; start: string | null; bootId: string | null };
 }
 
 export interface RunState {
   status: 'running';
   startedAt: string;
-  handle: LocalHandle | RemoteHandle;
+  handle: RunHandle;
 }
 
 export interface RunResult {

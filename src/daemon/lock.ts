@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
-import { bootId, isAlive, processStart, thisHost } from '../executors/process.js';
+import { bootId, isAlive, processStart, thisHost } from '../util/process.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 
 export interface DaemonRecord {

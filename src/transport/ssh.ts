@@ -13,17 +13,13 @@ import type { Readable, Duplex } from 'node:stream';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { resolveSshTarget, type SshTarget } from './sshconfig.js';
 import { verifyHostKey, hostKeyName, type Verdict } from './knownhosts.js';
+import { shQuote } from '../util/shell.js';
 
 export interface ExecResult {
   code: number | null;
   signal: string | null;
   stdout: Buffer;
   stderr: string;
-}
-
-/** Quote one word for a POSIX shell: every byte arrives as it is. */
-export function shQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Largest answer a control step may give (log chunks are at most 1 MiB each). */

@@ -1,10 +1,11 @@
 /**
- * Facts about local processes that a later process needs to check a run:
+ * Facts about local processes that a later process needs to check a run, a
+ * daemon or a lock:
  * is the supervisor that owns a run still the same live process? A pid alone
  * is not enough (pids are recycled), so we also keep the process start time
  * and the boot id when the system offers them (Linux /proc).
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 
 export function bootId(): string | null {
@@ -62,22 +63,6 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** Write a small file so that readers see either nothing or all of it. */
-export async function writeAtomic(file: string, data: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
-}
-
-/** A small JSON control file, or null when it is absent or half-written. */
-export async function readJsonFile<T>(file: string): Promise<T | null> {
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
-  } catch {
-    return null;
   }
 }
 

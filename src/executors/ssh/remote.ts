@@ -22,21 +22,35 @@
  * state commit and finish the record.
  */
 import { Readable, Transform } from 'node:stream';
-import type { Repo } from '../git/repo.js';
-import { spawnGit } from '../git/gateway.js';
-import { lsTree } from '../git/objects.js';
-import { ingestTar } from '../git/ingest.js';
-import { worktreeArchive, type WorktreeArchive } from '../git/worktree-tar.js';
-import { outputsFromCandidates } from '../git/outputs.js';
-import { connection, shQuote, type SshConnection } from '../transport/ssh.js';
-import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../store/runs.js';
-import { paramEnvName } from '../core/sweep.js';
-import { isFinal, type RemoteHandle, type RunResult, type RunState } from '../core/record.js';
-import { bootId, isAlive, processStart, thisHost } from './process.js';
-import { ErrorCode, GitRunError } from '../errors/index.js';
-import { failpoint } from '../core/failpoint.js';
-import { PARAMS_DIR, controlDirFor, discardControlDir, fetchIgnoreCopy } from './local.js';
+import type { Repo } from '../../git/repo.js';
+import { spawnGit } from '../../git/gateway.js';
+import { lsTree } from '../../git/objects.js';
+import { ingestTar } from '../../git/ingest.js';
+import { worktreeArchive, type WorktreeArchive } from '../../git/worktree-tar.js';
+import { outputsFromCandidates } from '../../git/outputs.js';
+import { connection, type SshConnection } from '../../transport/ssh.js';
+import { shQuote } from '../../util/shell.js';
+import { readRun, recordEnd, recordStart, type RunView } from '../../store/runs.js';
+import { paramEnvName } from '../../core/sweep.js';
+import { isFinal, type RunHandle, type RunResult, type RunState } from '../../core/record.js';
+import { bootId, isAlive, processStart, thisHost } from '../../util/process.js';
+import { ErrorCode, GitRunError } from '../../errors/index.js';
+import { failpoint } from '../../core/failpoint.js';
+import { PARAMS_DIR, controlDirFor, discardControlDir, fetchIgnoreCopy } from '../rundir.js';
+import { finalStatus, type ObservedOutputs } from '../status.js';
+import type { Started, StartOptions } from '../executor.js';
 import { existsSync } from 'node:fs';
+
+/** An ssh run's handle: where its directory is on which host. */
+export interface RemoteHandle extends RunHandle {
+  executor: 'ssh';
+  profile: string;
+  alias: string;
+  runDir: string;
+  codeDir: string;
+  /** The local process driving the run, while it lives: nobody else may call it lost. */
+  supervisor: { host: string; pid: number; start: string | null; bootId: string | null };
+}
 
 
 export interface RemotePaths {
@@ -409,24 +423,20 @@ export const sshAliasOf = (view: RunView): string => {
 /** The connection for a run's host (one per host and process). */
 export const connectionFor = (view: RunView): Promise<SshConnection> => connection(sshAliasOf(view), view.spec.hostProfile?.sshConfig ?? null);
 
-export interface RemoteHooks {
-  /** The command's output as it arrives. */
-  output?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
-  /** Bytes of code sent so far (for a progress bar). */
-  transfer?: (bytes: number) => void;
-  /** Resolves when the run should be cancelled. */
-  cancelled?: Promise<unknown>;
+/** Place a run's inputs on the host (Executor.stageInputs): a no-op until inputs are staged (the next issue); the Slurm executor reuses it. */
+export async function stageRemoteInputs(_conn: SshConnection | null, _repo: Repo, _view: RunView): Promise<void> {
+  return undefined;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A remote run's whole life, driven from here: record the start, send the
- * code if the host lacks it, start the command detached, follow it, then
- * record the end. If this process dies, the command goes on; whoever reads
- * the run next reattaches (refreshRemote).
+ * A remote run driven from here: record the start, send the code if the
+ * host lacks it, start the command detached, follow it until it ends; the
+ * caller then records the end (finish). If this process dies, the command
+ * goes on; whoever reads the run next reattaches (refreshRemote).
  */
-export async function superviseRemote(repo: Repo, given: RunView, hooks: RemoteHooks = {}): Promise<{ view: RunView; sent: number } | null> {
+export async function startRemote(repo: Repo, given: RunView, opts: StartOptions = {}): Promise<Started | null> {
   const alias = sshAliasOf(given);
   const conn = await connectionFor(given);
   const p = remotePaths(given);
@@ -442,35 +452,44 @@ export async function superviseRemote(repo: Repo, given: RunView, hooks: RemoteH
       supervisor: { host: thisHost(), pid: process.pid, start: processStart(process.pid), bootId: bootId() },
     };
     view = await recordStart(repo, given, { status: 'running', startedAt: new Date().toISOString(), handle } as RunState);
-    if (!view) return null;
+    if (!view) {
+      // Cancelled while queued: the canceller recorded it.
+      await discardControlDir(controlDirFor(repo, given.id, given.spec.runArgs));
+      return null;
+    }
   }
-  using.set(useKey(conn, view), (using.get(useKey(conn, view)) ?? 0) + 1);
+  const v = view;
+  using.set(useKey(conn, v), (using.get(useKey(conn, v)) ?? 0) + 1);
   let sent: number;
   try {
-    ({ sent } = await launchRemote(conn, repo, view, hooks.transfer));
+    await stageRemoteInputs(conn, repo, v);
+    ({ sent } = await launchRemote(conn, repo, v, opts.transfer));
   } catch (e) {
     // A step that ran and failed (the code did not arrive whole, the run
     // directory could not be made) started nothing: the run failed, with the
     // reason. A broken connection leaves the outcome unknown: the run stays
     // as it is, for the next reader to finish or call lost.
     if (!(e instanceof GitRunError) || typeof e.data.exitCode !== 'number') throw e;
-    return { view: await failToStart(repo, conn, view, e), sent: 0 };
+    const failed = failToStart(repo, conn, v, e);
+    return { view: v, ended: failed.then(() => undefined), finish: () => failed };
   }
-  void hooks.cancelled?.then(() => cancelRemote(conn, view!).catch(() => undefined));
-  const offsets = { stdout: 0, stderr: 0 };
-  for (let wait = 50; ; wait = Math.min(500, wait * 2)) {
-    const poll = await pollRemote(conn, view, offsets);
-    for (const s of ['stdout', 'stderr'] as const) {
-      if (poll[s].length) {
-        offsets[s] += poll[s].length;
-        hooks.output?.(s, poll[s]);
-        wait = 50;
+  void opts.cancelled?.then(() => cancelRemote(conn, v).catch(() => undefined));
+  const ended = (async () => {
+    const offsets = { stdout: 0, stderr: 0 };
+    for (let wait = 50; ; wait = Math.min(500, wait * 2)) {
+      const poll = await pollRemote(conn, v, offsets);
+      for (const s of ['stdout', 'stderr'] as const) {
+        if (poll[s].length) {
+          offsets[s] += poll[s].length;
+          opts.output?.(s, poll[s]);
+          wait = 50;
+        }
       }
+      if (poll.exit !== null || !poll.alive) return;
+      await sleep(wait);
     }
-    if (poll.exit !== null || !poll.alive) break;
-    await sleep(wait);
-  }
-  return { view: await finalizeRemote(repo, conn, view, null, sent), sent };
+  })();
+  return { view: v, ended, finish: async () => (await ended, finalizeRemote(repo, conn, v, null, sent)) };
 }
 
 /** Record a run that never started on the host, and clear what it left there. */
@@ -498,28 +517,28 @@ export async function finalizeRemote(repo: Repo, conn: SshConnection, start: Run
     if (isFinal(view.status)) return view;
     const poll = lost ? null : await pollRemote(conn, view, { stdout: 0, stderr: 0 }).catch(() => null);
     const cancelled = poll ? poll.cancelled : (await conn.exec(`${prologue(view)}; test -e "$R/cancel"`)).code === 0;
-    let status: RunResult['status'];
-    let error: string | null = null;
-    let exitCode: number | null = poll?.exit ?? null;
+    const exitCode: number | null = poll?.exit ?? null;
     let outputsTree: string | null = null;
-    if (exitCode === null) {
-      status = cancelled && !view.state ? 'cancelled' : 'lost';
-      error = lost ?? 'the command ended without an exit status on the host';
-    } else {
-      status = cancelled && exitCode !== 0 ? 'cancelled' : exitCode === 0 ? 'succeeded' : 'failed';
-      if (status === 'cancelled') error = 'cancelled';
+    let outputs: ObservedOutputs | null = null;
+    if (exitCode !== null) {
       failpoint('outputs');
       try {
         outputsTree = await fetchOutputs(conn, repo, view);
+        outputs = { collected: true };
       } catch (e) {
         if (!(e instanceof GitRunError)) throw e;
-        // Outputs that could not be taken in: never a success.
-        if (status === 'succeeded') status = 'failed';
-        error = e.message;
+        outputs = { collected: false, reason: e.message };
       }
     }
+    const { status, error } = finalStatus({
+      started: !!view.state,
+      // The wrapper's shell reports a signal as 128+n; the signal's name is not known here.
+      exit: exitCode === null ? null : { code: exitCode, signal: null, error: null, note: exitCode > 128 ? `exit ${exitCode}: killed by signal ${exitCode - 128}?` : null },
+      cancelRequested: cancelled,
+      outputs,
+      lostReason: lost ?? 'the command ended without an exit status on the host',
+    });
     const logs = exitCode === null && !poll ? { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) } : await fetchLogs(conn, view);
-    if (exitCode !== null && exitCode > 128 && status !== 'cancelled') error ??= `exit ${exitCode}: killed by signal ${exitCode - 128}?`;
     const result: RunResult = {
       status,
       exitCode,
@@ -560,5 +579,3 @@ export async function refreshRemote(repo: Repo, view: RunView): Promise<boolean>
   await finalizeRemote(repo, conn, view, poll.exit === null ? 'the command is gone from the host and left no exit status' : null);
   return true;
 }
-
-export { hostInfo };

@@ -1,7 +1,7 @@
 /**
  * The local executor (the embedded default, Runaway's --on-local).
  *
- * Each run has a control directory, by default <git-common-dir>/git-run/runs/<id>/:
+ * Each run has a control directory (../rundir.ts), by default <git-common-dir>/git-run/runs/<id>/:
  *
  *   work/          the run directory: the snapshot checked out; the command runs here
  *   index          private index of work/, whose stat cache makes output collection cheap
@@ -17,17 +17,20 @@
  * or mark the run lost when nothing can tell how it ended.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, promises as fs, existsSync, writeFileSync, mkdirSync } from 'node:fs';
+import { openSync, closeSync, promises as fs, existsSync, writeFileSync, mkdirSync, fstatSync, readSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { Repo } from '../git/repo.js';
-import { collectOutputs, materialize } from '../git/outputs.js';
-import { ErrorCode, GitRunError } from '../errors/index.js';
-import { failpoint } from '../core/failpoint.js';
-import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../store/runs.js';
-import { isFinal, type LeaveMode, type LocalHandle, type RunResult, type RunState } from '../core/record.js';
-import { paramEnvName } from '../core/sweep.js';
-import { bootId, groupAlive, isAlive, killGroup, processStart, readJsonFile, thisHost, writeAtomic } from './process.js';
+import type { Repo } from '../../git/repo.js';
+import { collectOutputs, materialize } from '../../git/outputs.js';
+import { ErrorCode, GitRunError } from '../../errors/index.js';
+import { failpoint } from '../../core/failpoint.js';
+import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../../store/runs.js';
+import { isFinal, type RunHandle, type RunResult, type RunState } from '../../core/record.js';
+import { paramEnvName } from '../../core/sweep.js';
+import { bootId, groupAlive, isAlive, killGroup, processStart, thisHost } from '../../util/process.js';
+import { readJsonFile, writeAtomic } from '../../util/files.js';
+import { PARAMS_DIR, cancelMarker, controlDirFor, fetchIgnoreCopy, supervisorFile, type RunDirArgs } from '../rundir.js';
+import { finalStatus, type ObservedOutputs } from '../status.js';
+import type { Stream } from '../executor.js';
 
 export interface ExitRecord {
   exitCode: number | null;
@@ -37,23 +40,22 @@ export interface ExitRecord {
 }
 
 /** The run_args this executor reads. */
-export interface LocalArgs {
-  local_dir?: string;
-  leave?: LeaveMode;
-  /** Names of the ignore files that were in force at submission (null: none). */
-  send_ignore?: string | null;
-  fetch_ignore?: string | null;
+export type LocalArgs = RunDirArgs;
+
+/** Where a local run is found again. */
+export interface LocalHandle extends RunHandle {
+  executor: 'local';
+  bootId: string | null;
+  supervisorPid: number;
+  /** Process start time (clock ticks since boot), to tell a live supervisor from a recycled pid. */
+  supervisorStart: string | null;
+  controlDir: string;
 }
 
 /** The handle of a run this executor started (null for a remote run). */
 export function localHandle(view: RunView): LocalHandle | null {
   const h = view.state?.handle;
-  return h && h.executor === 'local' ? h : null;
-}
-
-export function controlDirFor(repo: Repo, id: string, runArgs: LocalArgs): string {
-  const base = runArgs.local_dir ? path.resolve(repo.topLevel ?? repo.gitDir, runArgs.local_dir) : path.join(repo.stateDir, 'runs');
-  return path.join(base, id);
+  return h && h.executor === 'local' ? (h as LocalHandle) : null;
 }
 
 const files = (dir: string) => ({
@@ -61,72 +63,12 @@ const files = (dir: string) => ({
   index: path.join(dir, 'index'),
   stdout: path.join(dir, 'stdout'),
   stderr: path.join(dir, 'stderr'),
-  supervisor: path.join(dir, 'supervisor'),
+  supervisor: supervisorFile(dir),
   pid: path.join(dir, 'pid'),
   exit: path.join(dir, 'exit.json'),
-  cancel: path.join(dir, 'cancel'),
-  /** Copy of the .fetchignore in force at submission: editing it later does not change this run. */
-  fetchIgnore: path.join(dir, 'fetchignore'),
+  cancel: cancelMarker(dir),
+  fetchIgnore: fetchIgnoreCopy(dir),
 });
-
-export const fetchIgnoreCopy = (dir: string): string => files(dir).fetchIgnore;
-
-/** Create the control directory, proving it is writable, before the run is published. */
-export async function prepareControlDir(dir: string): Promise<void> {
-  try {
-    // A new directory: if it can be made, it can be written (or the file system is read-only, which mkdir reports).
-    mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    throw new GitRunError(
-      ErrorCode.RunDirNotWritable,
-      `cannot create the run directory ${dir}: ${(e as Error).message}`,
-      'choose a writable place with --local-dir <dir> (or local_dir in .runconfig)',
-      { dir },
-    );
-  }
-}
-
-/** Undo prepareControlDir when the run could not be published. */
-export async function discardControlDir(dir: string): Promise<void> {
-  await fs.rm(dir, { recursive: true, force: true });
-}
-
-let cliEntry: string | null = null;
-
-/** The executable file that starts supervisors (set by the binary itself). */
-export function setCliEntry(file: string): void {
-  cliEntry = file;
-}
-
-/** Start `git-run daemon run` detached in the repository, its output appended to `logFile`; returns its pid. */
-export function launchDaemon(repo: Repo, logFile: string, env: NodeJS.ProcessEnv = process.env): number | null {
-  const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [cliEntry ?? fileURLToPath(new URL('../bin/git-run.js', import.meta.url)), 'daemon', 'run'], {
-    cwd: repo.topLevel ?? repo.gitDir,
-    detached: true,
-    stdio: ['ignore', log, log],
-    env,
-  });
-  closeSync(log);
-  child.unref();
-  return child.pid ?? null;
-}
-
-/** Start the detached supervisor for a published run. */
-export function launch(repo: Repo, id: string, controlDir: string): void {
-  const log = openSync(path.join(controlDir, 'supervisor.log'), 'a');
-  const child = spawn(process.execPath, [cliEntry ?? fileURLToPath(new URL('../bin/git-run.js', import.meta.url)), '__supervise', id], {
-    cwd: repo.topLevel ?? repo.gitDir,
-    detached: true,
-    stdio: ['ignore', log, log],
-  });
-  closeSync(log);
-  if (child.pid) writeFileSync(files(controlDir).supervisor, JSON.stringify({ pid: child.pid, start: processStart(child.pid) }));
-  child.unref();
-}
-
-/** Where a run finds its parameters as JSON, inside its run directory; never an output. */
-export const PARAMS_DIR = '.git-run';
 
 function commandEnv(view: RunView, controlDir: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -154,6 +96,8 @@ function writeParamsFile(view: RunView, controlDir: string): void {
 export interface SuperviseHooks {
   /** Called every few milliseconds while the command runs (the foreground CLI tails the logs here). */
   tick?: () => Promise<void>;
+  /** Place the run's inputs once its code is checked out (Executor.stageInputs). */
+  stage?: (view: RunView) => Promise<void>;
 }
 
 export interface Supervised {
@@ -166,7 +110,7 @@ export interface Supervised {
 }
 
 /** A run whose command has been started (or failed to start) by this process. */
-export interface Started {
+export interface CommandStarted {
   view: RunView;
   dir: string;
   /** Settles when the command has ended. */
@@ -178,7 +122,7 @@ export interface Started {
  * the command. Null when the run is not this process's to run (cancelled
  * while queued, or another supervisor has it).
  */
-export async function startCommand(repo: Repo, given: RunView, hooks: SuperviseHooks = {}, materialized?: Promise<void>): Promise<Started | null> {
+export async function startCommand(repo: Repo, given: RunView, hooks: SuperviseHooks = {}, materialized?: Promise<void>): Promise<CommandStarted | null> {
   const dir = controlDirFor(repo, given.id, given.spec.runArgs as LocalArgs);
   const f = files(dir);
   let view: RunView | null = given;
@@ -193,13 +137,16 @@ export async function startCommand(repo: Repo, given: RunView, hooks: SuperviseH
   if (existsSync(f.cancel)) exit = Promise.resolve({ exitCode: null, signal: null, error: 'cancelled before it started', endedAt: new Date().toISOString() });
   else {
     const v = view;
-    exit = (materialized ?? materializeRun(repo, v)).then(() => runCommand(v, dir, hooks)).catch(failed);
+    exit = (materialized ?? materializeRun(repo, v))
+      .then(() => hooks.stage?.(v))
+      .then(() => runCommand(v, dir, hooks))
+      .catch(failed);
   }
   return { view, dir, exit };
 }
 
 /** Write exit.json and record the end; cleanup() applies --leave afterwards. */
-export async function endCommand(repo: Repo, started: Started, exit: ExitRecord): Promise<Supervised> {
+export async function endCommand(repo: Repo, started: CommandStarted, exit: ExitRecord): Promise<Supervised> {
   const f = files(started.dir);
   await writeAtomic(f.exit, JSON.stringify(exit));
   const final = await finalize(repo, started.view, null, { deferCleanup: true });
@@ -210,18 +157,6 @@ export async function endCommand(repo: Repo, started: Started, exit: ExitRecord)
     stderrFile: f.stderr,
     cleanup: () => (final.recordedHere ? leaveRunDir(started.dir, args) : Promise.resolve()),
   };
-}
-
-/**
- * A run's whole life on this host: record the start, check out the
- * snapshot, run the command, write exit.json, record the end. The detached
- * supervisor process and the foreground CLI both run this; the view carries
- * the run's current commit, so no step re-reads what this process wrote.
- */
-export async function supervise(repo: Repo, given: RunView, hooks: SuperviseHooks = {}, materialized?: Promise<void>): Promise<Supervised | null> {
-  const started = await startCommand(repo, given, hooks, materialized);
-  if (!started) return null;
-  return endCommand(repo, started, await started.exit);
 }
 
 /** The state a run records when this process starts supervising it. */
@@ -288,12 +223,6 @@ function runCommand(view: RunView, dir: string, hooks: SuperviseHooks): Promise<
   });
 }
 
-function statusFromExit(exit: ExitRecord, cancelled: boolean): RunResult['status'] {
-  // A cancel that arrives after a clean exit does not rewrite history.
-  if (cancelled && !(exit.exitCode === 0 && !exit.signal)) return 'cancelled';
-  return exit.exitCode === 0 && !exit.signal && !exit.error ? 'succeeded' : 'failed';
-}
-
 /**
  * Record the end of a run from its exit.json (or as lost when `lost` is
  * given). Safe to call from several processes: the ref update is a
@@ -309,38 +238,38 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
     const f = files(dir);
     const exit = lost ? null : await readJsonFile<ExitRecord>(f.exit);
     const cancelled = existsSync(f.cancel);
-    let status: RunResult['status'];
-    let error: string | null;
-    if (exit) {
-      status = statusFromExit(exit, cancelled);
-      error = exit.error ?? (status === 'cancelled' ? 'cancelled' : null);
-    } else if (cancelled && !view.state) {
-      status = 'cancelled';
-      error = 'cancelled before it started';
-    } else {
-      status = 'lost';
-      error = lost ?? 'the exit status was never recorded';
-    }
     let outputsTree: string | null = null;
-    if (exit && existsSync(f.index) && existsSync(f.work)) {
-      failpoint('outputs');
-      try {
-        outputsTree = await collectOutputs(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree, {
-          exclude: PARAMS_DIR,
-          privateIndex: !opts.deferCleanup,
-          fetchIgnoreFile: args.fetch_ignore ? f.fetchIgnore : null,
-          onlyNew: !!args.send_ignore && !args.fetch_ignore,
-        });
-      } catch (e) {
-        // Another process finished the record and removed the directory under us.
-        const now = await readRun(repo, view.id);
-        if (isFinal(now.status)) return { view: now, recordedHere: false };
-        // Outputs refused by the rule every executor shares (decision 0009): never a success, the reason recorded.
-        if (!(e instanceof GitRunError && e.code === ErrorCode.HostileArchive)) throw e;
-        if (status === 'succeeded') status = 'failed';
-        error = e.message;
+    let outputs: ObservedOutputs | null = null;
+    if (exit) {
+      const gone = !existsSync(f.work) ? 'work/' : !existsSync(f.index) ? 'index' : null;
+      if (gone) outputs = { collected: false, reason: `its run directory's ${gone} is gone (${dir})` };
+      else {
+        failpoint('outputs');
+        try {
+          outputsTree = await collectOutputs(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree, {
+            exclude: PARAMS_DIR,
+            privateIndex: !opts.deferCleanup,
+            fetchIgnoreFile: args.fetch_ignore ? f.fetchIgnore : null,
+            onlyNew: !!args.send_ignore && !args.fetch_ignore,
+          });
+          outputs = { collected: true };
+        } catch (e) {
+          // Another process finished the record and removed the directory under us.
+          const now = await readRun(repo, view.id);
+          if (isFinal(now.status)) return { view: now, recordedHere: false };
+          // Outputs refused by the rule every executor shares (decision 0009): never a success, the reason recorded.
+          if (!(e instanceof GitRunError && e.code === ErrorCode.HostileArchive)) throw e;
+          outputs = { collected: false, reason: e.message };
+        }
       }
     }
+    const { status, error } = finalStatus({
+      started: !!view.state,
+      exit: exit ? { code: exit.exitCode, signal: exit.signal, error: exit.error } : null,
+      cancelRequested: cancelled,
+      outputs,
+      lostReason: lost,
+    });
     const result: RunResult = {
       status,
       exitCode: exit?.exitCode ?? null,
@@ -437,13 +366,46 @@ export async function cancel(repo: Repo, view: RunView, graceMs = 5000): Promise
   if (last) killGroup(last.pid, 'SIGKILL');
 }
 
-/** Where the live log of a run on this host is, while it exists. */
-export function liveLogFile(repo: Repo, view: RunView, stream: 'stdout' | 'stderr'): string {
-  const dir = localHandle(view)?.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
-  return files(dir)[stream];
+/** New bytes of a file from `offset` (empty when it does not exist yet). */
+function readFrom(file: string, offset: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return Buffer.alloc(0);
+  }
+  try {
+    const { size } = fstatSync(fd);
+    if (size <= offset) return Buffer.alloc(0);
+    const buf = Buffer.alloc(size - offset);
+    const n = readSync(fd, buf, 0, buf.length, offset);
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
 }
 
-export function exitFile(repo: Repo, view: RunView): string {
+/** Reads new bytes of a run's live log files on each poll. */
+export class LogTail {
+  private readonly offsets: Record<Stream, number> = { stdout: 0, stderr: 0 };
+  constructor(private readonly controlDir: string, private readonly sink: (stream: Stream, chunk: Buffer) => void) {}
+
+  async poll(): Promise<void> {
+    for (const s of ['stdout', 'stderr'] as const) {
+      const chunk = readFrom(files(this.controlDir)[s], this.offsets[s]);
+      if (chunk.length) {
+        this.offsets[s] += chunk.length;
+        this.sink(s, chunk);
+      }
+    }
+  }
+}
+
+/** New output of a run on this host from its log files; ended once exit.json is there (or the directory is gone). */
+export function readLive(repo: Repo, view: RunView, offsets: Record<Stream, number>): { stdout: Buffer; stderr: Buffer; ended: boolean } {
   const dir = localHandle(view)?.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
-  return files(dir).exit;
+  const f = files(dir);
+  // Checked before reading, so that output written before the end is read on this look.
+  const ended = existsSync(f.exit) || !existsSync(dir);
+  return { stdout: readFrom(f.stdout, offsets.stdout), stderr: readFrom(f.stderr, offsets.stderr), ended };
 }

@@ -1,0 +1,99 @@
+/**
+ * What every executor (where commands run) offers the rest of git-run
+ * (DESIGN.md section 3). An executor is a folder under src/executors/ and one
+ * line in the registry (./index.ts); src/api/ and the daemon reach executors
+ * only through this interface and the registry, never by a host type.
+ *
+ * A run's life through it: the submission checks the host profile and
+ * reaches the host (checkProfile, reach), then publishes the run, queued or
+ * already started (startedAtPublish). Whoever runs it prepares its code
+ * ahead of its turn (prepareCode), starts it (start: record the start, place
+ * code and inputs, start the command detached), waits for the command
+ * (Started.ended) and finishes it (Started.finish: collect the outputs,
+ * record the end with the status from ./status.ts, clean up). Any later
+ * process can look at it from the handle in its state commit (refresh,
+ * readLive) and cancel it.
+ */
+import type { Repo } from '../git/repo.js';
+import type { RunView } from '../store/runs.js';
+import type { HostProfile, RunState } from '../core/record.js';
+
+export type Stream = 'stdout' | 'stderr';
+
+export interface ProfileCheck {
+  /** What a run records of the profile (RunSpec.hostProfile); null: nothing (the run is local). */
+  record: HostProfile | null;
+  /** The profile's other keys: run_args at the dataset level. */
+  runArgs: Record<string, unknown>;
+}
+
+export interface StartOptions {
+  /** The command's output as it arrives (the foreground streams it). */
+  output?: (stream: Stream, chunk: Buffer) => void;
+  /** Bytes of code sent so far (a progress bar). */
+  transfer?: (bytes: number) => void;
+  /** Resolves when the run should be cancelled (Ctrl-C, a cancelled sweep). */
+  cancelled?: Promise<unknown>;
+  /** What prepareCode returned for this run, if it was called. */
+  prepared?: Promise<void> | null;
+}
+
+/** A run this process started: wait for `ended`, then call `finish` once. */
+export interface Started {
+  /** The run as recorded when it started. */
+  view: RunView;
+  /** Settles when the command has ended: the host has room again. Rejects when it can no longer be followed (the run stays running for a later process). */
+  ended: Promise<void>;
+  /** Collect the outputs, record the end, apply --leave; the final view. */
+  finish(): Promise<RunView>;
+}
+
+/** New output of a live run from the given offsets. */
+export interface LiveOutput {
+  stdout: Buffer;
+  stderr: Buffer;
+  /** The command has ended (its record may not be written yet). */
+  ended: boolean;
+  /** How long to wait before the next look: a local file is cheap to read, a host is a round trip away. */
+  pollMs: number;
+}
+
+export interface Executor {
+  /** The host profile type this executor serves ("type" in .runconfig). */
+  readonly type: string;
+  /** Checking a run needs no network (a look at this machine's processes): `log`, `status` do it for every unfinished run. */
+  readonly checksLocally: boolean;
+  /** The code travels to another machine (the snapshot then keeps its index, so the work tree's files can be sent). */
+  readonly sendsCode: boolean;
+
+  /** Check a profile of .runconfig (its keys other than type and max_parallel); throws GitRunError for a bad one. `top`: the work tree's top (relative paths). */
+  checkProfile(name: string, profile: Record<string, unknown>, top: string): ProfileCheck;
+  /** At submission, before anything is written: reach the host (and check its key), so a bad host writes nothing. Null: nothing to reach. */
+  reach(profile: HostProfile | null): Promise<unknown> | null;
+  /** The state to publish a run with when the submitting process starts it at once (the foreground fast path); null when this executor cannot. */
+  startedAtPublish(runStateDir: string): RunState | null;
+
+  /** Put the run's code where it will run, ahead of its turn; null when there is nothing to do ahead. */
+  prepareCode(repo: Repo, view: RunView): Promise<void> | null;
+  /**
+   * Place the run's inputs (RunSpec.inputs) where the command will find
+   * them. A no-op today: inputs are recorded (they are part of the run key)
+   * but not yet staged; the next issue stages them. start calls it once the
+   * code is in place and before the command starts; an executor built on
+   * another (Slurm on ssh) reuses that one's staging and code cache.
+   */
+  stageInputs(repo: Repo, view: RunView): Promise<void>;
+  /** Record the start and start the command. Null when the run is not this process's to run (cancelled while queued, or someone else started it). */
+  start(repo: Repo, view: RunView, opts?: StartOptions): Promise<Started | null>;
+
+  /** Look at a run from its handle and record its end if it ended unrecorded (its supervisor died). True when the record changed. */
+  refresh(repo: Repo, view: RunView): Promise<boolean>;
+  /** New output of a run that is running, from the given offsets. */
+  readLive(repo: Repo, view: RunView, offsets: Record<Stream, number>): Promise<LiveOutput>;
+  /** Ask a run to stop and wait (up to graceMs) for its end to be recorded. */
+  cancel(repo: Repo, view: RunView, graceMs: number): Promise<void>;
+  /** Ask a run to stop without waiting: whoever runs it records the end. */
+  requestCancel(repo: Repo, view: RunView): Promise<void>;
+  /** Let the process exit: close what this executor keeps open (connections). */
+  close?(): void;
+}

@@ -1,0 +1,58 @@
+/**
+ * The local executor: commands run on this machine, in a run directory
+ * outside the work tree (./supervise.ts).
+ */
+import type { Repo } from '../../git/repo.js';
+import type { RunView } from '../../store/runs.js';
+import type { Executor, Started } from '../executor.js';
+import { controlDirFor } from '../rundir.js';
+import { cancel, endCommand, LogTail, materializeRun, readLive, refresh, requestCancel, startCommand, startState, type LocalArgs } from './supervise.js';
+
+/** Inputs are not staged yet (the next issue): nothing to place. */
+async function stageInputs(_repo: Repo, _view: RunView): Promise<void> {
+  return undefined;
+}
+
+export const localExecutor: Executor = {
+  type: 'local',
+  checksLocally: true,
+  sendsCode: false,
+
+  checkProfile(_name, profile) {
+    // Nothing is recorded of a local profile; "host" and "ssh_config" mean nothing here.
+    const { host: _host, ssh_config: _config, ...runArgs } = profile;
+    return { record: null, runArgs };
+  },
+  reach: () => null,
+  startedAtPublish: (dir) => startState(dir),
+
+  prepareCode: (repo, view) => materializeRun(repo, view),
+  stageInputs,
+
+  async start(repo, view, opts = {}): Promise<Started | null> {
+    const dir = controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
+    void opts.cancelled?.then(() => requestCancel(dir));
+    const tail = opts.output ? new LogTail(dir, opts.output) : null;
+    const started = await startCommand(repo, view, { stage: (v) => stageInputs(repo, v), ...(tail ? { tick: () => tail.poll() } : {}) }, opts.prepared ?? undefined);
+    if (!started) return null;
+    return {
+      view: started.view,
+      ended: started.exit.then(() => undefined),
+      async finish() {
+        const done = await endCommand(repo, started, await started.exit);
+        // The last bytes, before --leave removes the files.
+        await tail?.poll();
+        await done.cleanup();
+        return done.view;
+      },
+    };
+  },
+
+  refresh,
+  async readLive(repo, view, offsets) {
+    const live = readLive(repo, view, offsets);
+    return { ...live, pollMs: live.ended ? 10 : 25 };
+  },
+  cancel: (repo, view, graceMs) => cancel(repo, view, graceMs),
+  requestCancel: (repo, view) => requestCancel(controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs)),
+};
