@@ -10,6 +10,7 @@ import { prepareSubmission, type SubmitOptions, type Submission, type SubmittedC
 import { daemonPid } from '../daemon/lock.js';
 import { controlDirFor, executorFor, launchSupervisor, type Started } from '../executors/index.js';
 import { RefUpdater } from '../git/transaction.js';
+import { armFailpoint } from '../core/failpoint.js';
 import os from 'node:os';
 import type { LeaveMode } from '../core/record.js';
 
@@ -221,6 +222,9 @@ export async function runChildren(s: Submission, onProgress: (p: Progress) => vo
 
 /** The detached supervisor's work for a run or a group: run whatever of it is still queued. */
 export async function superviseById(repo: Repo, id: string): Promise<void> {
+  // A crash point for tests, armed as the daemon arms its own; what this process starts is not armed.
+  armFailpoint(process.env.GIT_RUN_FAILPOINT ?? null);
+  delete process.env.GIT_RUN_FAILPOINT;
   const view = await readRun(repo, id);
   if (!view.children) {
     await runHere(repo, view);

@@ -29,7 +29,7 @@ export interface Observed {
   exit: ObservedExit | null;
   /** A cancel was asked for (the marker exists). */
   cancelRequested: boolean;
-  /** Null when collection was not tried (no exit record: there is nothing to collect from). */
+  /** Null when collection was not tried (with no exit record there is nothing to collect from; with one, null counts as not collected). */
   outputs: ObservedOutputs | null;
   /** Why the end is unknown, when the executor knows more than "no exit record". */
   lostReason?: string | null;
@@ -61,7 +61,8 @@ export function finalStatus(o: Observed): FinalStatus {
     if (o.cancelRequested && !o.started) return { status: 'cancelled', error: 'cancelled before it started' };
     return { status: 'lost', error: o.lostReason ?? 'the exit status was never recorded' };
   }
-  const missing = o.outputs && !o.outputs.collected ? o.outputs.reason : null;
+  // An exit with no word on the outputs counts as outputs not collected: success must be shown, not assumed.
+  const missing = o.outputs?.collected ? null : o.outputs ? o.outputs.reason : 'they were not collected';
   if (o.cancelRequested && !clean(exit)) return { status: 'cancelled', error: exit.error ?? 'cancelled' };
   if (clean(exit)) return missing === null ? { status: 'succeeded', error: null } : { status: 'failed', error: `its outputs could not be collected: ${missing}` };
   return { status: 'failed', error: exit.error ?? (missing === null ? (exit.note ?? null) : `its outputs could not be collected: ${missing}`) };
