@@ -6,6 +6,7 @@
 import { openRepo, type Repo } from '../git/repo.js';
 import { listRunRefs, readRun, resolveRun, RunReader, type RunView } from '../store/runs.js';
 import { thisHost } from '../util/process.js';
+import { colorBool, gitPager, revList as gitRevList } from '../git/plumbing.js';
 import { compileWhere, parseDate } from '../query/where.js';
 import { checksLocally, refreshRun as refresh } from '../executors/index.js';
 import { isFinal, STATUSES, canonicalJson, type Status } from '../core/record.js';
@@ -201,12 +202,11 @@ async function revList(repo: Repo, revisions: string[], paths: string[], dashDas
   for (const r of revisions) {
     if (r.startsWith('-')) throw new GitRunError(ErrorCode.BadRevision, `'${r}' is not a revision`, 'give a revision range like main~10..main, before any `--`');
   }
-  const r = await repo.git(['rev-list', ...(revisions.length ? revisions : ['HEAD']), ...(dashDash ? ['--', ...paths] : [])], { okCodes: [128] });
-  if (r.code !== 0) {
-    const what = /fatal: (.*)/.exec(r.stderr)?.[1] ?? r.stderr.trim();
-    throw new GitRunError(ErrorCode.BadRevision, `unknown revision or range: ${what}`, 'use a revision git knows (a branch, a tag, a commit, main~10..main); `git log --oneline` lists them');
+  const r = await gitRevList(repo, revisions, dashDash ? paths : null);
+  if ('error' in r) {
+    throw new GitRunError(ErrorCode.BadRevision, `unknown revision or range: ${r.error}`, 'use a revision git knows (a branch, a tag, a commit, main~10..main); `git log --oneline` lists them');
   }
-  return r.stdout.toString().split('\n').filter(Boolean);
+  return r.commits;
 }
 
 /**
@@ -244,8 +244,7 @@ export async function* readViews(repo: Repo, index: Index, ids: string[], chunk 
 
 /** The pager git would use for this repository (core.pager, GIT_PAGER, PAGER), or null for none. */
 export async function pagerCommand(repo: Repo): Promise<string | null> {
-  const r = await repo.git(['var', 'GIT_PAGER'], { okCodes: [1, 128] });
-  const p = r.code === 0 ? r.stdout.toString().trim() : 'less';
+  const p = (await gitPager(repo)) ?? 'less';
   return p && p !== 'cat' ? p : null;
 }
 
@@ -255,8 +254,7 @@ export async function colorWanted(repo: Repo, when: string | undefined, toTermin
   if (when === 'never') return false;
   if (when !== undefined && when !== 'auto') throw new GitRunError(ErrorCode.BadOption, `--color takes always, never or auto, not '${when}'`, 'e.g. --color=always');
   if (when === 'auto') return toTerminal;
-  const r = await repo.git(['config', '--get-colorbool', 'color.ui', toTerminal ? 'true' : 'false'], { okCodes: [1, 128] });
-  return r.code === 0 ? r.stdout.toString().trim() === 'true' : toTerminal;
+  return (await colorBool(repo, 'color.ui', toTerminal)) ?? toTerminal;
 }
 
 /** What `--group-by` groups runs by: a parameter's value, or the seed. */

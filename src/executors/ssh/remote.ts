@@ -23,7 +23,7 @@
  */
 import { Readable, Transform } from 'node:stream';
 import type { Repo } from '../../git/repo.js';
-import { spawnGit } from '../../git/gateway.js';
+import { archiveTree } from '../../git/plumbing.js';
 import { lsTree } from '../../git/objects.js';
 import { ingestTar } from '../../git/ingest.js';
 import { worktreeArchive, type WorktreeArchive } from '../../git/worktree-tar.js';
@@ -146,7 +146,7 @@ async function sendTree(conn: SshConnection, repo: Repo, view: RunView, receive:
     await conn.run(discard);
     sent = 0;
   }
-  const archive = spawnGit(['archive', '--format=tar', view.spec.code.tree], repo.processOptions());
+  const archive = archiveTree(repo, view.spec.code.tree);
   let archiveErr = '';
   archive.stderr.on('data', (d: Buffer) => (archiveErr += d.toString()));
   const archived = new Promise<number | null>((resolve) => archive.on('close', (c: number | null) => resolve(c)));
