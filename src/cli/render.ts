@@ -1,7 +1,7 @@
 /**
  * How runs look on a terminal. Plain text when piped; color only on a TTY.
  */
-import type { RunView } from '../store/runs.js';
+import type { RunView } from '../api/index.js';
 import type { Status } from '../core/record.js';
 import { escapeText, escapeLines } from './escape.js';
 
