@@ -191,6 +191,38 @@ describe('remote execution over SSH (a real sshd on 127.0.0.1)', function () {
     assert.match(j.error, /left no exit status/);
   });
 
+  it('an output refused at its header stops the transfer: the channel closes and the remote tar is killed, nothing drained', async () => {
+    const { repo, remoteDir } = remoteRepo('ssh-sparse', { 'a.txt': 'a' });
+    // 1 TiB of holes: refused at its header (over the 8 GiB cap per file); draining it would take many minutes.
+    const t0 = Date.now();
+    const r = await gitRun(['-q', '--host', 'box', '--', 'sh', '-c', 'truncate -s 1T huge.bin && echo small > s.txt'], { cwd: repo });
+    const took = Date.now() - t0;
+    assert.notEqual(r.code, 0, 'not a success');
+    const j = await showJson(repo, runIds(repo)[0]!);
+    assert.equal(j.status, 'failed');
+    assert.equal(j.exitCode, 0, 'the command itself succeeded');
+    assert.match(j.error, /its outputs could not be collected: .*huge\.bin.*over the cap/);
+    assert.deepEqual(j.outputs, []);
+    // Reading 1 TiB through ssh takes far longer than this at any speed this machine has (a drain of 20 GB took 100 s).
+    assert.ok(took < 90_000, `the run ended in ${took} ms`);
+    // The tar's command line names this run's list ("-T <remote_dir>/runs/<id>/changed"); [-] keeps pgrep's own shell from matching.
+    assert.equal(onHost(sshd, `pgrep -f -- '[-]T ${remoteDir}/' || true`).trim(), '', 'no remote tar left reading');
+  });
+
+  it('the code cache never shares files with a run directory: a file changed in place does not change what the next run executes', async () => {
+    const { repo, remoteDir } = remoteRepo('ssh-cache-copy', { 'code.sh': 'echo original\n' }, { leave: 'code' });
+    // The first run rewrites its copy of code.sh in place (same size, same inode, no rename).
+    await ok(['-q', '--host', 'box', '--', 'sh', '-c', "printf 'echo modified\\n' 1<> code.sh; sh code.sh"], { cwd: repo });
+    const first = await showJson(repo, runIds(repo)[0]!);
+    assert.equal(git(repo, 'show', `refs/runs/${first.id}:logs/stdout`), 'modified');
+    const tree = git(repo, 'rev-parse', 'HEAD^{tree}');
+    assert.equal(onHost(sshd, `cat ${remoteDir}/code/${tree}/code.sh`), 'echo original\n', 'the cache is untouched');
+    const r = await ok(['--host', 'box', '--', 'sh', 'code.sh'], { cwd: repo });
+    assert.equal(r.stdout, 'original\n', 'the next run of the same tree runs the recorded code');
+    const second = (await Promise.all(runIds(repo).map((id) => showJson(repo, id)))).find((x) => x.id !== first.id)!;
+    assert.equal(second.codeBytesSent, 0, 'it came from the cache');
+  });
+
   it('a host that cannot be reached is tried once per process, not once per run', async function () {
     // A server that accepts and never says a word: each attempt waits for the connect timeout (2 s here).
     let attempts = 0;

@@ -80,6 +80,7 @@ export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimi
   let count = 0;
   let total = 0;
   let failure: unknown = null;
+  let stopReading = (): void => undefined;
   const pending: Array<Promise<void>> = [];
   /** Hard links: the copy takes the source's blob once it is written. */
   const links: Array<[IngestedFile, IngestedFile]> = [];
@@ -179,6 +180,7 @@ export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimi
     } catch (err) {
       failure = err;
       e.resume();
+      stopReading();
       return undefined;
     }
   };
@@ -190,6 +192,13 @@ export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimi
     if (allZero && d.some((b) => b !== 0)) allZero = false;
   });
   await new Promise<void>((resolve, reject) => {
+    // The first refusal ends the reading: the rest is not wanted, however much the sender has
+    // (a 20 GB file refused at its header was drained whole). The caller closes the stream.
+    stopReading = () => {
+      stream.unpipe(parser);
+      stream.pause();
+      resolve();
+    };
     parser.on('error', (err: Error) => {
       if (!(allZero && count === 0)) failure ??= hostile('(archive)', `not a valid tar stream: ${err.message}`);
       resolve();
