@@ -20,7 +20,7 @@ export interface ObservedExit {
 /** What became of the run's outputs. */
 export type ObservedOutputs =
   | { collected: true }
-  /** They could not be taken in: the run directory is gone, the archive was refused... */
+  /** They could not be taken in: the run directory is gone, the archive was refused... The reason is recorded as it is: a sentence that says the outputs were not taken. */
   | { collected: false; reason: string };
 
 export interface Observed {
@@ -49,7 +49,7 @@ const clean = (e: ObservedExit) => e.code === 0 && !e.signal && !e.error;
  *   no exit record                                lost       the lost reason
  *   exit, cancel asked, not a clean exit          cancelled  the exit's error, else "cancelled"
  *   clean exit (0, no signal, no error), outputs  succeeded
- *   clean exit, outputs not collected             failed     "its outputs could not be collected: <reason>"
+ *   clean exit, outputs not collected             failed     the outputs' reason
  *   any other exit                                failed     the exit's error, else the outputs' reason, else the exit's note
  * A cancel that arrives after a clean exit does not rewrite history. Outputs
  * that cannot be collected never make a run succeeded: the command's end is
@@ -62,8 +62,8 @@ export function finalStatus(o: Observed): FinalStatus {
     return { status: 'lost', error: o.lostReason ?? 'the exit status was never recorded' };
   }
   // An exit with no word on the outputs counts as outputs not collected: success must be shown, not assumed.
-  const missing = o.outputs?.collected ? null : o.outputs ? o.outputs.reason : 'they were not collected';
+  const missing = o.outputs?.collected ? null : o.outputs ? o.outputs.reason : 'its outputs were not collected';
   if (o.cancelRequested && !clean(exit)) return { status: 'cancelled', error: exit.error ?? 'cancelled' };
-  if (clean(exit)) return missing === null ? { status: 'succeeded', error: null } : { status: 'failed', error: `its outputs could not be collected: ${missing}` };
-  return { status: 'failed', error: exit.error ?? (missing === null ? (exit.note ?? null) : `its outputs could not be collected: ${missing}`) };
+  if (clean(exit)) return missing === null ? { status: 'succeeded', error: null } : { status: 'failed', error: missing };
+  return { status: 'failed', error: exit.error ?? missing ?? exit.note ?? null };
 }

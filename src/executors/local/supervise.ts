@@ -242,7 +242,7 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
     let outputs: ObservedOutputs | null = null;
     if (exit) {
       const gone = !existsSync(f.work) ? 'work/' : !existsSync(f.index) ? 'index' : null;
-      if (gone) outputs = { collected: false, reason: `its run directory's ${gone} is gone (${dir})` };
+      if (gone) outputs = { collected: false, reason: `its outputs could not be collected: its run directory's ${gone} is gone (${dir})` };
       else {
         failpoint('outputs');
         try {
