@@ -58,13 +58,29 @@ export class GitRunError extends Error {
 
 export const isGitRunError = (e: unknown): e is GitRunError => e instanceof GitRunError;
 
-/** A git command failed in a way the tool did not expect: a bug or a broken repository. */
+/** No space left on a device, or a quota reached: the world's doing (exit 2), never a bug. */
+export const isNoSpace = (e: unknown): boolean => ['ENOSPC', 'EDQUOT'].includes((e as { code?: string } | null)?.code ?? '');
+
+const DISK_FULL_HINT = 'free some space (or raise the quota) and run the command again; a run that was under way is recorded as lost once it is looked at, never as succeeded';
+
+/** The one error for a full disk (or quota), whoever met it: our writes, SQLite, or git's own processes. */
+export function diskFull(where: string, detail?: string): GitRunError {
+  return new GitRunError(ErrorCode.DiskFull, `no space left on the device that holds ${where}${detail ? ` (${detail})` : ''}`, DISK_FULL_HINT, { path: where });
+}
+
+/** What git prints when a write fails for want of space (errno's text, as strerror gives it). */
+const GIT_NO_SPACE = /No space left on device|Disk quota exceeded/;
+
+/** A git command failed in a way the tool did not expect: a bug or a broken repository (or a full disk, said as such). */
 export class GitCommandError extends GitRunError {
   constructor(args: readonly string[], exitCode: number | null, stderr: string) {
+    const full = GIT_NO_SPACE.test(stderr);
     super(
-      ErrorCode.Git,
-      `git ${args.join(' ')} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim() || 'no message'}`,
-      'check that the repository is healthy (`git fsck`); if it is, this is a bug in git-run',
+      full ? ErrorCode.DiskFull : ErrorCode.Git,
+      full
+        ? `no space left on the device: git ${args[0] ?? ''} could not write (${stderr.trim().split('\n').find((l) => GIT_NO_SPACE.test(l))?.trim()})`
+        : `git ${args.join(' ')} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim() || 'no message'}`,
+      full ? DISK_FULL_HINT : 'check that the repository is healthy (`git fsck`); if it is, this is a bug in git-run',
       { args, exitCode, stderr },
     );
   }

@@ -15,6 +15,7 @@ import zlib from 'node:zlib';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { adjustSharedPerm } from './shared.js';
+import { diskFull, isNoSpace } from '../errors/index.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit';
 
@@ -48,12 +49,18 @@ export class LooseObjectWriter {
     const file = path.join(dir, oid.slice(2));
     if (existsSync(file)) return oid;
     this.perm ??= await this.sharedPerm();
-    // The fan-out directory and the object get the modes git's own would (group-readable in a shared repository).
-    if (mkdirSync(dir, { recursive: true })) adjustSharedPerm(this.perm, dir);
     const tmp = path.join(dir, `tmp_obj_gitrun_${process.pid}_${crypto.randomBytes(4).toString('hex')}`);
-    // Level 1 is git's own default for loose objects (core.looseCompression).
-    writeFileSync(tmp, zlib.deflateSync(raw, { level: 1 }), { mode: 0o444 });
-    adjustSharedPerm(this.perm, tmp);
+    try {
+      // The fan-out directory and the object get the modes git's own would (group-readable in a shared repository).
+      if (mkdirSync(dir, { recursive: true })) adjustSharedPerm(this.perm, dir);
+      // Level 1 is git's own default for loose objects (core.looseCompression).
+      writeFileSync(tmp, zlib.deflateSync(raw, { level: 1 }), { mode: 0o444 });
+      adjustSharedPerm(this.perm, tmp);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      if (isNoSpace(e)) throw diskFull(this.objectsDir);
+      throw e;
+    }
     try {
       renameSync(tmp, file);
     } catch (e) {

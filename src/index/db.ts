@@ -27,7 +27,7 @@ import { revParse } from '../git/objects.js';
 import { changedNotes, listNotes } from '../git/notes.js';
 import { adjustSharedPerm, sharedPerm } from '../git/shared.js';
 import { forEachRunRef, looseRunRefs, packedStamp, refsStamp } from '../git/refscan.js';
-import { ErrorCode, GitRunError } from '../errors/index.js';
+import { diskFull, ErrorCode, GitRunError } from '../errors/index.js';
 import { foldMetadata, groupStatus, type GroupChild, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
 import { parseMetrics, METRICS_FILE } from '../core/metrics.js';
 import { canonicalJson } from '../core/record.js';
@@ -144,6 +144,12 @@ function openFile(file: string): Database.Database {
     db.close();
     throw e;
   }
+  addFunctions(db);
+  return db;
+}
+
+/** SQL functions the queries use: regexp (the REGEXP operator). */
+function addFunctions(db: Database.Database): void {
   const patterns = new Map<string, RegExp>();
   db.function('regexp', { deterministic: true }, (pattern: unknown, value: unknown) => {
     if (typeof value !== 'string' || typeof pattern !== 'string') return 0;
@@ -151,7 +157,30 @@ function openFile(file: string): Database.Database {
     if (!re) patterns.set(pattern, (re = new RegExp(pattern)));
     return re.test(value) ? 1 : 0;
   });
-  return db;
+}
+
+/**
+ * The file as it is, to read (the disk is full); null when that fails too or
+ * it is of another shape. WAL's shared-memory file may have no room to grow
+ * (SQLITE_IOERR_SHMSIZE, read-only connections too): in exclusive locking mode
+ * SQLite keeps that in the process's memory instead. Nothing is written
+ * through it (the index is marked read-only); other processes wait on its lock
+ * until the command ends.
+ */
+function openReadOnly(file: string): Database.Database | null {
+  let db: Database.Database | null = null;
+  try {
+    db = new Database(file, { fileMustExist: true, timeout: 10000 });
+    db.pragma('locking_mode = EXCLUSIVE');
+    // Temporary tables (a revision range's commits) in memory: there is no room on disk.
+    db.pragma('temp_store = MEMORY');
+    if ((db.pragma('user_version', { simple: true }) as number) !== SCHEMA_VERSION) throw new Error('another shape');
+    addFunctions(db);
+    return db;
+  } catch {
+    db?.close();
+    return null;
+  }
 }
 
 /**
@@ -216,9 +245,6 @@ function prepareStateDir(dir: string, file: string): string[] {
   throw unusable(`${file} is not a regular file`, `rm ${file}`);
 }
 
-const diskFull = (where: string) =>
-  new GitRunError(ErrorCode.DiskFull, `no space left on the device that holds ${where}`, 'free some space (or raise the quota) and run the command again; a run that was under way is recorded as lost, not as succeeded', { path: where });
-
 /** An error from opening: a full disk or a place that is not a file said plainly; anything else as it is. */
 function mapOpenError(e: unknown, file: string): unknown {
   if (isFull(e)) return diskFull(path.dirname(file));
@@ -272,6 +298,14 @@ export class RunIndex {
         throw Object.assign(new Error('quick_check failed'), { code: 'SQLITE_CORRUPT' });
       }
     } catch (e) {
+      if (isFull(e)) {
+        // No room for the WAL or a checkpoint: answer from the index as it is, without writing.
+        const ro = openReadOnly(file);
+        if (!ro) throw diskFull(dir);
+        const index = new RunIndex(ro, file);
+        index.readOnly = true;
+        return index;
+      }
       if (!isDamage(e)) throw mapOpenError(e, file);
       moveAside(file);
       db = openFile(file);
@@ -310,6 +344,7 @@ export class RunIndex {
 
   /** Bring the index up to date with the refs and notes: read only what moved. `full`: ignore the stamp. */
   async sync(repo: Repo, opts: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<{ read: number; removed: number }> {
+    if (this.readOnly) return { read: 0, removed: 0 };
     try {
       return await this.syncOnce(repo, opts);
     } catch (e) {
