@@ -3,13 +3,22 @@
  * several processes read while one writes: a reader sees all of a file or
  * none of it.
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { diskFull, isNoSpace } from '../errors/index.js';
 
 /** Write a small file so that readers see either nothing or all of it. */
 export async function writeAtomic(file: string, data: string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, file);
+  } catch (e) {
+    // A full disk is the world's doing: said as such (the run is recorded lost once space is freed).
+    if (!isNoSpace(e)) throw e;
+    rmSync(tmp, { force: true });
+    throw diskFull(path.dirname(file));
+  }
 }
 
 /** A small JSON control file, or null when it is absent or half-written. */
