@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
+import { colorBool, diffTrees } from '../git/plumbing.js';
 import { listRunRefs, outputsOf, type RunView } from '../store/runs.js';
 import { canonicalJson, type Status } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
@@ -203,16 +204,13 @@ async function diffCode(repo: Repo, a: CodeSide, b: CodeSide, opts: DiffOptions)
   const paths = opts.paths ?? [];
   // Pathspecs mean what they mean to git where the user stands.
   const cwd = repo.topLevel ? path.join(repo.topLevel, repo.prefix) : undefined;
-  const spec = ['--', ...paths];
-  const raw = await repo.git(['diff', '--raw', '--numstat', '-z', '--no-renames', a.tree, b.tree, ...spec], cwd ? { cwd } : {});
-  const files = parseRawNumstat(raw.stdout.toString('utf8'));
+  const raw = await diffTrees(repo, a.tree, b.tree, ['--raw', '--numstat', '-z', '--no-renames'], paths, cwd ? { cwd } : {});
+  const files = parseRawNumstat(raw.toString('utf8'));
   let color = false;
-  if (opts.terminal) {
-    color = (await repo.text(['config', '--get-colorbool', 'color.diff', 'true'], cwd ? { cwd } : {})) === 'true';
-  }
+  if (opts.terminal) color = (await colorBool(repo, 'color.diff', true, cwd)) === true;
   const env = { COLUMNS: opts.terminal && opts.columns ? String(opts.columns) : undefined };
   const run = async (args: string[]) =>
-    files.length ? (await repo.git(['diff', color ? '--color=always' : '--no-color', ...args, a.tree, b.tree, ...spec], { env, ...(cwd ? { cwd } : {}) })).stdout.toString('utf8') : '';
+    files.length ? (await diffTrees(repo, a.tree, b.tree, [color ? '--color=always' : '--no-color', ...args], paths, { env, ...(cwd ? { cwd } : {}) })).toString('utf8') : '';
   const d: CodeDiff = { a, b, files, stat: await run(['--stat']) };
   if (opts.patch) d.patch = await run(['--patch']);
   return d;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Repo } from '../git/repo.js';
 import { tempPath } from '../git/snapshot.js';
 import { readBlob } from '../git/objects.js';
+import { privateIndex } from '../git/plumbing.js';
 import { outputsOf, type RunView } from '../store/runs.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { getRun } from './query.js';
@@ -54,15 +55,11 @@ export async function checkoutRun(repo: Repo, name: string, sub: string | null, 
     throw new GitRunError(ErrorCode.DestinationNotEmpty, `${target} exists and is not empty`, 'choose a new directory with --to <dir>, or pass --force to write into it', { dest: target });
   }
   const index = await tempPath(repo, 'checkout');
-  const env = { GIT_INDEX_FILE: index };
   try {
     // Code first, then outputs over it: the directory as the run left it.
-    await repo.git(['read-tree', `${view.tip}:code`], { env });
-    const outs = await outputsOf(repo, view.tip);
-    if (outs.length) {
-      await repo.git(['update-index', '-z', '--index-info'], { env, input: outs.map((o) => `${o.mode} ${o.oid}\t${o.path}\0`).join('') });
-    }
-    const all = (await repo.git(['ls-files', '-z', '--full-name'], { env })).stdout.toString('utf8').split('\0').filter(Boolean);
+    await privateIndex.readTree(repo, index, `${view.tip}:code`);
+    await privateIndex.add(repo, index, await outputsOf(repo, view.tip));
+    const all = await privateIndex.list(repo, index);
     const p = sub ? sub.replace(/^\.?\/+/, '').replace(/\/+$/, '') : '';
     const chosen = p ? all.filter((f) => f === p || f.startsWith(p + '/')) : all;
     if (!chosen.length) {
@@ -71,8 +68,7 @@ export async function checkoutRun(repo: Repo, name: string, sub: string | null, 
     await fs.mkdir(target, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
       throw new GitRunError(ErrorCode.DestinationNotEmpty, `cannot make ${target}: ${e.message}`, 'choose a directory you can write to with --to <dir>', { dest: target });
     });
-    const input = chosen.map((f) => f + '\0').join('');
-    await repo.git(['-c', 'core.sparseCheckout=false', 'checkout-index', '-z', '--stdin', '-f', `--prefix=${target}/`], { env: { ...env, GIT_WORK_TREE: target }, input, cwd: target });
+    await privateIndex.checkoutTo(repo, index, chosen, target);
     const count = chosen.length;
     return { view, dest: target, files: count };
   } finally {
