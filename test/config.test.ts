@@ -18,6 +18,42 @@ describe('.runconfig defaults and the demo', () => {
     assert.equal((await showJson(repo, second)).runArgs.leave, 'none');
   });
 
+  it('the run_args a run shows agree with what applied: skip and force, remote_dir on a local run, the send_ignore in force', async () => {
+    const repo = makeRepo('applied-args', {
+      'a.txt': 'a',
+      'x.log': 'left out by .sendignore',
+      'secret.txt': 'left out by the profile\'s ignore file',
+      '.sendignore': '*.log\n',
+      'remote.ignore': 'secret.txt\n',
+      'd.json': JSON.stringify({ command: ['true'], skip: false }),
+      '.runconfig': JSON.stringify({ defaults: { remote_dir: '/srv/runs' }, hosts: { far: { type: 'ssh', host: 'far', send_ignore: 'remote.ignore' } } }),
+    });
+    const newest = async () => {
+      const ids = runIds(repo);
+      const views = await Promise.all(ids.map((id) => showJson(repo, id)));
+      return views.sort((a, b) => String(a.createdAt).localeCompare(String(b.createdAt))).at(-1)!;
+    };
+    const tree = (j: Record<string, any>) => spawnSync('git', ['ls-tree', '--name-only', j.code.tree], { cwd: repo, encoding: 'utf8' }).stdout.split('\n');
+
+    await ok(['submit', 'd.json'], { cwd: repo });
+    const noSkip = await newest();
+    assert.equal(noSkip.runArgs.skip, false);
+    assert.equal(noSkip.runArgs.force, true, '"skip": false is force');
+    assert.equal('remote_dir' in noSkip.runArgs, false, 'a local run has no remote_dir');
+    assert.equal(noSkip.runArgs.send_ignore, '.sendignore');
+    assert.equal(tree(noSkip).includes('x.log'), false);
+
+    await ok(['--host', 'far', '--on-local', '--', 'true'], { cwd: repo });
+    const onLocal = await newest();
+    assert.equal(onLocal.runArgs.on_local, true);
+    assert.equal('remote_dir' in onLocal.runArgs, false, '--on-local runs here: no remote_dir');
+    assert.equal(onLocal.runArgs.send_ignore, 'remote.ignore', "the host profile's ignore file applied");
+    assert.equal(tree(onLocal).includes('secret.txt'), false);
+    assert.equal(tree(onLocal).includes('x.log'), true);
+    assert.equal(onLocal.runArgs.skip, true);
+    assert.equal(onLocal.runArgs.force, false);
+  });
+
   it('accepts .runconfig.example as it ships', async () => {
     const { readFileSync } = await import('node:fs');
     const repo = makeRepo('example-config', { 'a.txt': 'a', '.runconfig': readFileSync(path.join(ROOT, '.runconfig.example'), 'utf8') });

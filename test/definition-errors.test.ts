@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { makeRepo, gitRun, refState } from './helpers.js';
 
 /** [what, definition text (d.json), extra args, expected message] */
@@ -38,6 +40,15 @@ const CASES: Array<[string, string, string[], RegExp]> = [
   ['a placeholder with no parameter', '{"command": ["echo", "{lrr}"], "params": {"lr": 1}}', [], /command: placeholder \{lrr\} has no parameter: add "lrr" to params, or write \{\{lrr\}\}/],
   ['an override of an unknown parameter', '{"command": ["true"], "params": {"x": 1}, "overrides": [{"params": {"y": 1}, "run_args": {}}]}', [], /overrides\[0\]\.params\.y: no parameter 'y' in params/],
   ['a sweep above the cap without --yes', '{"command": ["true"], "params": {"x": {"from": 0, "to": 2000, "step": 1}}}', [], /d\.json makes 2001 runs, more than 1000[\s\S]*hint: .*--yes/],
+  // Counted before anything is built (these were RangeError: Invalid array length, exit 70).
+  ['a range of 1e12 values', '{"command": ["true"], "params": {"x": {"from": 1, "to": 1e12, "step": 1}}}', [], /d\.json makes 1000000000000 runs, more than 100000, the most one submission makes \(even with --yes\)[\s\S]*hint: .*several submissions/],
+  ['a range of 1e12 values, with --yes', '{"command": ["true"], "params": {"x": {"from": 1, "to": 1e12, "step": 1}}}', ['--yes'], /makes 1000000000000 runs, more than 100000/],
+  ['a log range with a tiny step', '{"command": ["true"], "params": {"x": {"from": 1, "to": 10, "log": true, "step": 1e-12}}}', ['--yes'], /makes 1000000000001 runs, more than 100000/],
+  ['a log range with a step too small to count', '{"command": ["true"], "params": {"x": {"from": 1, "to": 10, "log": true, "step": 1e-320}}}', [], /makes more than can be counted \(a step too small for its range\) runs/],
+  ['a million children with --yes (bounded, not built)', '{"command": ["true"], "params": {"x": {"from": 1, "to": 1000, "step": 1}, "y": {"from": 1, "to": 1000, "step": 1}}}', ['--yes'], /makes 1000000 runs, more than 100000/],
+  ['a value listed twice', '{"command": ["true"], "params": {"x": {"values": [9, 9]}}}', [], /d\.json: params\.x\.values\[1\]: 9 is listed already \(values\[0\]\): each value makes one run/],
+  ['a value listed twice, as -0 and 0', '{"command": ["true"], "params": {"y": {"values": ["a", 0, -0]}}}', [], /params\.y\.values\[2\]: 0 is listed already \(values\[1\]\)/],
+  ['a range whose step is below the precision kept', '{"command": ["true"], "params": {"x": {"from": 1, "to": 1.000000000001, "step": 1e-13}}}', [], /params\.x: the range gives 1 twice \(values are kept to 12 significant digits\): use a larger step/],
   ['a malformed name=value', '{"command": ["true"], "params": {"lr": 1}}', ['lr'], /malformed parameter 'lr': expected name=value/],
   ['name=value for a parameter the definition lacks', '{"command": ["true"], "params": {"lr": 1}}', ['lrr=2'], /d\.json has no parameter 'lrr': did you mean 'lr'\?/],
   ['a bad --repeat', '{"command": ["true"]}', ['--repeat', '0'], /invalid --repeat '0'/],
@@ -57,6 +68,21 @@ describe('bad definitions and configs: a clear error naming file and path, and n
       assert.equal(refState(repo), before, 'no ref, no note');
     });
   }
+
+  it('a definition or a .runconfig that is not UTF-8 is refused, not decoded with replacement characters', async () => {
+    const repo = makeRepo('bad-utf8', { 'a.txt': 'a' });
+    writeFileSync(path.join(repo, 'd.json'), Buffer.from('{"command": ["echo", "caf\xe9"]}', 'latin1'));
+    const before = refState(repo);
+    const r = await gitRun(['submit', 'd.json'], { cwd: repo });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /d\.json: not valid UTF-8 \(the bytes at offset 25 are not a UTF-8 character\)/);
+    assert.equal(refState(repo), before);
+    writeFileSync(path.join(repo, '.runconfig'), Buffer.concat([Buffer.from('{"experiments": {"e": {"command": ["echo", "'), Buffer.from([0xff, 0xfe]), Buffer.from('"]}}}')]));
+    const c = await gitRun(['submit', 'e'], { cwd: repo });
+    assert.equal(c.code, 2, c.stderr);
+    assert.match(c.stderr, /\.runconfig is not a valid run configuration:\n {2}\(top\): not valid UTF-8 \(the bytes at offset 44/);
+    assert.equal(refState(repo), before);
+  });
 
   it('an unknown experiment, with the closest one', async () => {
     const repo = makeRepo('bad-experiment', { '.runconfig': JSON.stringify({ experiments: { baseline: { command: ['true'] } } }) });

@@ -59,6 +59,37 @@ describe('run definitions and sweeps', () => {
     assert.deepEqual(j.outputs, [], 'the params file is not an output');
   });
 
+  it('parameters named __proto__, constructor and prototype are parameters like any other, end to end', async () => {
+    // Written as text: these are keys of the JSON document, whatever JavaScript makes of them.
+    const d = '{"command": ["node", "echo.js", "{__proto__}", "{constructor}", "{prototype}"], "params": {"__proto__": {"values": [1, 2]}, "constructor": "c", "prototype": {"value": "p"}}, "env": {"__proto__": "e"}, "seed": 3}';
+    const repo = makeRepo('proto-names', { 'echo.js': ECHO, 'd.json': d, 'plain.json': '{"command": ["true"]}' });
+    await ok(['submit', 'd.json'], { cwd: repo });
+    const children = [];
+    for (const id of runIds(repo)) {
+      const j = await showJson(repo, id);
+      if (j.kind !== 'group') children.push(j);
+    }
+    assert.equal(children.length, 2);
+    for (const j of children) {
+      assert.deepEqual(Object.keys(j.params).sort(), ['__proto__', 'constructor', 'prototype']);
+      const got = JSON.parse((await ok(['logs', j.id], { cwd: repo })).stdout);
+      const v = String(j.params['__proto__']);
+      assert.ok(['1', '2'].includes(v));
+      assert.deepEqual(got.argv, [v, 'c', 'p']);
+      assert.deepEqual(Object.entries(got.env).sort(), [['GIT_RUN_PARAM___proto__', v], ['GIT_RUN_PARAM_constructor', 'c'], ['GIT_RUN_PARAM_prototype', 'p'], ['GIT_RUN_SEED', String(j.seed)]]);
+      assert.deepEqual(Object.keys(got.file.params).sort(), ['__proto__', 'constructor', 'prototype']);
+    }
+    // name=value sets them too; a definition without them refuses them by name.
+    await ok(['submit', 'd.json', '__proto__=9', 'constructor=k'], { cwd: repo });
+    const single = (await Promise.all(runIds(repo).map((id) => showJson(repo, id)))).find((j) => j.params['__proto__'] === 9)!;
+    assert.deepEqual(JSON.parse((await ok(['logs', single.id], { cwd: repo })).stdout).argv, ['9', 'k', 'p']);
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      const r = await gitRun(['submit', 'plain.json', `${name}=1`], { cwd: repo });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`error: plain\\.json has no parameter '${name}'`));
+    }
+  });
+
   it('fuzz: thousands of random parameter values arrive byte-exact through all three channels', async function () {
     this.timeout(120000);
     const repo = makeRepo('fuzz', { 'echo.js': ECHO });

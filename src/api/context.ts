@@ -63,14 +63,15 @@ export function parseSeed(seed: number | string | undefined): number {
 /** The .runconfig of the work tree, or of a commit (a run of that commit). */
 export async function loadRunConfig(repo: Repo, commit?: string): Promise<RunConfig> {
   const file = commit ? `${commit.slice(0, 12)}:.runconfig` : path.join(repo.topLevel ?? repo.gitDir, '.runconfig');
-  let text: string;
+  // Bytes: parseRunConfig refuses a file that is not UTF-8 rather than altering it.
+  let text: Buffer;
   if (commit) {
     const blob = await readBlob(repo, `${commit}:.runconfig`);
     if (!blob) return { defaults: {}, hosts: {}, experiments: {} };
-    text = blob.toString('utf8');
+    text = blob;
   } else {
     try {
-      text = await fs.readFile(file, 'utf8');
+      text = await fs.readFile(file);
     } catch {
       return { defaults: {}, hosts: {}, experiments: {} };
     }

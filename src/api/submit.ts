@@ -20,8 +20,8 @@ import { resolveCommit, snapshotOfCommit, takeSnapshot, tempPath, type Snapshot 
 import { childrenView, publishRuns, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
 import { reusable, findByKeys, type KeyedRun } from '../store/keys.js';
 import { canonicalJson, foldMetadata, formatEvent, newSeed, runKey, type GroupChild, type HostProfile, type MetadataEvent, type RunSpec } from '../core/record.js';
-import { checkDefinition, checkRunArgs, closest, NATIVE_RUN_ARGS, type Definition, type Problem, type Scalar } from '../core/definition.js';
-import { childCount, placeholderProblems, planChildren, type ChildPlan } from '../core/sweep.js';
+import { appliedRunArgs, checkDefinition, checkRunArgs, closest, dict, utf8Text, NATIVE_RUN_ARGS, type Definition, type Problem, type Scalar } from '../core/definition.js';
+import { childCount, duplicateProblems, placeholderProblems, planChildren, type ChildPlan } from '../core/sweep.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { ignoreFile, loadRunConfig, parseSeed, type IgnoreFile } from './context.js';
 import type { RunConfig } from '../core/config.js';
@@ -29,6 +29,15 @@ import { controlDirFor, discardControlDir, executorForProfile, executorForSpec, 
 
 /** Above this many children a submission needs --yes. */
 export const SWEEP_CAP = 1000;
+/**
+ * No submission makes more children than this, --yes or not: a submission
+ * is planned and written in memory before anything is published (one
+ * transaction), about 1.1 kB a child (1e6 children took 1.09 GB). See
+ * docs/decisions/0010-submission.md.
+ */
+export const SWEEP_LIMIT = 100_000;
+
+const countText = (n: number) => (Number.isFinite(n) ? String(n) : 'more than can be counted (a step too small for its range)');
 
 export interface SubmitOptions {
   /** Where the user stands. Default: process.cwd(). */
@@ -97,12 +106,15 @@ async function loadDefinition(cwd: string, config: RunConfig, opts: SubmitOption
   // The code of a commit runs that commit's experiment, whatever the work tree holds.
   if (opts.commit && config.experiments[target] !== undefined) return { raw: config.experiments[target], source: `.runconfig: experiments.${target}` };
   if (existsSync(file) || /\.json$/i.test(target)) {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await fs.readFile(file, 'utf8');
+      bytes = await fs.readFile(file);
     } catch (e) {
       throw new GitRunError(ErrorCode.DefinitionInvalid, `cannot read the definition ${file}: ${(e as Error).message}`, 'check the path', { file });
     }
+    const decoded = utf8Text(bytes);
+    if ('problem' in decoded) throw invalid(target, [{ path: '', problem: decoded.problem }]);
+    const text = decoded.text;
     try {
       return { raw: JSON.parse(text), source: target };
     } catch (e) {
@@ -138,10 +150,10 @@ export function parseAssignment(a: string): [string, Scalar] {
 
 /** Apply the command line to the definition: parameters, then flags (they win). */
 function applyCommandLine(d: Definition, opts: SubmitOptions, source: string, direct: boolean): Definition {
-  const out: Definition = { ...d, params: { ...d.params } };
+  const out: Definition = { ...d, params: dict(Object.entries(d.params)) };
   for (const a of opts.assignments ?? []) {
     const [name, value] = parseAssignment(a);
-    if (!direct && !(name in out.params)) {
+    if (!direct && !Object.hasOwn(out.params, name)) {
       const near = closest(name, Object.keys(out.params));
       throw new GitRunError(ErrorCode.BadOption, `${source} has no parameter '${name}'${near ? `: did you mean '${near}'?` : ''}`, `its parameters: ${Object.keys(out.params).join(', ') || '(none)'}`, { name });
     }
@@ -222,9 +234,14 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   if (ph.length) throw invalid(source, ph);
   const host = resolveHost(config, def.host, top);
   const n = childCount(def);
+  if (n > SWEEP_LIMIT) {
+    throw new GitRunError(ErrorCode.SweepTooLarge, `${source} makes ${countText(n)} runs, more than ${SWEEP_LIMIT}, the most one submission makes (even with --yes)`, 'check the ranges and steps; a larger sweep goes in several submissions (e.g. one per value of its first parameter, with name=value)', { count: Number.isFinite(n) ? n : null, limit: SWEEP_LIMIT });
+  }
   if (n > SWEEP_CAP && !opts.yes) {
     throw new GitRunError(ErrorCode.SweepTooLarge, `${source} makes ${n} runs, more than ${SWEEP_CAP}`, 'check the ranges, or pass --yes to submit them all', { count: n });
   }
+  const dups = duplicateProblems(def);
+  if (dups.length) throw invalid(source, dups);
 
   // run_args: dataset level (native defaults, .runconfig, definition), then
   // per child (overrides), then this submission only (temporary).
@@ -241,8 +258,9 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   const dataset = { ...NATIVE_DEFAULTS, ...config.defaults, ...profileArgs, ...def.runArgs };
   const top1 = { ...dataset, ...temporary };
   // Ignore files and the run directory are decided once for the submission.
+  // The same precedence as every run_arg: this submission, the definition, the host profile, .runconfig's defaults.
   const pathArg = (k: string, dflt?: string): string | undefined => {
-    const v = temporary[k] ?? config.defaults[k] ?? def.runArgs[k];
+    const v = temporary[k] ?? def.runArgs[k] ?? profileArgs[k] ?? config.defaults[k];
     if (typeof v !== 'string' || (v === dflt && !(k in temporary))) return undefined;
     return path.resolve(k in temporary ? cwd : top, v);
   };
@@ -268,7 +286,8 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
 
   const specs = plans.map((plan) => {
     const runner = plan.runArgs;
-    const derived = { ...dataset, ...runner, ...temporary, ...fixedArgs };
+    const merged: Record<string, unknown> = { ...dataset, ...runner, ...temporary, ...fixedArgs };
+    const derived = appliedRunArgs(merged, !runner.sendsCode || merged.on_local === true);
     const params = plan.params;
     const key = runKey({ tree: snapshot.tree, command: plan.command, cwd: repo.prefix, params, seed: plan.seed, inputs: def.inputs, env: def.env });
     const spec: RunSpec = {
@@ -329,7 +348,8 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     return { repo, group: null, groupReused: false, children: [{ ...child, plan: plans[0]! }], maxParallel, sequential };
   }
 
-  const groupArgs: Record<string, unknown> = { ...dataset, ...temporary, ...fixedArgs, max_parallel: maxParallel };
+  const groupMerged: Record<string, unknown> = { ...dataset, ...temporary, ...fixedArgs, max_parallel: maxParallel };
+  const groupArgs = appliedRunArgs(groupMerged, !runner.sendsCode || groupMerged.on_local === true);
   const skipGroup = groupArgs.skip !== false && groupArgs.force !== true;
   if (skipGroup && reuse.every(Boolean)) {
     const same = existing.get(groupKey)?.find((r) => r.kind === 'group');
@@ -342,7 +362,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     kind: 'group',
     command: def.command,
     cwd: repo.prefix,
-    params: Object.fromEntries(Object.entries((raw as { params?: Record<string, unknown> }).params ?? {}).filter(([k]) => k in def.params)) as Record<string, unknown>,
+    params: dict(Object.entries((raw as { params?: Record<string, unknown> }).params ?? {}).filter(([k]) => Object.hasOwn(def.params, k))),
     seed: groupSeed,
     code: snapshot,
     host: host.name,

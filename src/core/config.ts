@@ -9,7 +9,7 @@
  * non-enumerable property: automation reads `experiment.on`, while the run
  * definition check, which walks the experiment's keys, sees a run definition.
  */
-import { checkRunArgs, closest } from './definition.js';
+import { checkRunArgs, closest, dict, utf8Text } from './definition.js';
 
 export interface RunConfig {
   defaults: Record<string, unknown>;
@@ -25,13 +25,21 @@ export interface ConfigProblem {
 /** Keys starting with "//" are comments, at any level (JSON has no other kind). */
 function stripComments(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(stripComments);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !k.startsWith('//')).map(([k, x]) => [k, stripComments(x)]));
+  if (v && typeof v === 'object') return dict(Object.entries(v).filter(([k]) => !k.startsWith('//')).map(([k, x]) => [k, stripComments(x)] as const));
   return v;
 }
 
-export function parseRunConfig(text: string): { config: RunConfig; problems: ConfigProblem[] } {
+/** `text`: the file's bytes (refused unless UTF-8), or text already decoded. */
+export function parseRunConfig(input: string | Uint8Array): { config: RunConfig; problems: ConfigProblem[] } {
   const problems: ConfigProblem[] = [];
-  const config: RunConfig = { defaults: {}, hosts: {}, experiments: {} };
+  const config: RunConfig = { defaults: dict(), hosts: dict(), experiments: dict() };
+  let text: string;
+  if (typeof input === 'string') text = input;
+  else {
+    const decoded = utf8Text(input);
+    if ('problem' in decoded) return { config, problems: [{ where: '', problem: decoded.problem }] };
+    text = decoded.text;
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -86,6 +86,42 @@ export function closest(word: string, candidates: readonly string[]): string | n
   return best !== null && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
 }
 
+/**
+ * A map for keys that come from the user (parameter names, run_args,
+ * environment names): no prototype, so `__proto__`, `constructor` and
+ * `prototype` are keys like any other, never Object.prototype's.
+ */
+export const dict = <T>(entries: Iterable<readonly [string, T]> = []): Record<string, T> => {
+  const o = Object.create(null) as Record<string, T>;
+  for (const [k, v] of entries) o[k] = v;
+  return o;
+};
+
+/**
+ * Definition and .runconfig bytes as text: refused when they are not UTF-8,
+ * rather than decoded with U+FFFD in place of the bytes (which would
+ * silently change parameter values and commands).
+ */
+export function utf8Text(bytes: Uint8Array): { text: string } | { problem: string } {
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes) };
+  } catch {
+    let at = 0;
+    // The first offending byte, for the message: the longest prefix that decodes.
+    for (let lo = 0, hi = bytes.length; lo <= hi; ) {
+      const mid = (lo + hi) >> 1;
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid));
+        at = mid;
+        lo = mid + 1;
+      } catch {
+        hi = mid - 1;
+      }
+    }
+    return { problem: `not valid UTF-8 (the bytes at offset ${at} are not a UTF-8 character): JSON text is UTF-8; write values that are not text with escapes (e.g. "\\u00e9")` };
+  }
+}
+
 const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`);
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 const isScalar = (v: unknown): v is Scalar => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean';
@@ -128,11 +164,11 @@ export function splitCommand(s: string): string[] | null {
 
 /** Check run_args; unknown ones are kept unless they look like a misspelt native one. */
 export function checkRunArgs(v: Record<string, unknown>, at: string, problems: Problem[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out = dict<unknown>();
   for (const [k, x] of Object.entries(v)) {
     if (k.startsWith('//')) continue;
     const p = at ? `${at}.${k}` : k;
-    const spec = NATIVE_RUN_ARGS[k];
+    const spec = Object.hasOwn(NATIVE_RUN_ARGS, k) ? NATIVE_RUN_ARGS[k] : undefined;
     if (!spec) {
       const near = closest(k, Object.keys(NATIVE_RUN_ARGS));
       if (near && distance(k, near) <= 2 && k.length > 3) {
@@ -153,6 +189,24 @@ export function checkRunArgs(v: Record<string, unknown>, at: string, problems: P
       const want = spec.type === 'boolean' ? 'true or false' : spec.type === 'string' ? 'a non-empty string' : spec.type === 'int' ? 'a whole number >= 1' : '"none", "code" or "all"';
       problems.push({ path: p, problem: `expected ${want}, got ${typeName(x)}${isScalar(x) ? ` (${JSON.stringify(x)})` : ''}` });
     } else out[k] = x;
+  }
+  return out;
+}
+
+/**
+ * run_args as they apply to a run, for its record (what `show` lists):
+ * skip and force are one switch seen from two sides (the record says both,
+ * agreeing: `"skip": false` is `force: true`), and a run that executes here
+ * (a local host, or on_local) has no remote_dir or run_dir.
+ */
+export function appliedRunArgs(a: Record<string, unknown>, local: boolean): Record<string, unknown> {
+  const out = dict(Object.entries(a));
+  const skip = out.skip !== false && out.force !== true;
+  out.skip = skip;
+  out.force = !skip;
+  if (local) {
+    delete out.remote_dir;
+    delete out.run_dir;
   }
   return out;
 }
@@ -211,10 +265,10 @@ function checkParam(name: string, v: unknown, problems: Problem[]): ParamSpec | 
 export function checkDefinition(raw: unknown): { definition: Definition | null; problems: Problem[] } {
   const problems: Problem[] = [];
   if (!isObject(raw)) return { definition: null, problems: [{ path: '', problem: `a run definition is a JSON object, got ${typeName(raw)}` }] };
-  const runArgsTop: Record<string, unknown> = {};
+  const runArgsTop = dict<unknown>();
   for (const k of Object.keys(raw)) {
     if (k.startsWith('//') || DEFINITION_KEYS.includes(k)) continue;
-    if (k in NATIVE_RUN_ARGS) {
+    if (Object.hasOwn(NATIVE_RUN_ARGS, k)) {
       runArgsTop[k] = raw[k];
       continue;
     }
@@ -237,7 +291,7 @@ export function checkDefinition(raw: unknown): { definition: Definition | null; 
   } else problems.push({ path: 'command', problem: `expected an array of strings or a string, got ${typeName(raw.command)}` });
   if (command.some((a) => a.includes('\0'))) problems.push({ path: 'command', problem: 'an argument contains a NUL byte, which no program can receive' });
 
-  const params: Record<string, ParamSpec> = {};
+  const params = dict<ParamSpec>();
   if (raw.params !== undefined) {
     if (!isObject(raw.params)) problems.push({ path: 'params', problem: `expected an object of parameters, got ${typeName(raw.params)}` });
     else for (const [n, v] of Object.entries(raw.params)) {
@@ -277,7 +331,7 @@ export function checkDefinition(raw: unknown): { definition: Definition | null; 
     else if (!Array.isArray(raw.tags) || raw.tags.some((t) => typeof t !== 'string')) problems.push({ path: 'tags', problem: 'expected an array of strings' });
     else tags = raw.tags as string[];
   }
-  const env: Record<string, string> = {};
+  const env = dict<string>();
   if (raw.env !== undefined) {
     if (!isObject(raw.env)) problems.push({ path: 'env', problem: `expected an object of NAME: "value", got ${typeName(raw.env)}` });
     else for (const [k, v] of Object.entries(raw.env)) {
@@ -294,7 +348,7 @@ export function checkDefinition(raw: unknown): { definition: Definition | null; 
   let runArgs = checkRunArgs(runArgsTop, '', problems);
   if (raw.run_args !== undefined) {
     if (!isObject(raw.run_args)) problems.push({ path: 'run_args', problem: `expected an object, got ${typeName(raw.run_args)}` });
-    else runArgs = { ...runArgs, ...checkRunArgs(raw.run_args, 'run_args', problems) };
+    else runArgs = dict([...Object.entries(runArgs), ...Object.entries(checkRunArgs(raw.run_args, 'run_args', problems))]);
   }
   const overrides: Definition['overrides'] = [];
   if (raw.overrides !== undefined) {
@@ -303,10 +357,10 @@ export function checkDefinition(raw: unknown): { definition: Definition | null; 
       const p = `overrides[${i}]`;
       if (!isObject(o) || !isObject(o.params) || !isObject(o.run_args)) return problems.push({ path: p, problem: 'expected {"params": {name: value, ...}, "run_args": {...}}' });
       for (const [n, v] of Object.entries(o.params)) {
-        if (!(n in params)) problems.push({ path: `${p}.params.${n}`, problem: `no parameter '${n}' in params` });
+        if (!Object.hasOwn(params, n)) problems.push({ path: `${p}.params.${n}`, problem: `no parameter '${n}' in params` });
         else if (!isScalar(v)) problems.push({ path: `${p}.params.${n}`, problem: `expected a value, got ${typeName(v)}` });
       }
-      overrides.push({ params: o.params as Record<string, Scalar>, runArgs: checkRunArgs(o.run_args, `${p}.run_args`, problems) });
+      overrides.push({ params: dict(Object.entries(o.params as Record<string, Scalar>)), runArgs: checkRunArgs(o.run_args, `${p}.run_args`, problems) });
       return undefined;
     });
   }

@@ -14,33 +14,78 @@
  */
 import crypto from 'node:crypto';
 import { canonicalJson } from './record.js';
-import type { Definition, ParamSpec, Problem, Scalar } from './definition.js';
+import { dict, type Definition, type ParamSpec, type Problem, type Scalar } from './definition.js';
 
 /** Round away binary noise (0.1 + 0.2) without losing real precision. */
 const clean = (x: number) => Number(x.toPrecision(12));
 
+/**
+ * How many values a parameter takes, counted without listing them: a range
+ * of 1e12 values, or a log range with a tiny step, is a number to refuse, not
+ * an array to build (Infinity when the step is too small to count).
+ */
+export function valueCount(spec: ParamSpec): number {
+  switch (spec.kind) {
+    case 'value':
+      return 1;
+    case 'values':
+      return spec.values.length;
+    case 'range':
+      return Math.floor((spec.to - spec.from) / spec.step + 1e-9) + 1;
+    case 'log':
+      return Math.floor(Math.log(spec.to / spec.from) / Math.log(spec.base) / spec.step + 1e-9) + 1;
+  }
+}
+
+/** The values of a parameter. Count them first (valueCount): this builds the list. */
 export function paramValues(spec: ParamSpec): Scalar[] {
   switch (spec.kind) {
     case 'value':
       return [spec.value];
     case 'values':
       return spec.values;
-    case 'range': {
-      const n = Math.floor((spec.to - spec.from) / spec.step + 1e-9) + 1;
-      return Array.from({ length: n }, (_, i) => clean(spec.from + i * spec.step));
-    }
-    case 'log': {
-      const n = Math.floor(Math.log(spec.to / spec.from) / Math.log(spec.base) / spec.step + 1e-9) + 1;
-      return Array.from({ length: n }, (_, i) => clean(spec.from * Math.pow(spec.base, i * spec.step)));
-    }
+    case 'range':
+      return Array.from({ length: valueCount(spec) }, (_, i) => clean(spec.from + i * spec.step));
+    case 'log':
+      return Array.from({ length: valueCount(spec) }, (_, i) => clean(spec.from * Math.pow(spec.base, i * spec.step)));
   }
 }
 
-/** How many children a definition makes, without making them. */
+/** How many children a definition makes, without making them (may be Infinity). */
 export function childCount(d: Definition): number {
   let n = d.repeat;
-  for (const s of Object.values(d.params)) n *= paramValues(s).length;
+  for (const s of Object.values(d.params)) n *= valueCount(s);
   return n;
+}
+
+/**
+ * A value a parameter takes twice would make two children with the same key:
+ * a list that names it twice, or a range whose step is below the 12
+ * significant digits values are rounded to. Refused (see
+ * docs/decisions/0010-submission.md). Call after the count is known to be
+ * bounded: this lists the values.
+ */
+export function duplicateProblems(d: Definition): Problem[] {
+  const problems: Problem[] = [];
+  for (const [name, spec] of Object.entries(d.params)) {
+    const seen = new Map<string, number>();
+    const values = paramValues(spec);
+    for (const [i, v] of values.entries()) {
+      const key = canonicalJson(v);
+      const first = seen.get(key);
+      if (first === undefined) {
+        seen.set(key, i);
+        continue;
+      }
+      problems.push(
+        spec.kind === 'values'
+          ? { path: `params.${name}.values[${i}]`, problem: `${JSON.stringify(v)} is listed already (values[${first}]): each value makes one run; list it once (use "repeat" for repetitions)` }
+          : { path: `params.${name}`, problem: `the range gives ${JSON.stringify(v)} twice (values are kept to 12 significant digits): use a larger step` },
+      );
+      break;
+    }
+  }
+  return problems;
 }
 
 export interface ChildPlan {
@@ -92,7 +137,7 @@ export function unknownPlaceholders(command: string[], names: string[]): string[
 export function substitute(arg: string, values: Record<string, Scalar>, strict = true): string {
   return arg.replace(PLACEHOLDER, (m, escaped: string | undefined, name: string | undefined) => {
     if (escaped !== undefined) return strict ? `{${escaped}}` : m;
-    return name! in values ? valueText(values[name!]!) : m;
+    return Object.hasOwn(values, name!) ? valueText(values[name!]!) : m;
   });
 }
 
@@ -109,15 +154,15 @@ export function planChildren(d: Definition, groupSeed: number, directSeed?: numb
   const lists = names.map((n) => paramValues(d.params[n]!));
   const combos: Array<Record<string, Scalar>> = [];
   const walk = (i: number, acc: Record<string, Scalar>) => {
-    if (i === names.length) return void combos.push({ ...acc });
-    for (const v of lists[i]!) walk(i + 1, { ...acc, [names[i]!]: v });
+    if (i === names.length) return void combos.push(dict(Object.entries(acc)));
+    for (const v of lists[i]!) walk(i + 1, dict([...Object.entries(acc), [names[i]!, v] as const]));
   };
-  walk(0, {});
+  walk(0, dict());
   const out: ChildPlan[] = [];
   for (const params of combos) {
-    const runArgs: Record<string, unknown> = {};
+    const runArgs = dict<unknown>();
     for (const o of d.overrides) {
-      if (Object.entries(o.params).every(([k, v]) => params[k] === v)) Object.assign(runArgs, o.runArgs);
+      if (Object.entries(o.params).every(([k, v]) => params[k] === v)) for (const [k, v] of Object.entries(o.runArgs)) runArgs[k] = v;
     }
     for (let r = 1; r <= d.repeat; r++) {
       const seed = directSeed ?? childSeed(groupSeed, params, r);
@@ -127,7 +172,7 @@ export function planChildren(d: Definition, groupSeed: number, directSeed?: numb
         repetition: r,
         seed,
         name: childName(params, r, d.repeat),
-        command: d.command.map((a) => substitute(a, { ...params, seed }, strict)),
+        command: d.command.map((a) => substitute(a, dict([...Object.entries(params), ['seed', seed] as const]), strict)),
         runArgs,
       });
     }
