@@ -19,6 +19,7 @@ interface Event {
   experiment: string | null;
   message: string;
   runs?: string[];
+  worker?: { pid: number; start: string; end: string; commits: number };
 }
 
 
@@ -292,27 +293,62 @@ describe('git run hook', function () {
     assert.doesNotMatch((await ok(['status'], { cwd: repo })).stdout, /hook failed/);
   });
 
-  it('rapid commits are each submitted once', async () => {
+  it('back-to-back commits are each submitted once, by one background worker at a time that drains what the shim noted', async function () {
+    // Twenty submissions one after another: minutes on a loaded machine.
+    this.timeout(400000);
     const repo = makeRepo('hook-rapid', { '.runconfig': config({ every: { command: ['true'], on: { commit: {} } } }) });
     await ok(['hook', 'install'], { cwd: repo });
     const shas: string[] = [];
-    for (let i = 0; i < 5; i++) shas.push(commit(repo, `c${i}`, { 'n.txt': `${i}\n` }));
+    for (let i = 0; i < 20; i++) shas.push(commit(repo, `c${i}`, { 'n.txt': `${i}\n` }));
     for (const sha of shas) await outcome(repo, sha, (e) => submitted(e).length === 1);
     const all = submitted(await events(repo));
     assert.deepEqual(all.map((e) => e.commit).sort(), [...shas].sort());
+    // Each worker logs the stretch it held the queue: they never overlap, and every submission falls inside one.
+    const workers = await until('the last worker\'s account', async () => {
+      const ws = (await events(repo)).filter((e) => e.event === 'drained');
+      return ws.reduce((n, w) => n + w.worker!.commits, 0) >= shas.length ? ws : null;
+    });
+    const stretches = workers.map((w) => w.worker!).sort((a, b) => a.start.localeCompare(b.start));
+    for (let i = 1; i < stretches.length; i++) assert.ok(stretches[i]!.start >= stretches[i - 1]!.end, `worker ${stretches[i]!.pid} started (${stretches[i]!.start}) before worker ${stretches[i - 1]!.pid} ended (${stretches[i - 1]!.end})`);
+    for (const e of all) assert.ok(stretches.some((w) => w.start <= e.at && e.at <= w.end), `${e.commit} was submitted outside every worker's stretch`);
+    assert.equal(stretches.reduce((n, w) => n + w.commits, 0), shas.length, 'each noted commit handled once');
+    assert.ok(new Set(stretches.map((w) => w.pid)).size < shas.length, `coalesced: ${stretches.length} stretches for ${shas.length} commits`);
+    assert.deepEqual(readdirSync(path.join(repo, '.git', 'git-run', 'hook-queue')), [], 'nothing left noted');
+    assert.equal(existsSync(path.join(repo, '.git', 'git-run', 'hook-worker.pid')), false, 'the lock is let go');
     // Submitting a commit again (by hand) is refused by its marker.
     const again = await ok(['hook', 'post-commit', `--commit=${shas[0]}`, '--head=refs/heads/main', '--state='], { cwd: repo });
     assert.match(again.stderr, /already submitted/);
-    assert.equal(submitted(await events(repo)).length, 5);
+    assert.equal(submitted(await events(repo)).length, shas.length);
     const commits = [];
     for (const id of runIds(repo)) commits.push((await showJson(repo, id)).code.commit);
     assert.deepEqual(commits.sort(), [...shas].sort());
   });
 
+  it("a worker that died leaves its lock and its notes: the next commit's worker breaks the lock and submits them", async () => {
+    const repo = makeRepo('hook-dead-worker', { '.runconfig': config({ every: { command: ['true'], on: { commit: {} } } }) });
+    await ok(['hook', 'install'], { cwd: repo });
+    const state = path.join(repo, '.git', 'git-run');
+    // A commit the shim noted, then its worker died holding the queue (a process that has exited).
+    const lost = commit(repo, 'noted', {}, { GIT_RUN_SKIP: '1' });
+    writeFileSync(path.join(state, 'hook-queue', lost), `${lost} refs/heads/main \n`);
+    const dead = spawnSync('true').pid;
+    writeFileSync(path.join(state, 'hook-worker.pid'), `${dead}\n`);
+    const next = commit(repo, 'next', { 'n.txt': 'n\n' });
+    for (const sha of [lost, next]) {
+      const es = await outcome(repo, sha, (e) => submitted(e).length === 1);
+      assert.equal(submitted(es)[0]!.branch, 'main');
+    }
+    await until('the queue drained and the lock let go', () => (!readdirSync(path.join(state, 'hook-queue')).length && !existsSync(path.join(state, 'hook-worker.pid'))) || null);
+    assert.equal(runIds(repo).length, 2);
+  });
+
   it('supersede: a newer commit cancels the queued runs of an older one (the running one goes on)', async () => {
+    // The first child of each commit runs until the test lets it go (a file appears): no moment to hit.
+    const release = path.join(tmpdir('hook-supersede-release'), 'go');
+    const hold = `const fs=require('fs');const t=setInterval(()=>{if({i}!==1||fs.existsSync(${JSON.stringify(release)}))clearInterval(t)},20)`;
     const repo = makeRepo('hook-supersede', {
       '.runconfig': config(
-        { slow: { command: nodeCmd('setTimeout(Object, {i} === 1 ? 4000 : 50)'), params: { i: { values: [1, 2, 3] } }, host: 'one', on: { commit: { supersede: true } } } },
+        { slow: { command: nodeCmd(hold), params: { i: { values: [1, 2, 3] } }, host: 'one', on: { commit: { supersede: true } } } },
         { one: { type: 'local', max_parallel: 1 } },
       ),
     });
@@ -328,6 +364,7 @@ describe('git run hook', function () {
     assert.deepEqual([...sup.runs!].sort(), children1.slice(1).sort());
     assert.match(sup.message, new RegExp(`cancelled 2 queued runs of ${first.slice(0, 12)}: superseded by ${second.slice(0, 12)}`));
     const group2 = submitted(es)[0]!.runs!;
+    writeFileSync(release, '');
     await gitRun(['wait', ...children1, ...group2.slice(1)], { cwd: repo });
     const statuses = [];
     for (const id of children1) statuses.push((await showJson(repo, id)).status);
@@ -395,17 +432,19 @@ describe('git run hook', function () {
     await ok(['hook', 'install'], { cwd: repo });
     const shas = [commit(repo, 'one'), commit(repo, 'two'), commit(repo, 'three')];
     for (const s of shas) await outcome(repo, s);
+    await until("the last worker's account", async () => ((await events(repo)).at(-1)?.event === 'drained' ? true : null));
     const last = await ok(['hook', 'log', '-n', '1', '--json'], { cwd: repo });
     const lines = last.stdout.trim().split('\n');
     assert.equal(lines.length, 1);
     const e = JSON.parse(lines[0]!) as Event;
-    // The hooks of quick commits run at once: the log is in the order they finished.
+    // A worker's stretch ends with its account, after the commits it handled.
     assert.deepEqual(e, (await events(repo)).at(-1));
-    assert.ok(shas.includes(e.commit!));
-    assert.equal(e.event, 'nothing');
+    assert.equal(e.event, 'drained');
     assert.match(e.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
-    const text = await ok(['hook', 'log', '-n', '2'], { cwd: repo });
-    assert.equal(text.stdout.trim().split('\n').length, 2);
+    const mine = (await events(repo)).filter((x) => x.commit === shas.at(-1));
+    assert.deepEqual(mine.map((x) => x.event), ['nothing']);
+    assert.equal((await ok(['hook', 'log', '-n', '2'], { cwd: repo })).stdout.trim().split('\n').length, 2);
+    const text = await ok(['hook', 'log', '-n', '0'], { cwd: repo });
     assert.match(text.stdout, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  post-commit  [0-9a-f]{12} main  no experiment matches: every: branch 'main' matches none of nope$/m);
     assert.ok(readFileSync(path.join(repo, '.git', 'git-run', 'hook.log'), 'utf8').split('\n').filter(Boolean).length >= 3, 'one line per event');
   });

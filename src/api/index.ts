@@ -20,4 +20,7 @@ export { signalNumber } from '../util/process.js';
 export { groupStatus } from './groups.js';
 export { closeExecutors as closeConnections } from '../executors/index.js';
 export { runDaemon, startDaemon, stopDaemon, daemonStatus, daemonLog, schedulesOf, type DaemonStatus, type DaemonOptions } from './daemon.js';
-export { installHooks, uninstallHooks, hooksDir, hookTriggers, runPostCommit, hookLog, hookProblems, hookLogFile, postCommitShim, HOOK_NAMES, type HookName, type HookInstall, type HookUninstall, type HookEvent, type PostCommitOptions } from './hooks.js';
+export { installHooks, uninstallHooks, hooksDir, postCommitShim, HOOK_NAMES, type HookName, type HookInstall, type HookUninstall } from './hooks/install.js';
+export { hookLog, hookProblems, hookLogFile, type HookEvent } from './hooks/log.js';
+export { runPostCommit, hookTriggers, type PostCommitOptions } from './hooks/post-commit.js';
+export { drainPostCommits } from './hooks/queue.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { GitRunCommand, Command, Option } from '../base.js';
-import { repoAt, installHooks, uninstallHooks, hookTriggers, hookLog, runPostCommit, hooksDir, HOOK_NAMES, GitRunError, ErrorCode, type HookEvent } from '../../api/index.js';
+import { repoAt, installHooks, uninstallHooks, hookTriggers, hookLog, runPostCommit, drainPostCommits, hooksDir, HOOK_NAMES, GitRunError, ErrorCode, type HookEvent } from '../../api/index.js';
 
 /** Variables git sets for a hook that must not reach what the hook starts (runs keep their own dates and index). */
 const HOOK_ENV = ['GIT_INDEX_FILE', 'GIT_PREFIX', 'GIT_AUTHOR_DATE', 'GIT_REFLOG_ACTION', 'GIT_EDITOR'];
@@ -30,6 +30,7 @@ export default class HookCommand extends GitRunCommand {
   commit = Option.String('--commit', { hidden: true });
   head = Option.String('--head', { hidden: true });
   state = Option.String('--state', { hidden: true });
+  drain = Option.Boolean('--drain', false, { hidden: true });
 
   async run(): Promise<number> {
     switch (this.action) {
@@ -84,6 +85,8 @@ export default class HookCommand extends GitRunCommand {
 
   private async postCommit(): Promise<number> {
     for (const v of HOOK_ENV) delete process.env[v];
+    // The shim's worker: submits every commit the shims noted (its outcomes go to the hook log).
+    if (this.drain) return drainPostCommits().then(() => 0);
     const events = await runPostCommit({
       ...(this.commit ? { commit: this.commit } : {}),
       ...(this.head !== undefined ? { head: this.head } : {}),
