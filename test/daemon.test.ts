@@ -5,7 +5,7 @@ import { makeRepo, gitRun, ok, showJson, git, runIds, writeFiles, tmpdir, until,
 import { startSshd, sshdAvailable, type Sshd } from './sshd.js';
 
 /** Every run appends "<run id>" to this file when it starts: a run executed twice shows twice. */
-const TRACE = `echo "$GIT_RUN_ID" >> "$TRACE"; sleep "\${GIT_RUN_PARAM_s:-0}"; echo done > out.txt\n`;
+const TRACE = `echo "$GIT_RUN_ID" >> "$TRACE"; sleep "\${GIT_RUN_PARAM_s:-0}"; while [ -n "\${GIT_RUN_PARAM_w:-}" ] && [ ! -e "$GIT_RUN_PARAM_w" ]; do sleep 0.05; done; echo done > out.txt\n`;
 
 const pidOf = (repo: string): number | null => {
   try {
@@ -91,12 +91,17 @@ describe('the daemon and its queue', function () {
     writeFileSync(path.join(repo, 'a.json'), JSON.stringify({ command: ['sh', 'job.sh'], name: 'A', params: { k: { values: [1, 2, 3] } } }));
     writeFileSync(path.join(repo, 'b.json'), JSON.stringify({ command: ['sh', 'job.sh'], name: 'B', params: { k: { values: [1, 2, 3] } } }));
     await startDaemon(repo, env);
-    // A first child that lasts, so that everything else queues behind it.
-    await ok(['-d', '-p', 's=1', '--', 'sh', 'job.sh'], { cwd: repo, env });
+    // A first run that lasts until the test lets it go (a file appears), so that everything else queues
+    // behind it whatever the machine's load: waiting on a sleep made this test read a moment it cannot control.
+    const go = path.join(path.dirname(trace), 'go');
+    await ok(['-d', '-p', `w=${go}`, '--', 'sh', 'job.sh'], { cwd: repo, env });
+    const first = runIds(repo)[0]!;
+    await until('the first run started by the daemon', async () => (await showJson(repo, first)).status === 'running' || null, 60000);
     const a = JSON.parse((await ok(['submit', '-d', '--json', 'a.json'], { cwd: repo, env })).stdout);
     const b = JSON.parse((await ok(['submit', '-d', '--json', 'b.json'], { cwd: repo, env })).stdout);
     const status = (await ok(['status'], { cwd: repo })).stdout;
-    assert.match(status, /local: 1\/1 running, [56] queued/);
+    assert.match(status, /local: 1\/1 running, 6 queued/);
+    writeFileSync(go, '');
     await until('all ran', () => existsSync(trace) && readFileSync(trace, 'utf8').trim().split('\n').length === 7, 60000);
     await until('all recorded', async () => (await recorded(repo)).filter((v) => v.kind === 'run').every((v) => v.status === 'succeeded') || null, 30000);
     const order = readFileSync(trace, 'utf8').trim().split('\n').slice(1);
