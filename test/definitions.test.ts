@@ -176,6 +176,30 @@ describe('run definitions and sweeps', () => {
     assert.equal(runIds(repo).length, 3, 'other code, another run');
   });
 
+  it('a reused submission keeps its metadata: the name, notes and tags it gives are applied to the reused run or group, and said', async () => {
+    const repo = makeRepo('reuse-meta', { 'a.txt': 'a', 'd.json': JSON.stringify({ command: ['true'], params: { x: { values: [1, 2] } }, seed: 4 }) });
+    await ok(['--seed', '3', '--', 'echo', 'hi'], { cwd: repo });
+    const [id] = runIds(repo);
+    const r = await ok(['--seed', '3', '--name', 'second', '--tag', 't2', '--', 'echo', 'hi'], { cwd: repo });
+    assert.equal(r.stdout, 'hi\n');
+    assert.match(r.stderr, /git-run: reusing run /);
+    assert.match(r.stderr, /git-run: named it "second", tagged it t2 \(as git run edit would\)/);
+    assert.deepEqual(runIds(repo), [id]);
+    const j = await showJson(repo, id!);
+    assert.equal(j.name, 'second');
+    assert.deepEqual(j.tags, ['t2']);
+    // The same again has nothing new to apply.
+    const again = await ok(['--seed', '3', '--name', 'second', '--tag', 't2', '--', 'echo', 'hi'], { cwd: repo });
+    assert.doesNotMatch(again.stderr, /named it|tagged it/);
+    // A group reused whole.
+    await ok(['submit', 'd.json'], { cwd: repo });
+    const s = await ok(['submit', 'd.json', '--name', 'grp', '--tags', 'g1,g2'], { cwd: repo });
+    assert.match(s.stderr, /all reused from an identical group\nnamed it "grp", tagged it g1, g2 \(as git run edit would\)/);
+    const group = (await Promise.all(runIds(repo).map((x) => showJson(repo, x)))).find((v) => v.kind === 'group')!;
+    assert.equal(group.name, 'grp');
+    assert.deepEqual(group.tags, ['g1', 'g2']);
+  });
+
   it('run_args: .runconfig defaults < definition < per-child overrides < this submission; unknown ones kept', async () => {
     const repo = makeRepo('runargs', {
       '.runconfig': JSON.stringify({ defaults: { leave: 'all', partition: 'cpu', mem: '1G' } }),

@@ -12,7 +12,7 @@ import { controlDirFor, executorFor, launchSupervisor, type Started } from '../e
 import { RefUpdater } from '../git/transaction.js';
 import { armFailpoint } from '../core/failpoint.js';
 import os from 'node:os';
-import type { LeaveMode } from '../core/record.js';
+import type { LeaveMode, MetadataEvent } from '../core/record.js';
 
 /** The simple form: one command, as `git run -- <command>` takes it. */
 export interface RunOptions {
@@ -105,7 +105,7 @@ export interface ForegroundOptions {
   /** Resolves when the caller wants the run cancelled (Ctrl-C). */
   cancelled?: Promise<unknown>;
   /** Called once the run is published (or found), before it starts. */
-  onSubmitted?: (id: string, reused: boolean) => void;
+  onSubmitted?: (id: string, reused: boolean, metadataApplied?: MetadataEvent | null) => void;
   /** Bytes of code sent to a remote host so far. */
   transfer?: (bytes: number) => void;
 }
@@ -119,7 +119,7 @@ export interface ForegroundOptions {
 export async function runForeground(opts: RunOptions, fg: ForegroundOptions): Promise<{ view: RunView; reused: boolean }> {
   const s = await prepareSubmission(toSubmitOptions(opts), { startHere: true });
   const c = s.children[0]!;
-  fg.onSubmitted?.(c.id, !!c.reused);
+  fg.onSubmitted?.(c.id, !!c.reused, s.metadataApplied ?? null);
   if (c.reused) {
     const view = await streamLogs(s.repo, c.id, fg.sink, { streams: ['stdout', 'stderr'], follow: true });
     return { view, reused: true };

@@ -17,7 +17,7 @@ import { openRepo, readIdent, type Repo } from '../git/repo.js';
 import { warmUpHashing } from '../git/loose.js';
 import { daemonPid } from '../daemon/lock.js';
 import { resolveCommit, snapshotOfCommit, takeSnapshot, tempPath, type Snapshot } from '../git/snapshot.js';
-import { childrenView, publishRuns, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
+import { addMetadata, childrenView, publishRuns, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
 import { reusable, findByKeys, type KeyedRun } from '../store/keys.js';
 import { canonicalJson, foldMetadata, formatEvent, newSeed, runKey, type GroupChild, type HostProfile, type MetadataEvent, type RunSpec } from '../core/record.js';
 import { appliedRunArgs, checkDefinition, checkRunArgs, closest, dict, utf8Text, NATIVE_RUN_ARGS, type Definition, type Problem, type Scalar } from '../core/definition.js';
@@ -84,6 +84,27 @@ export interface Submission {
   children: SubmittedChild[];
   maxParallel: number;
   sequential: boolean;
+  /** The name, notes and tags this submission gave the run (or group) it reused, added to its notes as `git run edit` would; null when it reused none or changed nothing. */
+  metadataApplied?: MetadataEvent | null;
+}
+
+/**
+ * A reused run keeps what this submission says of it: the name, notes and
+ * tags given that differ from the run's (tags: those it lacks) are added to
+ * its notes, as `git run edit` would. A reused child of another group is
+ * left alone: its metadata is its group's.
+ */
+async function applyToReused(repo: Repo, id: string, wanted: { name?: string; notes?: string; tags: string[] }, at: string, by: string): Promise<MetadataEvent | null> {
+  const view = await readRun(repo, id);
+  if (view.spec.parent) return null;
+  const set: NonNullable<MetadataEvent['set']> = {};
+  if (wanted.name !== undefined && wanted.name !== view.meta.name) set.name = wanted.name;
+  if (wanted.notes !== undefined && wanted.notes !== view.meta.notes) set.notes = wanted.notes;
+  const tag = wanted.tags.filter((t) => !view.meta.tags.includes(t));
+  if (!Object.keys(set).length && !tag.length) return null;
+  const e: MetadataEvent = { at, by, ...(Object.keys(set).length ? { set } : {}), ...(tag.length ? { tag } : {}) };
+  await addMetadata(repo, id, [e]);
+  return e;
 }
 
 const invalid = (source: string, problems: Problem[]) =>
@@ -336,7 +357,10 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   if (!isGroup) {
     const spec = specs[0]!;
     const found = reuse[0];
-    if (found) return { repo, group: null, groupReused: false, children: [{ plan: plans[0]!, id: found.id, reused: found, view: null, controlDir: null }], maxParallel, sequential };
+    if (found) {
+      const metadataApplied = await applyToReused(repo, found.id, def, createdAt, creator);
+      return { repo, group: null, groupReused: false, children: [{ plan: plans[0]!, id: found.id, reused: found, view: null, controlDir: null }], maxParallel, sequential, metadataApplied };
+    }
     const child = await writeNewRun(repo, spec, meta, fetch, !!prep.startHere);
     try {
       await publishRuns(repo, [{ id: child.id, tip: child.view!.tip }], events.length ? { id: child.id, events } : null);
@@ -354,7 +378,8 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   if (skipGroup && reuse.every(Boolean)) {
     const same = existing.get(groupKey)?.find((r) => r.kind === 'group');
     if (same) {
-      return { repo, group: await readRun(repo, same.id), groupReused: true, children: plans.map((plan, i) => ({ plan, id: reuse[i]!.id, reused: reuse[i]!, view: null, controlDir: null })), maxParallel, sequential };
+      const metadataApplied = await applyToReused(repo, same.id, def, createdAt, creator);
+      return { repo, metadataApplied, group: await readRun(repo, same.id), groupReused: true, children: plans.map((plan, i) => ({ plan, id: reuse[i]!.id, reused: reuse[i]!, view: null, controlDir: null })), maxParallel, sequential };
     }
   }
   const groupSpec: RunSpec = {

@@ -64,9 +64,10 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
       },
       sink: (stream, chunk) => write(stream === 'stdout' ? io.stdout : io.stderr, chunk),
       cancelled,
-      onSubmitted: (runId, wasReused) => {
+      onSubmitted: (runId, wasReused, applied) => {
         id = runId;
         if (wasReused && !p.quiet) write(io.stderr, Buffer.from(`git-run: reusing run ${short(runId)}: same code, command, parameters and seed (--force to run again)\n`));
+        if (applied && !p.quiet) write(io.stderr, Buffer.from(`git-run: ${metadataText(applied)} (as git run edit would)\n`));
       },
     });
     void reused;
@@ -89,4 +90,13 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', ignore);
   }
+}
+
+/** What a submission set on the run it reused: "named it 'second', tagged it t2". */
+export function metadataText(e: { set?: { name?: string | null; notes?: string | null }; tag?: string[] }): string {
+  const parts: string[] = [];
+  if (e.set?.name !== undefined) parts.push(`named it ${JSON.stringify(e.set.name)}`);
+  if (e.set?.notes !== undefined) parts.push('set its notes');
+  if (e.tag?.length) parts.push(`tagged it ${e.tag.join(', ')}`);
+  return parts.join(', ');
 }

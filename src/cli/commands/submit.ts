@@ -3,6 +3,7 @@ import { submitDetached, prepareSubmission, runChildren, runToJson, getRuns, gro
 import { runArgsFromFlags } from '../run-args.js';
 import { short, paint } from '../render.js';
 import { escapeText } from '../escape.js';
+import { metadataText } from '../execute-run.js';
 import type { RunView } from '../../api/index.js';
 
 export default class SubmitCommand extends GitRunCommand {
@@ -86,6 +87,7 @@ export default class SubmitCommand extends GitRunCommand {
     if (!this.json && !this.quiet) {
       const what = s.group ? `group ${short(id)}: ${s.children.length} runs` : `run ${short(id)}`;
       this.err(`${what}${s.groupReused ? ', all reused from an identical group' : reused ? `, ${reused} reused (same key)` : ''}${fresh ? `, ${fresh} to run` : ''}\n`);
+      if (s.metadataApplied) this.err(`${metadataText(s.metadataApplied)} (as git run edit would)\n`);
     }
     const show = (p: Progress) => {
       if (!tty) return;
