@@ -182,6 +182,20 @@ describe('the daemon and its queue', function () {
     await stopDaemon(repo);
   });
 
+  it('without a daemon, a detached submission that takes its host past max_parallel says so', async () => {
+    const { repo, trace, env } = queueRepo('nodaemon-max-parallel', 1);
+    const go = path.join(path.dirname(trace), 'go');
+    const first = await ok(['-d', '-p', `w=${go}`, '--', 'sh', 'job.sh'], { cwd: repo, env });
+    assert.doesNotMatch(first.stderr, /max_parallel/);
+    const id = first.stdout.trim();
+    await until('the first run running', async () => (await showJson(repo, id)).status === 'running' || null, 60000);
+    const second = await ok(['-d', '--', 'sh', 'job.sh'], { cwd: repo, env });
+    assert.match(second.stderr, /git-run: host local already runs 1 and this starts 1, beyond its max_parallel 1: without a daemon, max_parallel holds within one submission only \(`git run daemon start` queues detached runs until there is room\)/);
+    writeFileSync(go, '');
+    const other = second.stdout.trim();
+    await until('both recorded', async () => ((await showJson(repo, id)).status === 'succeeded' && (await showJson(repo, other)).status === 'succeeded') || null, 60000);
+  });
+
   it('without a daemon nothing waits: detached runs have their own supervisors', async () => {
     const { repo, env } = queueRepo('daemon-none', 1);
     const id = (await ok(['-d', '--', 'sh', 'job.sh'], { cwd: repo, env })).stdout.trim();

@@ -7,6 +7,7 @@ import type { Repo } from '../git/repo.js';
 import { readRun, type RunView } from '../store/runs.js';
 import { streamLogs, type Sink } from './follow.js';
 import { prepareSubmission, type SubmitOptions, type Submission, type SubmittedChild } from './submit.js';
+import { openIndex } from './query.js';
 import { daemonPid } from '../daemon/lock.js';
 import { controlDirFor, executorFor, launchSupervisor, type Started } from '../executors/index.js';
 import { RefUpdater } from '../git/transaction.js';
@@ -58,6 +59,7 @@ export interface Submitted {
   repo: Repo;
   /** Set when an identical run (same key) was reused instead of started. */
   reused: boolean;
+  beyondMaxParallel: Submission['beyondMaxParallel'];
 }
 
 /** The id a submission is known by: its group, or its single run. */
@@ -75,7 +77,26 @@ export async function submitDetached(opts: SubmitOptions): Promise<Submission> {
   }
   if (s.group && fresh.length) launchSupervisor(s.repo, s.group.id, fresh[0]!.controlDir!);
   else if (!s.group && fresh.length) launchSupervisor(s.repo, fresh[0]!.id, fresh[0]!.controlDir!);
+  if (fresh.length) s.beyondMaxParallel = await beyondMaxParallel(s, fresh.length);
   return s;
+}
+
+/**
+ * Without a daemon, each detached submission's supervisor keeps its own
+ * children within max_parallel but knows nothing of other submissions: when
+ * this one takes its host past max_parallel, the caller is told (the daemon
+ * is what holds it across submissions).
+ */
+async function beyondMaxParallel(s: Submission, fresh: number): Promise<Submission['beyondMaxParallel']> {
+  const host = s.children.find((c) => c.view)!.view!.spec.host;
+  const index = await openIndex(s.repo);
+  try {
+    const running = index.workload().find((w) => w.host === host)?.running.filter((id) => !s.children.some((c) => c.id === id)).length ?? 0;
+    const starting = s.sequential ? 1 : Math.min(fresh, s.maxParallel);
+    return running + starting > s.maxParallel ? { host, running, starting, maxParallel: s.maxParallel } : null;
+  } finally {
+    index.close();
+  }
 }
 
 /**
@@ -96,7 +117,7 @@ function nudgeDaemon(pid: number): void {
 
 export async function startRun(opts: RunOptions): Promise<Submitted> {
   const s = await submitDetached(toSubmitOptions(opts));
-  return { id: mainId(s), repo: s.repo, reused: !!s.children[0]!.reused };
+  return { id: mainId(s), repo: s.repo, reused: !!s.children[0]!.reused, beyondMaxParallel: s.beyondMaxParallel ?? null };
 }
 
 export interface ForegroundOptions {

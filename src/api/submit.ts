@@ -86,6 +86,8 @@ export interface Submission {
   sequential: boolean;
   /** The name, notes and tags this submission gave the run (or group) it reused, added to its notes as `git run edit` would; null when it reused none or changed nothing. */
   metadataApplied?: MetadataEvent | null;
+  /** Detached without a daemon: the host's runs now exceed its max_parallel (it holds across submissions only while a daemon runs). */
+  beyondMaxParallel?: { host: string; running: number; starting: number; maxParallel: number } | null;
 }
 
 /**

@@ -23,7 +23,8 @@ export interface Io {
 
 export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
   if (p.detach) {
-    const { id, repo } = await startRun(p.run);
+    const { id, repo, beyondMaxParallel } = await startRun(p.run);
+    if (beyondMaxParallel && !p.quiet) io.stderr.write(`git-run: ${maxParallelText(beyondMaxParallel)}\n`);
     io.stdout.write(p.json ? JSON.stringify(await runToJson(repo, await getRun(repo, id))) + '\n' : id + '\n');
     return 0;
   }
@@ -99,4 +100,9 @@ export function metadataText(e: { set?: { name?: string | null; notes?: string |
   if (e.set?.notes !== undefined) parts.push('set its notes');
   if (e.tag?.length) parts.push(`tagged it ${e.tag.join(', ')}`);
   return parts.join(', ');
+}
+
+/** Detached without a daemon, past the host's max_parallel: say what holds it. */
+export function maxParallelText(b: { host: string; running: number; starting: number; maxParallel: number }): string {
+  return `host ${b.host} already runs ${b.running} and this starts ${b.starting}, beyond its max_parallel ${b.maxParallel}: without a daemon, max_parallel holds within one submission only (\`git run daemon start\` queues detached runs until there is room)`;
 }

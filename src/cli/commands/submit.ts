@@ -3,7 +3,7 @@ import { submitDetached, prepareSubmission, runChildren, runToJson, getRuns, gro
 import { runArgsFromFlags } from '../run-args.js';
 import { short, paint } from '../render.js';
 import { escapeText } from '../escape.js';
-import { metadataText } from '../execute-run.js';
+import { maxParallelText, metadataText } from '../execute-run.js';
 import type { RunView } from '../../api/index.js';
 
 export default class SubmitCommand extends GitRunCommand {
@@ -79,6 +79,7 @@ export default class SubmitCommand extends GitRunCommand {
     const fresh = s.children.filter((c) => c.view).length;
     const reused = s.children.length - fresh;
     if (this.detach) {
+      if (s.beyondMaxParallel && !this.quiet) this.err(`git-run: ${maxParallelText(s.beyondMaxParallel)}\n`);
       const [main] = await getRuns(s.repo, [id]);
       this.out(this.json ? JSON.stringify({ ...(await runToJson(s.repo, main!)), children: s.children.map((c) => c.id) }) + '\n' : id + '\n');
       return 0;
