@@ -17,6 +17,7 @@
  * both start it; a run this process supervised that lost its supervisor is
  * finished or marked lost by whoever looks next (the restarted daemon).
  */
+import { branchExists, currentBranch } from '../git/branches.js';
 import os from 'node:os';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -153,9 +154,8 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
       }
     }
     try {
-      const branch = s.branch ?? (await repo.text(['symbolic-ref', '--short', 'HEAD']).catch(() => 'HEAD'));
-      const ok = await repo.git(['rev-parse', '-q', '--verify', `refs/heads/${branch}^{commit}`], { okCodes: [1, 128] });
-      if (ok.code !== 0) {
+      const branch = s.branch ?? (await currentBranch(repo));
+      if (!(await branchExists(repo, branch))) {
         log(`schedule ${s.experiment}: tick at ${at.toISOString()}: unknown branch '${branch}': nothing submitted`);
         return;
       }
