@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, gitRun, ok, showJson, git, runIds, writeFiles, tmpdir, until, sleep } from './helpers.js';
+import { makeRepo, gitRun, ok, showJson, git, runIds, writeFiles, tmpdir, until } from './helpers.js';
 import { startSshd, sshdAvailable, type Sshd } from './sshd.js';
 
 /** Every run appends "<run id>" to this file when it starts: a run executed twice shows twice. */
@@ -136,8 +136,10 @@ describe('the daemon and its queue', function () {
   }
 
   it('schedules: fire against a branch tip, overlapping ticks are skipped, bad expressions and branches are reported', async () => {
+    // The scheduled run lasts until the test lets it go (a file appears): later ticks overlap it whatever the load.
+    const go = path.join(tmpdir('daemon-cron-go'), 'go');
     const repo = makeRepo('daemon-cron', {
-      'slow.sh': 'sleep 3\n',
+      'slow.sh': `while [ ! -e '${go}' ]; do sleep 0.05; done\n`,
       '.runconfig': JSON.stringify({
         experiments: {
           tick: { command: ['sh', 'slow.sh'], on: { schedule: '* * * * * *', branch: 'main' } },
@@ -150,9 +152,11 @@ describe('the daemon and its queue', function () {
     const head = git(repo, 'rev-parse', 'HEAD');
     writeFiles(repo, { 'slow.sh': 'echo uncommitted\n' });
     await startDaemon(repo);
-    await until('a scheduled run', () => runIds(repo).length >= 1 || null, 20000);
-    await sleep(2500);
-    const log = (await ok(['daemon', 'log'], { cwd: repo })).stdout;
+    await until('a scheduled run', () => runIds(repo).length >= 1 || null, 60000);
+    const log = await until('a tick skipped and the unknown branch reported', async () => {
+      const text = (await ok(['daemon', 'log'], { cwd: repo })).stdout;
+      return /schedule tick: tick at .* skipped/.test(text) && /schedule nobranch: tick at/.test(text) ? text : null;
+    }, 60000);
     assert.match(log, /schedule not started: experiments\.broken\.on\.schedule: '61 \* \* \* \*' is not a valid cron expression/);
     assert.match(log, /schedule nobranch: tick at .*: unknown branch 'nope': nothing submitted/);
     assert.match(log, /schedule tick: tick at .* skipped: the runs of the tick at .* have not ended/);
@@ -163,6 +167,7 @@ describe('the daemon and its queue', function () {
     const st = (await ok(['daemon', 'status'], { cwd: repo })).stdout;
     assert.match(st, /schedule tick: '\* \* \* \* \* \*' on main, last tick/);
     assert.match(st, /problem: experiments\.broken\.on\.schedule/);
+    writeFileSync(go, '');
     await stopDaemon(repo);
   });
 
