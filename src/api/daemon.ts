@@ -143,8 +143,23 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
 
   const saveState = () => writeAtomic(stateFile(repo), JSON.stringify(state, null, 2)).catch(() => undefined);
 
+  /** Experiments whose tick is being submitted: a tick that fires meanwhile overlaps it (its runs are not recorded in state yet). */
+  const submitting = new Map<string, string>();
   const tick = async (s: ScheduleSpec, at: Date) => {
     if (stopping) return;
+    const busy = submitting.get(s.experiment);
+    if (busy) {
+      log(`schedule ${s.experiment}: tick at ${at.toISOString()} skipped: the runs of the tick at ${busy} have not ended`);
+      return;
+    }
+    submitting.set(s.experiment, at.toISOString());
+    try {
+      await tickNow(s, at);
+    } finally {
+      submitting.delete(s.experiment);
+    }
+  };
+  const tickNow = async (s: ScheduleSpec, at: Date) => {
     const prev = state.ticks[s.experiment];
     if (prev?.runs.length) {
       const views = await Promise.all(prev.runs.map((id) => readRun(repo, id).catch(() => null)));
