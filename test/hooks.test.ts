@@ -56,7 +56,8 @@ const submitted = (es: Event[]) => es.filter((e) => e.event === 'submitted');
 const config = (experiments: Record<string, unknown>, hosts: Record<string, unknown> = {}) => JSON.stringify({ hosts, experiments }, null, 2) + '\n';
 
 describe('git run hook', function () {
-  this.timeout(90000);
+  // A ceiling, not a measure: each commit starts a background submission, and a loaded machine takes minutes.
+  this.timeout(300000);
 
   it('install writes an executable shim (idempotent); uninstall removes it, and says so when there is none', async () => {
     const repo = makeRepo('hook-install', { 'a.txt': 'a\n' });
