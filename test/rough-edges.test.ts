@@ -75,6 +75,22 @@ describe('rough edges of the command line (issue 10)', () => {
     assert.equal((await showJson(repo, last)).status, 'succeeded');
   });
 
+  it('a foreground submission whose reader went away still runs and records every child', async () => {
+    const repo = makeRepo('epipe-submit', { 'sweep.json': JSON.stringify({ command: ['sh', '-c', 'echo {n}'], params: { n: { values: [1, 2, 3] } } }) });
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, 'submit', 'sweep.json'], { cwd: repo, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Both readers gone before the first line is written.
+      child.stdout.destroy();
+      child.stderr.destroy();
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr: '' }));
+    });
+    assert.ok(r.code === 0 || r.code === 141, `exit ${r.code}`);
+    const ids = runIds(repo);
+    assert.equal(ids.length, 4, 'the group and its three children');
+    for (const id of ids) assert.equal((await showJson(repo, id)).status, 'succeeded');
+  });
+
   it('submit takes -q and run takes --json, as each other does', async () => {
     const repo = makeRepo('output-options', { 'sweep.json': JSON.stringify({ command: ['sh', '-c', 'test {n} != 2'], params: { n: { values: [1, 2] } } }) });
     const q = await gitRun(['submit', '-q', 'sweep.json'], { cwd: repo });
@@ -103,7 +119,8 @@ describe('rough edges of the command line (issue 10)', () => {
     for (const n of [1, 2, 3]) assert.match(out, new RegExp(`\\n  [0-9a-f]{12} succeeded n=${n}  acc=${n}\\n`));
   });
 
-  it('--group-by takes several keys: one row per cell with count, mean, std, min, max', async () => {
+  it('--group-by takes several keys: one row per cell with count, mean, std, min, max', async function () {
+    this.timeout(180000); // a sweep of eight runs
     const repo = makeRepo('group-by-many', {
       'sweep.json': JSON.stringify({ command: ['sh', '-c', 'echo "{\\"acc\\": $(( {a} * 10 + {b} + $GIT_RUN_SEED % 2 ))}" > metrics.json'], params: { a: { values: [1, 2] }, b: { values: [3, 4] } }, repeat: 2, seed: 1 }),
     });
@@ -124,7 +141,8 @@ describe('rough edges of the command line (issue 10)', () => {
 });
 
 describe('hostile or odd input (issue 11)', () => {
-  it('control characters in names, notes, tags and params are escaped in text output; --json stays exact', async () => {
+  it('control characters in names, notes, tags and params are escaped in text output; --json stays exact', async function () {
+    this.timeout(180000); // ten commands
     const repo = makeRepo('control-chars', { 'a.txt': 'a' });
     const evil = '\x1b[2Jcleared\nrun 0000000000000000000000000000000000000000 (succeeded)';
     const title = '\x1b]0;owned\x07';
@@ -301,7 +319,8 @@ describe('the default --leave (a real sshd on 127.0.0.1)', function () {
   });
   after(() => sshd?.stop());
 
-  it('is code: a second remote run of unchanged code sends 0 bytes, with no .runconfig defaults and with the one git run init writes', async () => {
+  it('is code: a second remote run of unchanged code sends 0 bytes, with no .runconfig defaults and with the one git run init writes', async function () {
+    this.timeout(300000); // four remote runs: slow on a loaded machine
     for (const init of [false, true]) {
       const remoteDir = `/tmp/git-run-remote-leave-default-${init}-${process.pid}`;
       const hosts = { box: { type: 'ssh', host: 'testhost', ssh_config: sshd.config, remote_dir: remoteDir } };

@@ -11,6 +11,7 @@ import { executeRun } from './execute-run.js';
 import { closeConnections } from '../api/index.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { escapeBytes } from './escape.js';
+import { isRecording } from './reader.js';
 
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -32,12 +33,14 @@ export async function main(argv: string[]): Promise<number> {
 /**
  * `git run show <id> | head -1`: once the reader is gone there is nobody to
  * tell, so end as git does (it dies of SIGPIPE: 141) without a stack trace.
- * A foreground run does not come here: it keeps going and records the run.
+ * A foreground run does not come here: it keeps going and records the run;
+ * nor does a submission while its children run (whileRecording).
  */
 function endQuietlyWhenReaderLeaves(): void {
   for (const s of [process.stdout, process.stderr]) {
     s.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+      if (isRecording()) return; // the runs go on and are recorded; their output has nowhere to go
       process.exit(128 + 13);
     });
   }

@@ -4,6 +4,7 @@ import { runArgsFromFlags } from '../run-args.js';
 import { short, paint } from '../render.js';
 import { escapeText } from '../escape.js';
 import { maxParallelText, metadataText } from '../execute-run.js';
+import { whileRecording } from '../reader.js';
 import type { RunView } from '../../api/index.js';
 
 export default class SubmitCommand extends GitRunCommand {
@@ -52,6 +53,11 @@ export default class SubmitCommand extends GitRunCommand {
   assignments = Option.Rest({ name: 'name=value' });
 
   async run(): Promise<number> {
+    // From the first record written to the last, a reader going away must not stop the submission.
+    return this.detach ? this.submit() : whileRecording(() => this.submit());
+  }
+
+  private async submit(): Promise<number> {
     const runArgs = runArgsFromFlags({ force: this.force, noSkip: this.noSkip, forceIgnoresSuccess: this.forceIgnoresSuccess, sequential: this.sequential, onLocal: this.onLocal, runArg: this.runArg ?? [] });
     const put = (k: string, v: string | undefined) => v !== undefined && (runArgs[k] = v);
     put('leave', this.leave);
