@@ -210,9 +210,7 @@ describe('hostile or odd input (issue 11)', () => {
     }
   });
 
-  // Pending on the submission side: applyCommandLine (src/api/submit.ts) and the run_arg
-  // checks (src/core/config.ts) still use plain objects; the submit engineer's item D.
-  it.skip('parameter and run_arg names __proto__, constructor, prototype are data, through show --json and --format', async () => {
+  it('parameter and run_arg names __proto__, constructor, prototype are data, through show --json and --format', async () => {
     const repo = makeRepo('proto-keys', { 'a.txt': 'a' });
     const names = ['__proto__', 'constructor', 'prototype'];
     await ok([...names.flatMap((n, i) => ['-p', `${n}=${i + 1}`]), ...names.flatMap((n, i) => ['--run-arg', `${n}=x${i}`]), '--', 'true'], { cwd: repo });
@@ -221,8 +219,8 @@ describe('hostile or odd input (issue 11)', () => {
     for (const [i, n] of names.entries()) {
       assert.ok(Object.hasOwn(j.params, n), `param ${n} kept: ${JSON.stringify(j.params)}`);
       assert.equal(j.params[n], i + 1);
-      assert.ok(Object.hasOwn(j.run_args, n), `run_arg ${n} kept`);
-      assert.equal(j.run_args[n], `x${i}`);
+      assert.ok(Object.hasOwn(j.runArgs, n), `run_arg ${n} kept: ${JSON.stringify(j.runArgs)}`);
+      assert.equal(j.runArgs[n], `x${i}`);
     }
     const f = (await ok(['log', '-1', '--format', names.map((n) => `%(param:${n})`).join(' ')], { cwd: repo })).stdout;
     assert.equal(f, '1 2 3\n');
