@@ -19,12 +19,13 @@
  */
 import { branchExists, currentBranch } from '../git/branches.js';
 import os from 'node:os';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isAlive } from '../util/process.js';
 import { writeAtomic } from '../util/files.js';
 import { openRepo, type Repo } from '../git/repo.js';
 import { RefUpdater } from '../git/transaction.js';
+import { mkdirShared, sharedPerm } from '../git/shared.js';
 import { RunReader, readRun, type RunView } from '../store/runs.js';
 import { acquireDaemonLock, daemonDir, daemonLogFile, daemonRecord } from '../daemon/lock.js';
 import { armFailpoint, failpoint } from '../core/failpoint.js';
@@ -95,7 +96,8 @@ export function schedulesOf(config: RunConfig): { specs: ScheduleSpec[]; problem
 /** Run the daemon until SIGTERM/SIGINT (or stop()); resolves when it has stopped. */
 export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void> {
   const repo = await openRepo(cwd);
-  const release = acquireDaemonLock(repo);
+  const perm = await sharedPerm(repo);
+  const release = acquireDaemonLock(repo, perm);
   // Armed here only: processes the daemon starts do not inherit the crash point.
   armFailpoint(process.env.GIT_RUN_FAILPOINT ?? null);
   delete process.env.GIT_RUN_FAILPOINT;
@@ -141,7 +143,7 @@ export async function runDaemon(cwd: string, opts: DaemonOptions): Promise<void>
     }
   };
 
-  const saveState = () => writeAtomic(stateFile(repo), JSON.stringify(state, null, 2)).catch(() => undefined);
+  const saveState = () => writeAtomic(stateFile(repo), JSON.stringify(state, null, 2), perm).catch(() => undefined);
 
   /** Experiments whose tick is being submitted: a tick that fires meanwhile overlaps it (its runs are not recorded in state yet). */
   const submitting = new Map<string, string>();
@@ -458,9 +460,10 @@ export async function startDaemon(cwd: string): Promise<{ pid: number; logFile: 
   const repo = await openRepo(cwd);
   const other = daemonRecord(repo);
   if (other) throw new GitRunError(ErrorCode.DaemonRunning, `a git-run daemon already runs for this repository (pid ${other.pid}, since ${other.startedAt})`, 'see it with `git run daemon status`; stop it with `git run daemon stop`');
-  mkdirSync(daemonDir(repo), { recursive: true });
+  const perm = await sharedPerm(repo);
+  mkdirShared(perm, daemonDir(repo));
   const logFile = daemonLogFile(repo);
-  const pid = launchDaemon(repo, logFile);
+  const pid = launchDaemon(repo, logFile, perm);
   for (let i = 0; i < 200; i++) {
     const r = daemonRecord(repo);
     if (r && r.pid === pid) return { pid, logFile };

@@ -11,6 +11,7 @@ import { openIndex } from './query.js';
 import { daemonPid } from '../daemon/lock.js';
 import { controlDirFor, executorFor, launchSupervisor, type Started } from '../executors/index.js';
 import { RefUpdater } from '../git/transaction.js';
+import { sharedPermFor } from '../git/shared.js';
 import { armFailpoint } from '../core/failpoint.js';
 import os from 'node:os';
 import type { LeaveMode, MetadataEvent } from '../core/record.js';
@@ -75,8 +76,8 @@ export async function submitDetached(opts: SubmitOptions): Promise<Submission> {
     nudgeDaemon(pid);
     return s;
   }
-  if (s.group && fresh.length) launchSupervisor(s.repo, s.group.id, fresh[0]!.controlDir!);
-  else if (!s.group && fresh.length) launchSupervisor(s.repo, fresh[0]!.id, fresh[0]!.controlDir!);
+  const dir = fresh[0]?.controlDir;
+  if (dir) launchSupervisor(s.repo, s.group?.id ?? fresh[0]!.id, dir, await sharedPermFor(s.repo, dir));
   if (fresh.length) s.beyondMaxParallel = await beyondMaxParallel(s, fresh.length);
   return s;
 }

@@ -15,6 +15,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { openRepo, readIdent, type Repo } from '../git/repo.js';
 import { warmUpHashing } from '../git/loose.js';
+import { sharedPerm, sharedPermFor, writeFileShared } from '../git/shared.js';
 import { daemonPid } from '../daemon/lock.js';
 import { resolveCommit, snapshotOfCommit, takeSnapshot, tempPath, type Snapshot } from '../git/snapshot.js';
 import { addMetadata, childrenView, publishRuns, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
@@ -431,7 +432,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
 async function snapshotWith(repo: Repo, send: IgnoreFile | null, keepIndex: boolean, commit?: string): Promise<Snapshot> {
   // git reads the patterns from a file: give it the translated ones.
   const sendFile = send ? await tempPath(repo, 'sendignore') : null;
-  if (sendFile) await fs.writeFile(sendFile, send!.patterns);
+  if (sendFile) writeFileShared(await sharedPerm(repo), sendFile, send!.patterns);
   try {
     if (commit) return await snapshotOfCommit(repo, commit, { sendIgnoreFile: sendFile });
     return await takeSnapshot(repo, { sendIgnoreFile: sendFile, keepIndex });
@@ -444,8 +445,9 @@ async function snapshotWith(repo: Repo, send: IgnoreFile | null, keepIndex: bool
 async function writeNewRun(repo: Repo, spec: RunSpec, meta: RunView['meta'], fetch: IgnoreFile | null, startHere: boolean): Promise<Omit<SubmittedChild, 'plan'>> {
   const queued = await writeSpecCommit(repo, spec, meta);
   const controlDir = controlDirFor(repo, queued.id, spec.runArgs);
-  await prepareControlDir(controlDir);
-  if (fetch) await fs.writeFile(fetchIgnoreCopy(controlDir), fetch.patterns);
+  const perm = await sharedPermFor(repo, controlDir);
+  await prepareControlDir(controlDir, perm);
+  if (fetch) writeFileShared(perm, fetchIgnoreCopy(controlDir), fetch.patterns);
   // Published already started when its executor allows (the foreground fast path), its code put in place while the ref is written.
   const executor = executorForSpec(spec);
   const state = startHere ? executor.startedAtPublish(controlDir) : null;

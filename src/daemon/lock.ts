@@ -8,6 +8,7 @@
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
+import { adjustSharedPerm, mkdirShared } from '../git/shared.js';
 import { bootId, isAlive, processStart, thisHost } from '../util/process.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 
@@ -37,14 +38,15 @@ export function daemonRecord(repo: Repo): DaemonRecord | null {
 
 export const daemonPid = (repo: Repo): number | null => daemonRecord(repo)?.pid ?? null;
 
-/** Become the repository's daemon; returns the release. Throws when another daemon lives. */
-export function acquireDaemonLock(repo: Repo): () => void {
+/** Become the repository's daemon; returns the release. Throws when another daemon lives. `perm`: core.sharedRepository (src/git/shared.ts). */
+export function acquireDaemonLock(repo: Repo, perm: number): () => void {
   const dir = daemonDir(repo);
-  mkdirSync(dir, { recursive: true });
+  mkdirShared(perm, dir);
   const guard = path.join(dir, 'lock.d');
   for (let i = 0; ; i++) {
     try {
       mkdirSync(guard);
+      adjustSharedPerm(perm, guard);
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
@@ -68,6 +70,7 @@ export function acquireDaemonLock(repo: Repo): () => void {
     }
     const rec: DaemonRecord = { pid: process.pid, start: processStart(process.pid), bootId: bootId(), host: thisHost(), startedAt: new Date().toISOString() };
     writeFileSync(`${pidFile(repo)}.tmp`, JSON.stringify(rec));
+    adjustSharedPerm(perm, `${pidFile(repo)}.tmp`);
     renameSync(`${pidFile(repo)}.tmp`, pidFile(repo));
   } finally {
     rmSync(guard, { recursive: true, force: true });

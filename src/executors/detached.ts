@@ -3,10 +3,11 @@
  * group (`git-run __supervise <id>`, whatever the executor) and the daemon.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Repo } from '../git/repo.js';
+import { openShared, writeFileShared } from '../git/shared.js';
 import { processStart } from '../util/process.js';
 import { supervisorFile } from './rundir.js';
 
@@ -20,8 +21,8 @@ export function setCliEntry(file: string): void {
 const entry = () => cliEntry ?? fileURLToPath(new URL('../bin/git-run.js', import.meta.url));
 
 /** Start `git-run daemon run` detached in the repository, its output appended to `logFile`; returns its pid. */
-export function launchDaemon(repo: Repo, logFile: string, env: NodeJS.ProcessEnv = process.env): number | null {
-  const log = openSync(logFile, 'a');
+export function launchDaemon(repo: Repo, logFile: string, perm = 0, env: NodeJS.ProcessEnv = process.env): number | null {
+  const log = openShared(perm, logFile);
   const child = spawn(process.execPath, [entry(), 'daemon', 'run'], {
     cwd: repo.topLevel ?? repo.gitDir,
     detached: true,
@@ -34,14 +35,14 @@ export function launchDaemon(repo: Repo, logFile: string, env: NodeJS.ProcessEnv
 }
 
 /** Start the detached supervisor of a published run or group; its pid goes to the state directory. */
-export function launchSupervisor(repo: Repo, id: string, controlDir: string): void {
-  const log = openSync(path.join(controlDir, 'supervisor.log'), 'a');
+export function launchSupervisor(repo: Repo, id: string, controlDir: string, perm = 0): void {
+  const log = openShared(perm, path.join(controlDir, 'supervisor.log'));
   const child = spawn(process.execPath, [entry(), '__supervise', id], {
     cwd: repo.topLevel ?? repo.gitDir,
     detached: true,
     stdio: ['ignore', log, log],
   });
   closeSync(log);
-  if (child.pid) writeFileSync(supervisorFile(controlDir), JSON.stringify({ pid: child.pid, start: processStart(child.pid) }));
+  if (child.pid) writeFileShared(perm, supervisorFile(controlDir), JSON.stringify({ pid: child.pid, start: processStart(child.pid) }));
   child.unref();
 }

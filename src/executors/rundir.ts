@@ -5,9 +5,10 @@
  * run not started yet, the detached supervisor's pid. The local executor
  * also runs the command there (./local/supervise.ts lists its files).
  */
-import { promises as fs, mkdirSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
+import { mkdirShared } from '../git/shared.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import type { LeaveMode } from '../core/record.js';
 
@@ -35,11 +36,11 @@ export const cancelMarker = (dir: string): string => path.join(dir, 'cancel');
 /** {"pid", "start"} of the detached supervisor, written before the run starts. */
 export const supervisorFile = (dir: string): string => path.join(dir, 'supervisor');
 
-/** Create the state directory, proving it is writable, before the run is published. */
-export async function prepareControlDir(dir: string): Promise<void> {
+/** Create the state directory, proving it is writable, before the run is published (`perm`: core.sharedRepository, see sharedPermFor). */
+export async function prepareControlDir(dir: string, perm = 0): Promise<void> {
   try {
     // A new directory: if it can be made, it can be written (or the file system is read-only, which mkdir reports).
-    mkdirSync(dir, { recursive: true });
+    mkdirShared(perm, dir);
   } catch (e) {
     throw new GitRunError(
       ErrorCode.RunDirNotWritable,

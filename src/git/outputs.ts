@@ -14,6 +14,7 @@ import type { Repo } from './repo.js';
 import { tempPath } from './snapshot.js';
 import { emptyTree, lsTree } from './objects.js';
 import { CatFileBatch, type Env } from './gateway.js';
+import { mkdirShared, sharedPermFor } from './shared.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 
 /**
@@ -113,7 +114,7 @@ function dirEnv(d: RunDirectory): Env {
 
 /** Check the tree out into an empty directory. */
 export async function materialize(repo: Repo, d: RunDirectory, tree: string): Promise<void> {
-  await fs.mkdir(d.workDir, { recursive: true });
+  mkdirShared(await sharedPermFor(repo, d.workDir), d.workDir);
   await repo.git([...RUN_DIR_CONFIG, 'read-tree', '--reset', '-u', tree], { cwd: d.workDir, env: dirEnv(d) });
 }
 

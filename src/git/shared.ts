@@ -9,7 +9,7 @@
  * positive set of bits to add (0660 group, 0664 everybody), or the negative
  * of an exact file mode (the octal form, e.g. 0640).
  */
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from './repo.js';
 
@@ -51,14 +51,15 @@ export function sharedMode(perm: number, mode: number, isDir: boolean): number {
   return m & 0o7777;
 }
 
-const cache = new WeakMap<Repo, Promise<number>>();
+// By git directory, not Repo: the several Repo objects a process opens on one repository (a hook's worker, its submissions) read it once.
+const cache = new Map<string, Promise<number>>();
 
 /** The repository's core.sharedRepository, read once per process. */
 export function sharedPerm(repo: Repo): Promise<number> {
-  let p = cache.get(repo);
+  let p = cache.get(repo.commonDir);
   if (!p) {
     p = repo.git(['config', '--get', 'core.sharedRepository'], { okCodes: [1] }).then((r) => parseSharedRepository(r.code === 0 ? r.stdout.toString('utf8').replace(/\n$/, '') : null));
-    cache.set(repo, p);
+    cache.set(repo.commonDir, p);
   }
   return p;
 }
@@ -79,4 +80,26 @@ export function mkdirShared(perm: number, dir: string): void {
     adjustSharedPerm(perm, d);
     if (d === first || path.dirname(d) === d) break;
   }
+}
+
+/** writeFileSync, the file given the shared mode when this call created it (a rewrite keeps the mode it has). */
+export function writeFileShared(perm: number, file: string, data: string, flag: 'w' | 'wx' = 'w'): void {
+  const fresh = perm !== 0 && !existsSync(file);
+  writeFileSync(file, data, { flag });
+  if (fresh) adjustSharedPerm(perm, file);
+}
+
+/** openSync for appending, the file given the shared mode when this call created it. */
+export function openShared(perm: number, file: string): number {
+  const fresh = perm !== 0 && !existsSync(file);
+  const fd = openSync(file, 'a');
+  if (fresh) adjustSharedPerm(perm, file);
+  return fd;
+}
+
+/** The shared setting for a directory: the repository's inside its git directory, none elsewhere (a --local-dir in the work tree is the user's). */
+export async function sharedPermFor(repo: Repo, dir: string): Promise<number> {
+  const rel = path.relative(repo.commonDir, dir);
+  if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) return 0;
+  return sharedPerm(repo);
 }

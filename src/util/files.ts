@@ -6,12 +6,14 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { diskFull, isNoSpace } from '../errors/index.js';
+import { adjustSharedPerm } from '../git/shared.js';
 
-/** Write a small file so that readers see either nothing or all of it. */
-export async function writeAtomic(file: string, data: string): Promise<void> {
+/** Write a small file so that readers see either nothing or all of it (`perm`: core.sharedRepository, see src/git/shared.ts). */
+export async function writeAtomic(file: string, data: string, perm = 0): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     writeFileSync(tmp, data);
+    adjustSharedPerm(perm, tmp);
     renameSync(tmp, file);
   } catch (e) {
     // A full disk is the world's doing: said as such (the run is recorded lost once space is freed).

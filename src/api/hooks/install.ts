@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../../git/repo.js';
 import { hooksPath } from '../../git/hooks.js';
+import { mkdirShared, sharedPerm } from '../../git/shared.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
 import { loadRunConfig } from '../context.js';
 import { shQuote } from '../../util/shell.js';
@@ -101,7 +102,12 @@ export async function installHooks(repo: Repo, opts: { node: string; cli: string
   if (!repo.topLevel) throw new GitRunError(ErrorCode.NotARepository, `${repo.gitDir} is a bare repository: no commit is made there`, 'install the hooks in a clone with a work tree');
   await loadRunConfig(repo);
   // The shim notes commits here; without it, it starts one process per commit.
-  await fs.mkdir(queueDir(repo), { recursive: true }).catch(() => undefined);
+  const perm = await sharedPerm(repo);
+  try {
+    mkdirShared(perm, queueDir(repo));
+  } catch {
+    /* without it, one process per commit */
+  }
   const dir = await hooksDir(repo);
   const notWritable = (e: unknown) =>
     new GitRunError(

@@ -7,6 +7,7 @@ import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Repo } from '../../git/repo.js';
+import { adjustSharedPerm, mkdirShared, sharedPerm } from '../../git/shared.js';
 import { isGitRunError } from '../../errors/index.js';
 
 /** The log is rotated (to hook.log.1) past this size. */
@@ -50,10 +51,13 @@ export class HookLog {
     // Logging never fails the hook: a full disk loses the line, not the commit.
     try {
       const file = hookLogFile(this.repo);
-      await fs.mkdir(path.dirname(file), { recursive: true });
-      const size = (await fs.stat(file).catch(() => null))?.size ?? 0;
-      if (size > LOG_LIMIT) await fs.rename(file, file + '.1').catch(() => undefined);
+      const perm = await sharedPerm(this.repo);
+      mkdirShared(perm, path.dirname(file));
+      const st = await fs.stat(file).catch(() => null);
+      const rotate = !!st && st.size > LOG_LIMIT;
+      if (rotate) await fs.rename(file, file + '.1').catch(() => undefined);
       await fs.appendFile(file, JSON.stringify(e) + '\n');
+      if (!st || rotate) adjustSharedPerm(perm, file);
     } catch {
       /* nowhere left to say it */
     }

@@ -11,6 +11,7 @@ import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import { openRepo, type Repo } from '../../git/repo.js';
 import { revParse } from '../../git/objects.js';
+import { adjustSharedPerm, mkdirShared, sharedPerm, writeFileShared } from '../../git/shared.js';
 import { changesMatch, committerTimes, headSymbolicRef, isAncestor, parentCount, reflogSubject } from '../../git/hooks.js';
 import { readRun } from '../../store/runs.js';
 import { branchMatches, commitTriggers, type CommitTrigger, type During } from '../../core/config.js';
@@ -151,9 +152,10 @@ async function submitFor(repo: Repo, log: HookLog, experiment: string, host: str
   const dir = markerDir(repo, experiment);
   const file = path.join(dir, `${sha}.json`);
   const marker: Marker = { commit: sha, experiment, branch: log.branch, at: new Date().toISOString() };
+  const perm = await sharedPerm(repo);
   try {
-    await fs.mkdir(dir, { recursive: true });
-    await fs.writeFile(file, JSON.stringify(marker) + '\n', { flag: 'wx' });
+    mkdirShared(perm, dir);
+    writeFileShared(perm, file, JSON.stringify(marker) + '\n', 'wx');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
       await log.add('info', 'skipped', experiment, `already submitted for ${sha.slice(0, 12)}`);
@@ -169,6 +171,7 @@ async function submitFor(repo: Repo, log: HookLog, experiment: string, host: str
     const runs = s.group && !s.groupReused ? [s.group.id, ...fresh] : fresh;
     const tmp = `${file}.${process.pid}.tmp`;
     await fs.writeFile(tmp, JSON.stringify({ ...marker, runs }) + '\n');
+    adjustSharedPerm(perm, tmp);
     await fs.rename(tmp, file);
     const what = s.group ? `group ${main.slice(0, 12)} (${s.children.length} runs${fresh.length < s.children.length ? `, ${s.children.length - fresh.length} reused` : ''})` : `run ${main.slice(0, 12)}${fresh.length ? '' : ' (reused)'}`;
     await log.add('ok', 'submitted', experiment, `submitted ${experiment}: ${what}`, { runs: [main, ...runs.filter((r) => r !== main)] });

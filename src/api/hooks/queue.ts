@@ -23,6 +23,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { openRepo, type Repo } from '../../git/repo.js';
+import { adjustSharedPerm, sharedPerm } from '../../git/shared.js';
 import { postCommitIn } from './post-commit.js';
 import { HookLog } from './log.js';
 
@@ -62,6 +63,7 @@ async function takeLock(repo: Repo): Promise<boolean> {
   const lock = workerFile(repo);
   const tmp = `${lock}.${process.pid}.tmp`;
   await fs.writeFile(tmp, `${process.pid}\n`);
+  adjustSharedPerm(await sharedPerm(repo), tmp);
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
@@ -108,6 +110,7 @@ interface Note {
 /** The notes in the queue, oldest first; `torn`: notes still being written (young, without their line). */
 async function notes(repo: Repo): Promise<{ ready: Note[]; torn: number }> {
   const dir = queueDir(repo);
+  const perm = await sharedPerm(repo);
   const ready: Note[] = [];
   let torn = 0;
   for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
@@ -115,6 +118,8 @@ async function notes(repo: Repo): Promise<{ ready: Note[]; torn: number }> {
     const file = path.join(dir, name);
     const [text, st] = await Promise.all([fs.readFile(file, 'utf8').catch(() => null), fs.stat(file).catch(() => null)]);
     if (text === null || !st) continue;
+    // The shim wrote it under the committer's umask: given the shared mode here, as git would have.
+    if (perm) shareShimFile(perm, file);
     const line = text.endsWith('\n') ? text.slice(0, -1) : null;
     const fields = line?.split(' ');
     if (fields && fields.length === 3 && fields[0] === name) {
@@ -163,6 +168,8 @@ async function drain(repo: Repo): Promise<number> {
  */
 export async function drainPostCommits(opts: { cwd?: string } = {}): Promise<void> {
   const repo = await openRepo(opts.cwd ?? process.cwd());
+  const perm = await sharedPerm(repo);
+  if (perm) shareShimFile(perm, path.join(repo.stateDir, STARTING_FILE));
   for (;;) {
     if (await takeLock(repo)) {
       const start = new Date().toISOString();
@@ -180,6 +187,15 @@ export async function drainPostCommits(opts: { cwd?: string } = {}): Promise<voi
     const { ready, torn } = await notes(repo);
     if (!ready.length && !torn) return;
     if (alive(await readPid(workerFile(repo)))) return;
+  }
+}
+
+/** A file the shim wrote with shell redirections (so under the committer's umask), gone meanwhile or not. */
+function shareShimFile(perm: number, file: string): void {
+  try {
+    adjustSharedPerm(perm, file);
+  } catch {
+    /* handled and deleted by now */
   }
 }
 

@@ -6,6 +6,7 @@ import type { Repo } from '../../git/repo.js';
 import type { RunView } from '../../store/runs.js';
 import type { Executor, Started } from '../executor.js';
 import { controlDirFor } from '../rundir.js';
+import { sharedPermFor } from '../../git/shared.js';
 import { cancel, endCommand, LogTail, materializeRun, readLive, refresh, requestCancel, startCommand, startState, type LocalArgs } from './supervise.js';
 
 /** Inputs are not staged yet (the next issue): nothing to place. */
@@ -31,7 +32,7 @@ export const localExecutor: Executor = {
 
   async start(repo, view, opts = {}): Promise<Started | null> {
     const dir = controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
-    void opts.cancelled?.then(() => requestCancel(dir));
+    void opts.cancelled?.then(async () => requestCancel(dir, await sharedPermFor(repo, dir)));
     const tail = opts.output ? new LogTail(dir, opts.output) : null;
     const started = await startCommand(repo, view, { stage: (v) => stageInputs(repo, v), ...(tail ? { tick: () => tail.poll() } : {}) }, opts.prepared ?? undefined);
     if (!started) return null;
@@ -54,5 +55,8 @@ export const localExecutor: Executor = {
     return { ...live, pollMs: live.ended ? 10 : 25 };
   },
   cancel: (repo, view, graceMs) => cancel(repo, view, graceMs),
-  requestCancel: (repo, view) => requestCancel(controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs)),
+  requestCancel: async (repo, view) => {
+    const dir = controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
+    return requestCancel(dir, await sharedPermFor(repo, dir));
+  },
 };

@@ -17,9 +17,10 @@
  * or mark the run lost when nothing can tell how it ended.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, promises as fs, existsSync, writeFileSync, mkdirSync, fstatSync, readSync } from 'node:fs';
+import { openSync, closeSync, promises as fs, existsSync, fstatSync, readSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../../git/repo.js';
+import { mkdirShared, openShared, sharedPermFor, writeFileShared } from '../../git/shared.js';
 import { collectOutputs, materialize } from '../../git/outputs.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
 import { failpoint } from '../../core/failpoint.js';
@@ -87,10 +88,10 @@ function commandEnv(view: RunView, controlDir: string): NodeJS.ProcessEnv {
 }
 
 /** The parameters file: {"params", "seed", "id", "name"}. */
-function writeParamsFile(view: RunView, controlDir: string): void {
+function writeParamsFile(view: RunView, controlDir: string, perm: number): void {
   const dir = path.join(files(controlDir).work, PARAMS_DIR);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, 'params.json'), JSON.stringify({ params: view.spec.params, seed: view.spec.seed, id: view.id, name: view.spec.name ?? null }, null, 2) + '\n');
+  mkdirShared(perm, dir);
+  writeFileShared(perm, path.join(dir, 'params.json'), JSON.stringify({ params: view.spec.params, seed: view.spec.seed, id: view.id, name: view.spec.name ?? null }, null, 2) + '\n');
 }
 
 export interface SuperviseHooks {
@@ -137,9 +138,10 @@ export async function startCommand(repo: Repo, given: RunView, hooks: SuperviseH
   if (existsSync(f.cancel)) exit = Promise.resolve({ exitCode: null, signal: null, error: 'cancelled before it started', endedAt: new Date().toISOString() });
   else {
     const v = view;
+    const perm = await sharedPermFor(repo, dir);
     exit = (materialized ?? materializeRun(repo, v))
       .then(() => hooks.stage?.(v))
-      .then(() => runCommand(v, dir, hooks))
+      .then(() => runCommand(v, dir, hooks, perm))
       .catch(failed);
   }
   return { view, dir, exit };
@@ -148,7 +150,7 @@ export async function startCommand(repo: Repo, given: RunView, hooks: SuperviseH
 /** Write exit.json and record the end; cleanup() applies --leave afterwards. */
 export async function endCommand(repo: Repo, started: CommandStarted, exit: ExitRecord): Promise<Supervised> {
   const f = files(started.dir);
-  await writeAtomic(f.exit, JSON.stringify(exit));
+  await writeAtomic(f.exit, JSON.stringify(exit), await sharedPermFor(repo, started.dir));
   const final = await finalize(repo, started.view, null, { deferCleanup: true });
   const args = started.view.spec.runArgs as LocalArgs;
   return {
@@ -182,14 +184,15 @@ async function leaveRunDir(dir: string, args: LocalArgs): Promise<void> {
   if ((args.leave ?? 'none') !== 'all') await fs.rm(dir, { recursive: true, force: true });
 }
 
-function runCommand(view: RunView, dir: string, hooks: SuperviseHooks): Promise<ExitRecord> {
+function runCommand(view: RunView, dir: string, hooks: SuperviseHooks, perm: number): Promise<ExitRecord> {
   const f = files(dir);
   const cwd = path.join(f.work, view.spec.cwd);
   return new Promise((resolve) => {
-    void fs.mkdir(cwd, { recursive: true }).then(() => {
-      const out = openSync(f.stdout, 'a');
-      const err = openSync(f.stderr, 'a');
-      writeParamsFile(view, dir);
+    void Promise.resolve().then(() => {
+      mkdirShared(perm, cwd);
+      const out = openShared(perm, f.stdout);
+      const err = openShared(perm, f.stderr);
+      writeParamsFile(view, dir, perm);
       const [program, ...argv] = view.spec.command;
       const child = spawn(program!, argv, { cwd, env: commandEnv(view, dir), stdio: ['ignore', out, err], detached: true });
       closeSync(out);
@@ -213,7 +216,7 @@ function runCommand(view: RunView, dir: string, hooks: SuperviseHooks): Promise<
         void fs.appendFile(f.stderr, msg).finally(() => done({ exitCode: code, signal: null, error: `${what}: ${program}` }));
       });
       child.on('spawn', () => {
-        writeFileSync(f.pid, JSON.stringify({ pid: child.pid }));
+        writeFileShared(perm, f.pid, JSON.stringify({ pid: child.pid }));
         // A cancel that came between the start record and now must still win.
         if (existsSync(f.cancel)) killGroup(child.pid!, 'SIGTERM');
         void tick();
@@ -325,10 +328,10 @@ export async function refresh(repo: Repo, view: RunView): Promise<boolean> {
 
 /** Mark a run of this host cancelled and SIGTERM its command's process group
  * (if it has started); the supervisor records the end. */
-export async function requestCancel(controlDir: string, graceMs = 5000): Promise<void> {
+export async function requestCancel(controlDir: string, perm: number, graceMs = 5000): Promise<void> {
   const f = files(controlDir);
-  await fs.mkdir(controlDir, { recursive: true });
-  writeFileSync(f.cancel, new Date().toISOString());
+  mkdirShared(perm, controlDir);
+  writeFileShared(perm, f.cancel, new Date().toISOString());
   const cmd = await readJsonFile<{ pid: number }>(f.pid);
   if (cmd) killGroup(cmd.pid, 'SIGTERM');
   if (cmd && graceMs > 0) setTimeout(() => groupAlive(cmd.pid) && killGroup(cmd.pid, 'SIGKILL'), graceMs).unref();
@@ -343,8 +346,9 @@ export async function cancel(repo: Repo, view: RunView, graceMs = 5000): Promise
   }
   const dir = h?.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
   const f = files(dir);
-  await fs.mkdir(dir, { recursive: true });
-  writeFileSync(f.cancel, new Date().toISOString());
+  const perm = await sharedPermFor(repo, dir);
+  mkdirShared(perm, dir);
+  writeFileShared(perm, f.cancel, new Date().toISOString());
   const cmd = await readJsonFile<{ pid: number }>(f.pid);
   if (cmd) killGroup(cmd.pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
