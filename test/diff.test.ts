@@ -146,11 +146,11 @@ describe('git run diff', () => {
     assert.notEqual(r1, r2);
     const j1 = await showJson(repo, r1);
     assert.equal((await ok(['diff', r1, r1], { cwd: repo })).stdout, `--- a ${short(r1)}\n+++ b ${short(r1)}\n(no differences)\n`);
-    // The second identical run differs only in the flags that made it run again.
+    // The second identical run differs only in the flags that made it run again (--no-skip is force: true).
     const w0 = 'force_ignores_success'.length;
     assert.equal(
       (await ok(['diff', r1, r2], { cwd: repo })).stdout,
-      [`--- a ${short(r1)}`, `+++ b ${short(r2)}`, 'run_args:', `  ~ ${'force_ignores_success'.padEnd(w0)}  false -> true`, `  ~ ${'skip'.padEnd(w0)}  true -> false`].join('\n') + '\n',
+      [`--- a ${short(r1)}`, `+++ b ${short(r2)}`, 'run_args:', `  ~ ${'force'.padEnd(w0)}  false -> true`, `  ~ ${'force_ignores_success'.padEnd(w0)}  false -> true`, `  ~ ${'skip'.padEnd(w0)}  true -> false`].join('\n') + '\n',
     );
     const all = (await ok(['diff', '--all', r1, r2], { cwd: repo })).stdout.replace(/duration: {2}.*/, 'duration:  D');
     const j2 = await showJson(repo, r2);
@@ -160,7 +160,7 @@ describe('git run diff', () => {
         .sort()
         .map((k) => `    ${k.padEnd(w)}  ${typeof ra[k] === 'string' ? ra[k] : JSON.stringify(ra[k])}`);
     assert.deepEqual(Object.keys(j2.runArgs).sort(), Object.keys(j1.runArgs).sort());
-    // skip and force_ignores_success differ (the flags that made a second identical run), nothing else.
+    // skip, force and force_ignores_success differ (the flags that made a second identical run), nothing else.
     const expected = [
       `--- a ${short(r1)}`,
       `+++ b ${short(r2)}`,
@@ -179,6 +179,7 @@ describe('git run diff', () => {
       'run_args:',
       ...argLines(j1.runArgs).map((l) =>
         l.trimStart().startsWith('skip ') ? `  ~ ${'skip'.padEnd(w)}  true -> false`
+        : l.trimStart().startsWith('force ') ? `  ~ ${'force'.padEnd(w)}  false -> true`
         : l.trimStart().startsWith('force_ignores_success ') ? `  ~ ${'force_ignores_success'.padEnd(w)}  false -> true`
         : l,
       ),
@@ -197,7 +198,7 @@ describe('git run diff', () => {
     // And without --all only run_args shows.
     const d = JSON.parse((await ok(['diff', '--json', r1, r2], { cwd: repo })).stdout);
     assert.deepEqual(Object.keys(d), ['a', 'b', 'runArgs']);
-    assert.deepEqual(d.runArgs, { added: {}, removed: {}, changed: { skip: { a: true, b: false }, force_ignores_success: { a: false, b: true } } });
+    assert.deepEqual(d.runArgs, { added: {}, removed: {}, changed: { force: { a: false, b: true }, skip: { a: true, b: false }, force_ignores_success: { a: false, b: true } } });
   });
 
   it('command, cwd and result: status, exit code and duration', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeRepo, gitRun, ok, showJson, git, runIds, until, sleep, nodeCmd } from './helpers.js';
 
@@ -9,13 +9,17 @@ const ticker = (n: number, code = 0) => nodeCmd(`let i=0;const t=setInterval(()=
 describe('run lifecycle', () => {
   it('-d prints the id at once; wait blocks until the end and reports failure', async () => {
     const repo = makeRepo('detach', { 'a.txt': 'a' });
+    // The first run ticks only once the test lets it (a file appears), so it is still running when status looks, whatever the load.
+    const go = path.join(repo, '.git', 'go');
+    const held = nodeCmd(`const fs=require('fs');const w=setInterval(()=>{if(!fs.existsSync(${JSON.stringify(go)}))return;clearInterval(w);let i=0;const t=setInterval(()=>{console.log('tick '+(++i));if(i>=10){clearInterval(t);process.exit(0)}},100)},50)`);
     const t0 = Date.now();
-    const a = (await ok(['-d', '--', ...ticker(10)], { cwd: repo })).stdout.trim();
+    const a = (await ok(['-d', '--', ...held], { cwd: repo })).stdout.trim();
     const b = (await ok(['-d', '--', ...ticker(3, 4)], { cwd: repo })).stdout.trim();
     assert.ok(Date.now() - t0 < 8000);
     assert.match(a, /^[0-9a-f]{40}$/);
     const st = await ok(['status'], { cwd: repo });
     assert.match(st.stdout, new RegExp(a.slice(0, 12)));
+    writeFileSync(go, '');
     const w = await gitRun(['wait', a.slice(0, 7), b.slice(0, 7)], { cwd: repo });
     assert.equal(w.code, 1, 'one run failed');
     assert.match(w.stdout, new RegExp(`${a.slice(0, 12)} succeeded`));
