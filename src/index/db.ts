@@ -93,15 +93,6 @@ export interface IndexQuery {
   limit?: number;
 }
 
-/** Aggregates of one metric over a group of runs. */
-export interface MetricStats {
-  count: number;
-  mean: number;
-  std: number;
-  min: number;
-  max: number;
-}
-
 type Row = { id: string; tip: string; key: string; kind: string; status: string; created_at: string; parent: string | null; executor: string | null; handle_host: string | null };
 
 const MAX_LOOSE_KEPT = 5000;
@@ -710,39 +701,6 @@ export class RunIndex {
         params: this.db.prepare("SELECT name FROM names WHERE kind = 'param' ORDER BY name").pluck().all() as string[],
         metrics: this.db.prepare("SELECT name FROM names WHERE kind = 'metric' ORDER BY name").pluck().all() as string[],
       };
-    });
-  }
-
-  /** Metric statistics of runs grouped by a param's value (or the seed): value -> metric -> stats. */
-  groupStats(ids: string[], by: { param: string } | 'seed'): Map<string, { count: number; metrics: Map<string, MetricStats> }> {
-    return this.guard(() => {
-      const out = new Map<string, { count: number; metrics: Map<string, MetricStats> }>();
-      const keyOf = by === 'seed' ? this.db.prepare('SELECT CAST(seed AS TEXT) FROM runs WHERE id = ?').pluck() : this.db.prepare('SELECT text FROM params WHERE run = ? AND name = ?').pluck();
-      const metricsOf = this.db.prepare('SELECT name, num FROM metrics WHERE run = ?');
-      const acc = new Map<string, { count: number; values: Map<string, number[]> }>();
-      for (const id of ids) {
-        const k = (by === 'seed' ? keyOf.get(id) : keyOf.get(id, by.param)) as string | undefined;
-        const key = k ?? '';
-        let a = acc.get(key);
-        if (!a) acc.set(key, (a = { count: 0, values: new Map() }));
-        a.count++;
-        for (const m of metricsOf.all(id) as Array<{ name: string; num: number }>) {
-          let l = a.values.get(m.name);
-          if (!l) a.values.set(m.name, (l = []));
-          l.push(m.num);
-        }
-      }
-      for (const [k, a] of acc) {
-        const metrics = new Map<string, MetricStats>();
-        for (const [name, l] of a.values) {
-          const mean = l.reduce((s, x) => s + x, 0) / l.length;
-          // The sample standard deviation (n - 1), as a spread of repeated runs; 0 for one run.
-          const std = l.length > 1 ? Math.sqrt(l.reduce((s, x) => s + (x - mean) ** 2, 0) / (l.length - 1)) : 0;
-          metrics.set(name, { count: l.length, mean, std, min: Math.min(...l), max: Math.max(...l) });
-        }
-        out.set(k, { count: a.count, metrics });
-      }
-      return out;
     });
   }
 
