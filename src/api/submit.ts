@@ -309,8 +309,9 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   const plans = planChildren(def, groupSeed, isGroup ? undefined : groupSeed, !direct);
 
   const specs = plans.map((plan) => {
-    const runner = plan.runArgs;
-    const merged: Record<string, unknown> = { ...dataset, ...runner, ...temporary, ...fixedArgs };
+    // The child's own run_args (runner level); `runner` is the executor.
+    const childArgs = plan.runArgs;
+    const merged: Record<string, unknown> = { ...dataset, ...childArgs, ...temporary, ...fixedArgs };
     const derived = appliedRunArgs(merged, !runner.sendsCode || merged.on_local === true);
     const params = plan.params;
     const key = runKey({ tree: snapshot.tree, command: plan.command, cwd: repo.prefix, params, seed: plan.seed, inputs: def.inputs, env: def.env });
@@ -330,7 +331,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
       createdAt,
       key,
       nonce: crypto.randomBytes(8).toString('hex'),
-      runArgsFrom: { dataset, runner, temporary },
+      runArgsFrom: { dataset, runner: childArgs, temporary },
       ...(hostProfile ? { hostProfile } : {}),
       ...(isGroup ? { name: plan.name, repetition: plan.repetition } : {}),
       ...(queue ? { dispatch: 'daemon' as const } : {}),
