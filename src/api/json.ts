@@ -4,6 +4,7 @@
  */
 import type { Repo } from '../git/repo.js';
 import { outputsOf, type RunView } from '../store/runs.js';
+import type { RunInput } from '../core/record.js';
 
 export interface RunJson {
   id: string;
@@ -28,7 +29,7 @@ export interface RunJson {
   creator: string;
   cwd: string;
   outputs: Array<{ path: string; oid: string; size: number }>;
-  upstream: string[];
+  upstream: Array<RunInput | string>;
   downstream: string[];
   metrics: Record<string, number>;
   runArgs: Record<string, unknown>;

@@ -39,7 +39,9 @@ export interface RunSpec {
   code: { tree: string; commit: string | null; dirty: boolean };
   host: string;
   runArgs: Record<string, unknown>;
-  inputs: string[];
+  /** Resolved inputs (RunInput). Records written before inputs were staged hold unchecked text here: readers must accept strings and treat them as text with no lineage. */
+  inputs: Array<RunInput | string>;
+  /** Variables the definition declared (recorded in clear, as the user wrote them). */
   env: Record<string, string>;
   parent: string | null;
   creator: string;
@@ -62,6 +64,60 @@ export interface RunSpec {
   hostProfile?: HostProfile;
   /** 'daemon': the run waits in the daemon's queue, which starts it when its host has room. */
   dispatch?: 'daemon';
+  /** What the run key was made of, part by part (src/core/key.ts): what `git run why` compares. Absent in records written before keys were explained. */
+  keyParts?: KeyParts;
+  /** Where the submission came from: 'command line', a definition file's path, or `experiment:<name>` (what `why` and `rerun` look for). */
+  source?: string;
+}
+
+/**
+ * One input of a run, resolved at submission. The spec commit's parents are
+ * the finishing commits of the runs its artifact inputs came from (in input
+ * order, each once): lineage is the commit graph.
+ */
+export interface RunInput {
+  /** Where the command finds it: relative to the top of the run's directory (the snapshot's root), '/'-separated, no '..'. */
+  path: string;
+  /** The object id git gives its content: a blob (file) or a tree (directory). */
+  oid: string;
+  type: 'blob' | 'tree';
+  /** A file's git mode ('100644' or '100755'); a tree's '040000'. */
+  mode: string;
+  /** Bytes of content (a tree: the sum of its files). */
+  size: number;
+  /** An artifact: the producing run (full id) and the path among its outputs. */
+  from?: { run: string; path: string };
+  /** A work-tree path (relative to the top) it was read from. */
+  worktree?: string;
+  /** The content is kept in the spec commit's tree, at inputs/<path> (the `store` option); otherwise only its id is. */
+  stored?: boolean;
+}
+
+/**
+ * The parts of a run key (the key is sha256 of their canonical JSON). Kept in
+ * run.json so that `why` can say which part differs. Environment values are
+ * never here: `env` is the id of a blob (in the spec commit's tree, key-env.json)
+ * mapping each variable's name to a keyed hash of its value.
+ */
+export interface KeyParts {
+  /** Version of the recipe: keys of different versions never match. */
+  v: 2;
+  /** The code: the snapshot tree without .runconfig and the definition file, or, with deps, the hash of the entries the deps select. */
+  code: string;
+  /** The deps pathspecs that selected the code part (null: the whole snapshot). */
+  deps: string[] | null;
+  command: string[];
+  cwd: string;
+  params: Record<string, unknown>;
+  seed: number;
+  /** Each input's destination and content id. */
+  inputs: Array<{ path: string; oid: string }>;
+  /** The id of the key-env.json blob (in the spec commit's tree: name -> keyed hash of value), or null when no variable of this machine reaches the command (a remote host: only declared env, which is in clear in run.json). */
+  env: string | null;
+  /** Names of variables the command sees that were left out of the key (session variables, credential-looking names, .runconfig's key_env_ignore). */
+  envLeftOut: string[];
+  /** run_args that can change a result (those passed to the executor: Slurm's resources), by name. */
+  runArgs: Record<string, unknown>;
 }
 
 /** What a run records of its host profile; `type` names an executor of the registry (src/executors/index.ts), which checks it. */
