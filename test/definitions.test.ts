@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, gitRun, ok, showJson, git, runIds, writeFiles, tmpdir } from './helpers.js';
+import { makeRepo, gitRun, ok, showJson, git, runIds, writeFiles } from './helpers.js';
 
 /** A script that prints what it received: argv, its parameter variables, and the params file. */
 const ECHO = `const fs=require('fs');const env={};for(const[k,v]of Object.entries(process.env))if(k.startsWith('GIT_RUN_PARAM_')||k==='GIT_RUN_SEED')env[k]=v;
@@ -150,12 +150,11 @@ describe('run definitions and sweeps', () => {
     const all = await gitRun(['submit', '--json', '--no-skip', '--force-ignores-success', 'd.json'], { cwd: repo });
     const g4 = JSON.parse(all.stdout);
     assert.equal(g4.children.filter((c: string) => [...g1.children, ...g3.children].includes(c)).length, 0);
-    // Extending a sweep runs only the new combination (the definition lives outside the work tree here,
-    // so the code snapshot is the same).
-    const outside = path.join(tmpdir('defs'), 'd.json');
-    writeFileSync(outside, JSON.stringify({ command: ['node', 'fail.js', '{x}'], params: { x: { values: [1, 2, 3, 4] } }, seed: 5 }));
+    // Extending a sweep runs only the new combination: the definition file is not part of the run key's code (decision 0013).
+    const file = 'd.json';
+    writeFileSync(path.join(repo, file), JSON.stringify({ command: ['node', 'fail.js', '{x}'], params: { x: { values: [1, 2, 3, 4] } }, seed: 5 }));
     const before = runIds(repo).length;
-    const g5 = JSON.parse((await gitRun(['submit', '--json', outside], { cwd: repo })).stdout);
+    const g5 = JSON.parse((await gitRun(['submit', '--json', file], { cwd: repo })).stdout);
     assert.equal(g5.children.length, 4);
     assert.equal(runIds(repo).length, before + 2, 'a new group and the one new child');
   });

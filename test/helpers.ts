@@ -25,6 +25,8 @@ export const ENV: NodeJS.ProcessEnv = {
   GIT_COMMITTER_EMAIL: 'ada@example.test',
   GIT_CONFIG_NOSYSTEM: '1',
   NO_COLOR: '1',
+  // The key of environment hashes (api/envkey.ts): the suite's own, not the developer's ~/.config one.
+  GIT_RUN_ENV_KEY_FILE: path.join(os.tmpdir(), `git-run-test-env-key-${process.pid}`),
 };
 // A hook's variables (or one a developer set) must not point git at another repository; GIT_RUN_SKIP would mute hooks.
 for (const v of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_RUN_SKIP']) delete ENV[v];

@@ -49,7 +49,7 @@ describe('git run -- <command>', () => {
     assert.match(chain[1]!, / started on /);
     assert.match(chain[0]!, / succeeded \(exit 0\)/);
     assert.equal(git(repo, 'rev-parse', `${id}:code`), git(repo, 'rev-parse', 'HEAD^{tree}'));
-    assert.deepEqual(git(repo, 'ls-tree', '--name-only', `refs/runs/${id}`).split('\n').sort(), ['code', 'logs', 'result.json', 'run.json', 'state.json']);
+    assert.deepEqual(git(repo, 'ls-tree', '--name-only', `refs/runs/${id}`).split('\n').sort(), ['code', 'key-env.json', 'logs', 'result.json', 'run.json', 'state.json']);
     const result = JSON.parse(git(repo, 'show', `refs/runs/${id}:result.json`));
     assert.equal(result.status, 'succeeded');
     assert.equal(result.exitCode, 0);

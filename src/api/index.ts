@@ -3,8 +3,10 @@
  * and returns values; nothing here prints.
  */
 export { repoAt, getRun, getRuns, listRuns, activeRuns, parseStatuses, openIndex, selectRuns, queryRuns, readViews, pagerCommand, colorWanted, groupRuns, type ListOptions, type RunQuery, type GroupKey, type GroupCell } from './query.js';
-export { startRun, runForeground, runChildren, submitDetached, submitInBackground, superviseById, toSubmitOptions, type RunOptions, type Submitted, type ForegroundOptions, type Progress } from './run.js';
-export { prepareSubmission, parseAssignment, SWEEP_CAP, type SubmitOptions, type Submission } from './submit.js';
+export { startRun, startSubmission, runForeground, runSubmissionHere, runChildren, submitDetached, submitInBackground, superviseById, toSubmitOptions, type RunOptions, type Submitted, type ForegroundOptions, type Progress } from './run.js';
+export { prepareSubmission, dryRunSubmission, parseAssignment, SWEEP_CAP, type SubmitOptions, type Submission, type DryRun, type DryRunChild } from './submit.js';
+export { explainRun, explainSpec, type Explanation } from './why.js';
+export { rerunOptions, type RerunOptions } from './rerun.js';
 export { parseSeed, loadRunConfig, writeStarterConfig, STARTER_CONFIG } from './context.js';
 export { streamLogs, recordedLog, type Sink, type Stream, type FollowOptions } from './follow.js';
 export { cancelRuns, waitFor, waitRuns } from './control.js';

@@ -34,6 +34,8 @@ export interface RunOptions {
   runArgs?: Record<string, unknown>;
   /** A host profile of .runconfig (default: local). */
   host?: string;
+  /** Pathspecs the result depends on (`--dep`): the key's code part covers only these. */
+  deps?: string[];
 }
 
 export function toSubmitOptions(o: RunOptions): SubmitOptions {
@@ -52,6 +54,7 @@ export function toSubmitOptions(o: RunOptions): SubmitOptions {
     ...(o.tags !== undefined ? { tags: o.tags } : {}),
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...(o.host !== undefined ? { host: o.host } : {}),
+    ...(o.deps?.length ? { deps: o.deps } : {}),
   };
 }
 
@@ -117,7 +120,12 @@ function nudgeDaemon(pid: number): void {
 }
 
 export async function startRun(opts: RunOptions): Promise<Submitted> {
-  const s = await submitDetached(toSubmitOptions(opts));
+  return startSubmission(toSubmitOptions(opts));
+}
+
+/** startRun for any submission of one run (`rerun` makes one from a record). */
+export async function startSubmission(sub: SubmitOptions): Promise<Submitted> {
+  const s = await submitDetached(sub);
   return { id: mainId(s), repo: s.repo, reused: !!s.children[0]!.reused, beyondMaxParallel: s.beyondMaxParallel ?? null };
 }
 
@@ -139,7 +147,12 @@ export interface ForegroundOptions {
  * seed) it is reused: its output is replayed, or followed if it is running.
  */
 export async function runForeground(opts: RunOptions, fg: ForegroundOptions): Promise<{ view: RunView; reused: boolean }> {
-  const s = await prepareSubmission(toSubmitOptions(opts), { startHere: true });
+  return runSubmissionHere(toSubmitOptions(opts), fg);
+}
+
+/** runForeground for any submission of one run (`rerun` makes one from a record). */
+export async function runSubmissionHere(sub: SubmitOptions, fg: ForegroundOptions): Promise<{ view: RunView; reused: boolean }> {
+  const s = await prepareSubmission(sub, { startHere: true });
   const c = s.children[0]!;
   fg.onSubmitted?.(c.id, !!c.reused, s.metadataApplied ?? null);
   if (c.reused) {

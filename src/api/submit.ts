@@ -20,13 +20,19 @@ import { daemonPid } from '../daemon/lock.js';
 import { resolveCommit, snapshotOfCommit, takeSnapshot, tempPath, type Snapshot } from '../git/snapshot.js';
 import { addMetadata, childrenView, publishRuns, readRun, startedView, writeSpecCommit, type RunView } from '../store/runs.js';
 import { reusable, findByKeys, type KeyedRun } from '../store/keys.js';
-import { canonicalJson, foldMetadata, formatEvent, newSeed, runKey, type GroupChild, type HostProfile, type MetadataEvent, type RunSpec } from '../core/record.js';
-import { appliedRunArgs, checkDefinition, checkRunArgs, closest, dict, utf8Text, NATIVE_RUN_ARGS, type Definition, type Problem, type Scalar } from '../core/definition.js';
-import { childCount, duplicateProblems, placeholderProblems, planChildren, type ChildPlan } from '../core/sweep.js';
+import { newSeed, type GroupChild, type HostProfile, type MetadataEvent, type RunSpec } from '../core/record.js';
+import { checkDefinition, checkRunArgs, closest, dict, utf8Text, type Definition, type Problem, type Scalar } from '../core/definition.js';
+import { childCount, duplicateProblems, placeholderProblems, type ChildPlan } from '../core/sweep.js';
+import { planSubmission, type Plan } from '../core/plan.js';
+import { commandBaseEnv, keyEnvironment, keyEnvText } from '../core/key.js';
+import { writeBlob } from '../git/objects.js';
+import { depsKey, treeWithout } from '../git/keytree.js';
+import { envHashKey } from './envkey.js';
+import { explainSpec, type Explanation } from './why.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { ignoreFile, loadRunConfig, parseSeed, type IgnoreFile } from './context.js';
 import type { RunConfig } from '../core/config.js';
-import { controlDirFor, discardControlDir, executorForProfile, executorForSpec, executorOfType, fetchIgnoreCopy, prepareControlDir, type Executor } from '../executors/index.js';
+import { controlDirFor, discardControlDir, environCopy, executorForProfile, executorForSpec, executorOfType, fetchIgnoreCopy, prepareControlDir, type Executor } from '../executors/index.js';
 
 /** Above this many children a submission needs --yes. */
 export const SWEEP_CAP = 1000;
@@ -61,6 +67,14 @@ export interface SubmitOptions {
   yes?: boolean;
   /** Run the code of this commit (its tree, its .runconfig, its .sendignore) instead of a snapshot of the work tree. */
   commit?: string;
+  /** Pathspecs (relative to where the user stands, git's syntax) the result depends on: the key's code part covers only these (`--dep`). */
+  deps?: string[];
+  /** Run exactly this recorded snapshot (`rerun --same-code`): its .runconfig and ignore files are read from its tree. */
+  code?: Snapshot;
+  /** Declared environment variables added to the definition's (`rerun`: the recorded ones). */
+  env?: Record<string, string>;
+  /** What the record names as the submission's source (`rerun` keeps the original's, so `why` compares it with its experiment). */
+  source?: string;
 }
 
 export interface SubmittedChild {
@@ -119,16 +133,26 @@ const invalid = (source: string, problems: Problem[]) =>
   );
 
 /** Read the definition the user named: a file first, else an experiment. */
-async function loadDefinition(cwd: string, config: RunConfig, opts: SubmitOptions): Promise<{ raw: unknown; source: string }> {
+interface LoadedDefinition {
+  raw: unknown;
+  /** For messages. */
+  source: string;
+  /** For the record (RunSpec.source): 'command line', the file's path from the top, or `experiment:<name>`. */
+  id: string;
+  /** The definition file, when it is one. */
+  file?: string;
+}
+
+async function loadDefinition(cwd: string, config: RunConfig, opts: SubmitOptions): Promise<LoadedDefinition> {
   if (opts.command) {
     if (opts.target) throw new GitRunError(ErrorCode.BadOption, 'give a definition or a command, not both', 'e.g. `git run submit sweep.json` or `git run -- python train.py`');
-    return { raw: { command: opts.command }, source: 'the command line' };
+    return { raw: { command: opts.command }, source: 'the command line', id: 'command line' };
   }
   const target = opts.target;
   if (!target) throw new GitRunError(ErrorCode.BadOption, 'nothing to submit', 'name a definition file or an experiment of .runconfig: `git run submit sweep.json`');
   const file = path.resolve(cwd, target);
   // The code of a commit runs that commit's experiment, whatever the work tree holds.
-  if (opts.commit && config.experiments[target] !== undefined) return { raw: config.experiments[target], source: `.runconfig: experiments.${target}` };
+  if (opts.commit && config.experiments[target] !== undefined) return { raw: config.experiments[target], source: `.runconfig: experiments.${target}`, id: `experiment:${target}` };
   if (existsSync(file) || /\.json$/i.test(target)) {
     let bytes: Buffer;
     try {
@@ -140,13 +164,13 @@ async function loadDefinition(cwd: string, config: RunConfig, opts: SubmitOption
     if ('problem' in decoded) throw invalid(target, [{ path: '', problem: decoded.problem }]);
     const text = decoded.text;
     try {
-      return { raw: JSON.parse(text), source: target };
+      return { raw: JSON.parse(text), source: target, id: target, file };
     } catch (e) {
       throw invalid(target, [{ path: '', problem: `not valid JSON: ${(e as Error).message}` }]);
     }
   }
   const experiment = config.experiments[target];
-  if (experiment !== undefined) return { raw: experiment, source: `.runconfig: experiments.${target}` };
+  if (experiment !== undefined) return { raw: experiment, source: `.runconfig: experiments.${target}`, id: `experiment:${target}` };
   const names = Object.keys(config.experiments);
   const near = closest(target, names);
   throw new GitRunError(
@@ -193,6 +217,7 @@ function applyCommandLine(d: Definition, opts: SubmitOptions, source: string, di
   }
   if (opts.seed !== undefined) out.seed = parseSeed(opts.seed);
   if (opts.host !== undefined) out.host = opts.host;
+  if (opts.env) out.env = dict([...Object.entries(d.env), ...Object.entries(opts.env)]);
   return out;
 }
 
@@ -220,8 +245,6 @@ function resolveHost(config: RunConfig, name: string | null, top: string): HostC
   return { name: host, executor, record, maxParallel: typeof maxParallel === 'number' ? maxParallel : null, runArgs };
 }
 
-const NATIVE_DEFAULTS = Object.fromEntries(Object.entries(NATIVE_RUN_ARGS).filter(([, v]) => v.default !== null).map(([k, v]) => [k, v.default]));
-
 export interface PrepareOptions {
   /** Publish a single new run at its started commit and check it out now (the foreground fast path). */
   startHere?: boolean;
@@ -229,7 +252,29 @@ export interface PrepareOptions {
   queueIfDaemon?: boolean;
 }
 
-export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOptions = {}): Promise<Submission> {
+/** Everything a submission checks before it reads the work tree or writes anything. */
+interface Checked {
+  repo: Repo;
+  cwd: string;
+  config: RunConfig;
+  def: Definition;
+  loaded: LoadedDefinition;
+  direct: boolean;
+  host: HostChoice;
+  /** The executor that runs it (the host's, or local for on_local). */
+  runner: Executor;
+  temporary: Record<string, unknown>;
+  profileArgs: Record<string, unknown>;
+  send: IgnoreFile | null;
+  fetch: IgnoreFile | null;
+  fixedArgs: Record<string, unknown>;
+  deps: string[] | null;
+  queue: boolean;
+  opts: SubmitOptions;
+}
+
+async function checkSubmission(given: SubmitOptions, prep: PrepareOptions): Promise<Checked> {
+  let opts = given;
   const cwd = path.resolve(opts.cwd ?? process.cwd());
   if (opts.command && (!opts.command.length || opts.command[0] === '')) {
     throw new GitRunError(ErrorCode.NoCommand, 'no command to run', 'put the command after --, e.g. `git run -- python train.py`');
@@ -245,10 +290,18 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   const top = repo.topLevel;
   const queue = !!prep.queueIfDaemon && daemonPid(repo) !== null;
   if (opts.commit) opts = { ...opts, commit: await resolveCommit(repo, opts.commit) };
-  const config = await loadRunConfig(repo, opts.commit);
+  // Where .runconfig and the ignore files are read: the commit or recorded snapshot that runs, else the work tree.
+  const treeish = opts.code?.tree ?? opts.commit;
+  const config = await loadRunConfig(repo, treeish);
 
   // The definition, checked, with the command line applied.
-  const { raw, source } = await loadDefinition(cwd, config, opts);
+  const loaded = await loadDefinition(cwd, config, opts);
+  if (loaded.file) {
+    const rel = path.relative(top, loaded.file);
+    if (!rel.startsWith('..') && !path.isAbsolute(rel)) loaded.id = rel.split(path.sep).join('/');
+  }
+  if (opts.source) loaded.id = opts.source;
+  const { raw, source } = loaded;
   const checked = checkDefinition(raw);
   if (!checked.definition) throw invalid(source, checked.problems);
   const direct = !!opts.command;
@@ -279,8 +332,6 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   const hostProblems: Problem[] = [];
   const profileArgs = checkRunArgs(host.runArgs, `hosts.${host.name}`, hostProblems);
   if (hostProblems.length) throw new GitRunError(ErrorCode.ConfigInvalid, `.runconfig: ${hostProblems.map((p) => `${p.path}: ${p.problem}`).join('; ')}`, 'fix the host profile');
-  const dataset = { ...NATIVE_DEFAULTS, ...config.defaults, ...profileArgs, ...def.runArgs };
-  const top1 = { ...dataset, ...temporary };
   // Ignore files and the run directory are decided once for the submission.
   // The same precedence as every run_arg: this submission, the definition, the host profile, .runconfig's defaults.
   const pathArg = (k: string, dflt?: string): string | undefined => {
@@ -288,84 +339,107 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     if (typeof v !== 'string' || (v === dflt && !(k in temporary))) return undefined;
     return path.resolve(k in temporary ? cwd : top, v);
   };
-  const send = await ignoreFile(repo, cwd, pathArg('send_ignore', '.sendignore'), '.sendignore', '--send-ignore', opts.commit);
-  const fetch = await ignoreFile(repo, cwd, pathArg('fetch_ignore', '.fetchignore'), '.fetchignore', '--fetch-ignore', opts.commit);
+  const send = await ignoreFile(repo, cwd, pathArg('send_ignore', '.sendignore'), '.sendignore', '--send-ignore', treeish);
+  const fetch = await ignoreFile(repo, cwd, pathArg('fetch_ignore', '.fetchignore'), '.fetchignore', '--fetch-ignore', treeish);
   const localDir = pathArg('local_dir');
   const fixedArgs = { send_ignore: send?.name ?? null, fetch_ignore: fetch?.name ?? null, ...(localDir ? { local_dir: localDir } : {}) };
-
-  // An ssh host is reached (and its key checked) before anything is written.
   const runner = executorForProfile(host.executor, def.runArgs.on_local === true || temporary.on_local === true);
-  const reaching = runner.reach(host.record);
+  // deps given on the command line are relative to where the user stands (as git's pathspecs); a definition's to the top.
+  // Recorded top-relative: `:(top)x` and `:/x` are written `x`, so the same deps typed anywhere key the same.
+  const typed = (opts.deps ?? []).map((d) => (/^:(\(top\)|\/)/.test(d) ? d.replace(/^:(\(top\)|\/)/, '') : d.startsWith(':') || !repo.prefix ? d : `${repo.prefix}${d}`));
+  const deps = typed.length ? typed : def.deps;
+  return { repo, cwd, config, def, loaded, direct, host, runner, temporary, profileArgs, send, fetch, fixedArgs, deps, queue, opts };
+}
+
+/** The key's environment (core/key.ts): what reaches the command from this machine, hashed, as a blob. */
+async function keyEnv(c: Checked): Promise<{ blob: string | null; leftOut: string[]; environ: Map<string, string> | null }> {
+  const here = !c.runner.sendsCode;
+  // A remote command sees the host's own environment and the declared variables, nothing of this shell.
+  const env = commandBaseEnv(here ? process.env : {}, c.def.env);
+  const { hashed, leftOut } = keyEnvironment(env, { ignore: c.config.envIgnore ?? [], include: c.config.envInclude ?? [] }, await envHashKey(c.repo));
+  const blob = await writeBlob(c.repo, keyEnvText(hashed));
+  return { blob, leftOut: here ? [...leftOut.keys()] : [], environ: here ? env : null };
+}
+
+/** The code part of the key: the snapshot without .runconfig and the definition file, or what the deps select. */
+async function codeKeyOf(c: Checked, tree: string): Promise<string> {
+  if (c.deps) return depsKey(c.repo, tree, c.deps);
+  const id = c.loaded.id;
+  const definitionFile = id !== 'command line' && !id.startsWith('experiment:') && !id.startsWith('..') && !path.isAbsolute(id);
+  const own = ['.runconfig', ...(definitionFile ? [id] : [])];
+  return treeWithout(c.repo, tree, own);
+}
+
+/** Read what the plan needs from the world (snapshot, key parts) and plan. */
+async function planFor(c: Checked, repo: Repo, keepIndex: boolean): Promise<{ plan: Plan; environ: Map<string, string> | null; snapshot: Snapshot }> {
+  const { def, opts } = c;
+  // An ssh host is reached (and its key checked) before anything is written.
+  const reaching = c.runner.reach(c.host.record);
   reaching?.catch(() => undefined);
-  const [snapshot, ident] = await Promise.all([snapshotWith(repo, send, runner.sendsCode, opts.commit), repo.ident()]);
+  const [snapshot, ident] = await Promise.all([opts.code ?? snapshotWith(repo, c.send, keepIndex, opts.commit), repo.ident()]);
   await reaching;
-  const hostProfile = host.record;
-  const creator = `${ident.name} <${ident.email}>`;
-  const createdAt = new Date().toISOString();
-  const isGroup = n > 1;
-  const seeded = def.seed !== null;
-  const groupSeed = def.seed ?? newSeed();
-  // A single run uses its seed directly; children derive theirs from the group's.
-  const plans = planChildren(def, groupSeed, isGroup ? undefined : groupSeed, !direct);
-
-  const specs = plans.map((plan) => {
-    // The child's own run_args (runner level); `runner` is the executor.
-    const childArgs = plan.runArgs;
-    const merged: Record<string, unknown> = { ...dataset, ...childArgs, ...temporary, ...fixedArgs };
-    const derived = appliedRunArgs(merged, !runner.sendsCode || merged.on_local === true);
-    const params = plan.params;
-    const key = runKey({ tree: snapshot.tree, command: plan.command, cwd: repo.prefix, params, seed: plan.seed, inputs: def.inputs, env: def.env });
-    const spec: RunSpec = {
-      format: 1,
-      command: plan.command,
-      cwd: repo.prefix,
-      params,
-      seed: plan.seed,
-      code: snapshot,
-      host: host.name,
-      runArgs: derived,
-      inputs: def.inputs,
-      env: def.env,
-      parent: null,
-      creator,
-      createdAt,
-      key,
-      nonce: crypto.randomBytes(8).toString('hex'),
-      runArgsFrom: { dataset, runner: childArgs, temporary },
-      ...(hostProfile ? { hostProfile } : {}),
-      ...(isGroup ? { name: plan.name, repetition: plan.repetition } : {}),
-      ...(queue ? { dispatch: 'daemon' as const } : {}),
-    };
-    return spec;
+  const cc: Checked = { ...c, repo };
+  const [codeKey, env] = await Promise.all([codeKeyOf(cc, snapshot.tree), keyEnv(cc)]);
+  const plan = planSubmission({
+    def,
+    direct: c.direct,
+    source: c.loaded.id,
+    rawParams: (c.loaded.raw as { params?: Record<string, unknown> }).params ?? {},
+    assignments: (opts.assignments ?? []).map(parseAssignment),
+    host: { name: c.host.name, record: c.host.record, maxParallel: c.host.maxParallel, sendsCode: c.runner.sendsCode },
+    configDefaults: c.config.defaults,
+    profileArgs: c.profileArgs,
+    temporary: c.temporary,
+    fixedArgs: c.fixedArgs,
+    snapshot,
+    codeKey,
+    deps: c.deps,
+    inputs: [],
+    env: { blob: env.blob, leftOut: env.leftOut },
+    cwd: repo.prefix,
+    creator: `${ident.name} <${ident.email}>`,
+    createdAt: new Date().toISOString(),
+    seed: def.seed ?? newSeed(),
+    seeded: def.seed !== null,
+    queue: c.queue,
+    cpus: os.cpus().length,
+    nonce: () => crypto.randomBytes(8).toString('hex'),
   });
+  return { plan, environ: env.environ, snapshot };
+}
 
-  // The group's key is its children's keys, in order.
-  const groupKey = crypto.createHash('sha256').update(canonicalJson({ kind: 'group', children: specs.map((s) => s.key) })).digest('hex');
+/** For each child: the existing run it would reuse, by remotemanager's rules (skip, force, force_ignores_success); and the group's. */
+async function lookUp(repo: Repo, plan: Plan): Promise<{ reuse: Array<KeyedRun | null>; group: KeyedRun | null }> {
+  const specs = plan.children.map((c) => c.spec);
   // Memoization: only seeded submissions can match (a random seed is new).
-  const existing = seeded ? await findByKeys(repo, [...specs.map((s) => s.key), ...(isGroup ? [groupKey] : [])]) : new Map<string, KeyedRun[]>();
-  const reuse = specs.map((s) => {
-    const a = s.runArgs;
-    const skip = a.skip !== false && a.force !== true;
-    return reusable(existing.get(s.key), skip, a.force_ignores_success === true);
-  });
+  const existing = plan.seeded ? await findByKeys(repo, [...specs.map((s) => s.key), ...(plan.group ? [plan.group.key] : [])]) : new Map<string, KeyedRun[]>();
+  const skipOf = (a: Record<string, unknown>) => a.skip !== false && a.force !== true;
+  const reuse = specs.map((s) => reusable(existing.get(s.key), skipOf(s.runArgs), s.runArgs.force_ignores_success === true));
+  const g = plan.group;
+  const group = g && skipOf(g.runArgs) && reuse.every(Boolean) ? existing.get(g.key)?.find((r) => r.kind === 'group') ?? null : null;
+  return { reuse, group };
+}
 
-  const events: MetadataEvent[] = [];
-  const set: NonNullable<MetadataEvent['set']> = {};
-  if (def.name !== undefined) set.name = def.name;
-  if (def.notes !== undefined) set.notes = def.notes;
-  if (Object.keys(set).length || def.tags.length) events.push({ at: createdAt, by: creator, ...(Object.keys(set).length ? { set } : {}), ...(def.tags.length ? { tag: def.tags } : {}) });
-  const meta = foldMetadata(events.map(formatEvent).join('\n'));
-  const maxParallel = (top1.max_parallel as number | null | undefined) ?? host.maxParallel ?? os.cpus().length;
-  const sequential = top1.asynchronous === false;
+export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOptions = {}): Promise<Submission> {
+  const c = await checkSubmission(opts, prep);
+  const { repo, def } = c;
+  const { plan, environ } = await planFor(c, repo, c.runner.sendsCode);
+  const { reuse, group: sameGroup } = await lookUp(repo, plan);
+  const { maxParallel, sequential, events, meta } = plan;
+  const createdAt = plan.children[0]!.spec.createdAt;
+  const creator = plan.children[0]!.spec.creator;
+  const fetch = c.fetch;
+  // A run the daemon will start sees the environment it was submitted from (its key says so), not the daemon's.
+  const stash = c.queue ? environ : null;
 
-  if (!isGroup) {
-    const spec = specs[0]!;
+  if (!plan.group) {
+    const { plan: childPlan, spec } = plan.children[0]!;
     const found = reuse[0];
     if (found) {
       const metadataApplied = await applyToReused(repo, found.id, def, createdAt, creator);
-      return { repo, group: null, groupReused: false, children: [{ plan: plans[0]!, id: found.id, reused: found, view: null, controlDir: null }], maxParallel, sequential, metadataApplied };
+      return { repo, group: null, groupReused: false, children: [{ plan: childPlan, id: found.id, reused: found, view: null, controlDir: null }], maxParallel, sequential, metadataApplied };
     }
-    const child = await writeNewRun(repo, spec, meta, fetch, !!prep.startHere);
+    const child = await writeNewRun(repo, spec, meta, fetch, !!prep.startHere, stash);
     try {
       await publishRuns(repo, [{ id: child.id, tip: child.view!.tip }], events.length ? { id: child.id, events } : null);
     } catch (e) {
@@ -373,59 +447,80 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
       await discardControlDir(child.controlDir!);
       throw e;
     }
-    return { repo, group: null, groupReused: false, children: [{ ...child, plan: plans[0]! }], maxParallel, sequential };
+    return { repo, group: null, groupReused: false, children: [{ ...child, plan: childPlan }], maxParallel, sequential };
   }
 
-  const groupMerged: Record<string, unknown> = { ...dataset, ...temporary, ...fixedArgs, max_parallel: maxParallel };
-  const groupArgs = appliedRunArgs(groupMerged, !runner.sendsCode || groupMerged.on_local === true);
-  const skipGroup = groupArgs.skip !== false && groupArgs.force !== true;
-  if (skipGroup && reuse.every(Boolean)) {
-    const same = existing.get(groupKey)?.find((r) => r.kind === 'group');
-    if (same) {
-      const metadataApplied = await applyToReused(repo, same.id, def, createdAt, creator);
-      return { repo, metadataApplied, group: await readRun(repo, same.id), groupReused: true, children: plans.map((plan, i) => ({ plan, id: reuse[i]!.id, reused: reuse[i]!, view: null, controlDir: null })), maxParallel, sequential };
-    }
+  if (sameGroup) {
+    const metadataApplied = await applyToReused(repo, sameGroup.id, def, createdAt, creator);
+    return { repo, metadataApplied, group: await readRun(repo, sameGroup.id), groupReused: true, children: plan.children.map(({ plan: p }, i) => ({ plan: p, id: reuse[i]!.id, reused: reuse[i]!, view: null, controlDir: null })), maxParallel, sequential };
   }
-  const groupSpec: RunSpec = {
-    format: 1,
-    kind: 'group',
-    command: def.command,
-    cwd: repo.prefix,
-    params: dict(Object.entries((raw as { params?: Record<string, unknown> }).params ?? {}).filter(([k]) => Object.hasOwn(def.params, k))),
-    seed: groupSeed,
-    code: snapshot,
-    host: host.name,
-    runArgs: groupArgs,
-    inputs: def.inputs,
-    env: def.env,
-    parent: null,
-    creator,
-    createdAt,
-    key: groupKey,
-    nonce: crypto.randomBytes(8).toString('hex'),
-    runArgsFrom: { dataset, runner: {}, temporary },
-    childCount: n,
-    ...(hostProfile ? { hostProfile } : {}),
-  };
-  for (const a of opts.assignments ?? []) {
-    const [k, v] = parseAssignment(a);
-    groupSpec.params[k] = v;
-  }
-  const group = await writeSpecCommit(repo, groupSpec, meta);
+  const group = await writeSpecCommit(repo, plan.group, meta);
   const children: SubmittedChild[] = [];
   try {
-    for (const [i, spec] of specs.entries()) {
+    for (const [i, { plan: p, spec }] of plan.children.entries()) {
       const found = reuse[i];
-      if (found) children.push({ plan: plans[i]!, id: found.id, reused: found, view: null, controlDir: null });
-      else children.push({ ...(await writeNewRun(repo, { ...spec, parent: group.id }, { name: spec.name ?? null, notes: null, tags: [] }, fetch, false)), plan: plans[i]! });
+      if (found) children.push({ plan: p, id: found.id, reused: found, view: null, controlDir: null });
+      else children.push({ ...(await writeNewRun(repo, { ...spec, parent: group.id }, { name: spec.name ?? null, notes: null, tags: [] }, fetch, false, stash)), plan: p });
     }
-    const list: GroupChild[] = children.map((c) => ({ id: c.id, reused: !!c.reused }));
+    const list: GroupChild[] = children.map((ch) => ({ id: ch.id, reused: !!ch.reused }));
     const withChildren = await childrenView(repo, group, list);
-    await publishRuns(repo, [{ id: group.id, tip: withChildren.tip }, ...children.filter((c) => c.view).map((c) => ({ id: c.id, tip: c.view!.tip }))], events.length ? { id: group.id, events } : null);
+    await publishRuns(repo, [{ id: group.id, tip: withChildren.tip }, ...children.filter((ch) => ch.view).map((ch) => ({ id: ch.id, tip: ch.view!.tip }))], events.length ? { id: group.id, events } : null);
     return { repo, group: withChildren, groupReused: false, children, maxParallel, sequential };
   } catch (e) {
-    for (const c of children) if (c.controlDir) await discardControlDir(c.controlDir);
+    for (const ch of children) if (ch.controlDir) await discardControlDir(ch.controlDir);
     throw e;
+  }
+}
+
+/** What a dry run found for one run of the submission. */
+export interface DryRunChild {
+  name: string | null;
+  command: string[];
+  params: Record<string, unknown>;
+  seed: number;
+  key: string;
+  /** The run that would be reused, or null when it would run. */
+  reuse: { id: string; status: string } | null;
+  /** Why it would run: the nearest earlier run and what differs from it (null when reused). */
+  why: Explanation | null;
+}
+
+export interface DryRun {
+  group: boolean;
+  /** False: the seed is random, so nothing can be reused. */
+  seeded: boolean;
+  children: DryRunChild[];
+}
+
+/**
+ * `--dry-run`: plan the submission for real (snapshot, inputs, keys, the
+ * memo lookup) with every object written to a scratch directory that is
+ * deleted afterwards; no ref, note or run directory is made.
+ */
+export async function dryRunSubmission(opts: SubmitOptions): Promise<DryRun> {
+  const c = await checkSubmission(opts, {});
+  const dir = await tempPath(c.repo, 'dry-run-objects');
+  try {
+    await fs.mkdir(dir);
+    const scratch = c.repo.scratch(dir);
+    const { plan } = await planFor(c, scratch, false);
+    const { reuse } = await lookUp(scratch, plan);
+    const children: DryRunChild[] = [];
+    for (const [i, { spec }] of plan.children.entries()) {
+      const r = reuse[i];
+      children.push({
+        name: spec.name ?? null,
+        command: spec.command,
+        params: spec.params,
+        seed: spec.seed,
+        key: spec.key,
+        reuse: r ? { id: r.id, status: r.status } : null,
+        why: r ? null : await explainSpec(scratch, spec, null),
+      });
+    }
+    return { group: !!plan.group, seeded: plan.seeded, children };
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
   }
 }
 
@@ -443,12 +538,14 @@ async function snapshotWith(repo: Repo, send: IgnoreFile | null, keepIndex: bool
 }
 
 /** Write a new run's objects and prepare its run directory (nothing published). */
-async function writeNewRun(repo: Repo, spec: RunSpec, meta: RunView['meta'], fetch: IgnoreFile | null, startHere: boolean): Promise<Omit<SubmittedChild, 'plan'>> {
+async function writeNewRun(repo: Repo, spec: RunSpec, meta: RunView['meta'], fetch: IgnoreFile | null, startHere: boolean, environ: Map<string, string> | null): Promise<Omit<SubmittedChild, 'plan'>> {
   const queued = await writeSpecCommit(repo, spec, meta);
   const controlDir = controlDirFor(repo, queued.id, spec.runArgs);
   const perm = await sharedPermFor(repo, controlDir);
   await prepareControlDir(controlDir, perm);
   if (fetch) writeFileShared(perm, fetchIgnoreCopy(controlDir), fetch.patterns);
+  // The submitter's environment for whoever starts the run later (the daemon): values can be secrets, so only the owner reads it, and it is removed once the command has it.
+  if (environ) await fs.writeFile(environCopy(controlDir), JSON.stringify(Object.fromEntries(environ)), { mode: 0o600 });
   // Published already started when its executor allows (the foreground fast path), its code put in place while the ref is written.
   const executor = executorForSpec(spec);
   const state = startHere ? executor.startedAtPublish(controlDir) : null;

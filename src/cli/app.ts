@@ -21,8 +21,10 @@ import CompareCommand from './commands/compare.js';
 import DaemonCommand from './commands/daemon.js';
 import HookCommand from './commands/hook.js';
 import CompletionCommand from './commands/completion.js';
+import WhyCommand from './commands/why.js';
+import RerunCommand from './commands/rerun.js';
 
-export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand];
+export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand, WhyCommand, RerunCommand];
 
 /** Subcommand names as registered; run-args.ts keeps the same list without loading clipanion. */
 export const registeredNames = (): string[] => COMMANDS.flatMap((c) => (c.paths ?? []).filter((p) => p.length).map((p) => p[0]!));

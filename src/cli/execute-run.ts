@@ -2,7 +2,8 @@
  * Running one command in the foreground or in the background, as the CLI
  * does it: streams, signals, the closing status line, the exit code.
  */
-import { startRun, runForeground, signalNumber, repoAt, getRun, runToJson, type RunView } from '../api/index.js';
+import { startSubmission, runSubmissionHere, signalNumber, repoAt, getRun, runToJson, dryRunSubmission, toSubmitOptions, type RunView } from '../api/index.js';
+import { dryRunText } from './why-text.js';
 import { short, exitSummary, duration, runDuration, humanSize } from './render.js';
 import type { ParsedRun } from './run-args.js';
 
@@ -22,8 +23,14 @@ export interface Io {
 }
 
 export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
+  const sub = p.submit ?? toSubmitOptions(p.run);
+  if (p.dryRun) {
+    const plan = await dryRunSubmission(sub);
+    io.stdout.write(p.json ? JSON.stringify(plan) + '\n' : dryRunText(plan));
+    return 0;
+  }
   if (p.detach) {
-    const { id, repo, beyondMaxParallel } = await startRun(p.run);
+    const { id, repo, beyondMaxParallel } = await startSubmission(sub);
     if (beyondMaxParallel && !p.quiet) io.stderr.write(`git-run: ${maxParallelText(beyondMaxParallel)}\n`);
     io.stdout.write(p.json ? JSON.stringify(await runToJson(repo, await getRun(repo, id))) + '\n' : id + '\n');
     return 0;
@@ -55,7 +62,7 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
     const tty = !!(io.stderr as NodeJS.WriteStream).isTTY;
     const t0 = Date.now();
     let shown = false;
-    const { view, reused } = await runForeground(p.run, {
+    const { view, reused } = await runSubmissionHere(sub, {
       // Code sent to a remote host: a progress line on a terminal, nothing when piped.
       transfer: (bytes) => {
         if (!tty || p.quiet) return;
@@ -67,7 +74,7 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
       cancelled,
       onSubmitted: (runId, wasReused, applied) => {
         id = runId;
-        if (wasReused && !p.quiet) write(io.stderr, Buffer.from(`git-run: reusing run ${short(runId)}: same code, command, parameters and seed (--force to run again)\n`));
+        if (wasReused && !p.quiet) write(io.stderr, Buffer.from(`git-run: reusing run ${short(runId)}: same run key: code, command, parameters, seed, inputs and environment (--force to run again; git run why explains a rerun)\n`));
         if (applied && !p.quiet) write(io.stderr, Buffer.from(`git-run: ${metadataText(applied)} (as git run edit would)\n`));
       },
     });
@@ -78,7 +85,7 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
       // -q silences the summary, not a failure of the tool's own (the command never ran, or was lost).
       write(io.stderr, Buffer.from(`git-run: run ${short(view.id)} ${view.status}: ${err}\n`));
     } else if (p.json) {
-      const repo = await repoAt(p.run.cwd);
+      const repo = await repoAt(sub.cwd);
       write(io.stdout, Buffer.from(JSON.stringify(await runToJson(repo, view)) + '\n'));
     } else if (!p.quiet) {
       const d = runDuration(view);

@@ -8,18 +8,18 @@ import { accessSync, statSync, constants } from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { closest } from '../core/definition.js';
-import type { RunOptions } from '../api/index.js';
+import type { RunOptions, SubmitOptions } from '../api/index.js';
 import type { LeaveMode } from '../core/record.js';
 
 /** Every subcommand name: anything else in first position starts a run. */
-export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', 'submit', 'init', '__supervise', 'diff', 'compare', 'daemon', 'hook', 'completion'];
+export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', 'submit', 'init', '__supervise', 'diff', 'compare', 'daemon', 'hook', 'completion', 'why', 'rerun'];
 
 /**
  * Names kept for subcommands this tool plans (decision 0011): `git run rm <id>`
  * must not run /bin/rm while `rm` is not a subcommand yet. They run as
  * commands only after `--`.
  */
-export const RESERVED_NAMES = ['rm', 'push', 'pull', 'gc', 'export', 'import', 'lineage', 'why', 'rerun', 'ui', 'remote'];
+export const RESERVED_NAMES = ['rm', 'push', 'pull', 'gc', 'export', 'import', 'lineage', 'ui', 'remote'];
 
 /** Options of the run command: their value's key in ParsedRun, or true for a flag. */
 const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {
@@ -44,6 +44,9 @@ const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {
   '--run-arg': { key: 'runArg', many: true },
   '--host': { key: 'host' },
   '--on-local': { key: 'onLocal', flag: true },
+  '--dep': { key: 'deps', many: true },
+  '-n': { key: 'dryRun', flag: true },
+  '--dry-run': { key: 'dryRun', flag: true },
 };
 
 /** `--run-arg key=value` (a custom run_arg; the value is JSON when it parses as JSON). */
@@ -78,10 +81,14 @@ export function runArgsFromFlags(f: { force?: boolean; forceIgnoresSuccess?: boo
 
 export interface ParsedRun {
   run: RunOptions;
+  /** A submission made otherwise (`rerun`, from a record): used in place of `run`'s. */
+  submit?: SubmitOptions;
   detach: boolean;
   quiet: boolean;
   /** The run as one JSON object on stdout when it ends (-d: at once), in place of the id or the closing line (as submit --json). */
   json: boolean;
+  /** Say what would run and what would be reused, and why; write nothing. */
+  dryRun: boolean;
 }
 
 export function isRunInvocation(argv: string[]): boolean {
@@ -135,6 +142,7 @@ export function parseRunArgv(argv: string[]): ParsedRun {
     tags,
     params: (values.params as string[] | undefined) ?? [],
     ...str('host'),
+    ...(values.deps ? { deps: values.deps as string[] } : {}),
     runArgs: runArgsFromFlags({
       force: values.force === true,
       forceIgnoresSuccess: values.forceIgnoresSuccess === true,
@@ -143,7 +151,7 @@ export function parseRunArgv(argv: string[]): ParsedRun {
       onLocal: values.onLocal === true,
     }),
   };
-  return { run, detach: values.detach === true, quiet: values.quiet === true, json: values.json === true };
+  return { run, detach: values.detach === true, quiet: values.quiet === true, json: values.json === true, dryRun: values.dryRun === true };
 }
 
 /**

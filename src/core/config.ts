@@ -15,6 +15,10 @@ export interface RunConfig {
   defaults: Record<string, unknown>;
   hosts: Record<string, Record<string, unknown>>;
   experiments: Record<string, Record<string, unknown>>;
+  /** Environment variables left out of the run key besides the session ones (globs, `*`). */
+  envIgnore?: string[];
+  /** Variables kept in the key (hashed) although they look like session variables or credentials (globs). */
+  envInclude?: string[];
 }
 
 export interface ConfigProblem {
@@ -54,7 +58,14 @@ export function parseRunConfig(input: string | Uint8Array): { config: RunConfig;
     if (!v || typeof v !== 'object' || Array.isArray(v)) problems.push({ where: k, problem: 'must be a JSON object' });
     else config[k] = v as never;
   }
-  for (const k of Object.keys(o)) if (!['defaults', 'hosts', 'experiments', '$schema'].includes(k)) problems.push({ where: k, problem: 'unknown top-level key (expected defaults, hosts, experiments)' });
+  for (const [k, field] of [['env_ignore', 'envIgnore'], ['env_include', 'envInclude']] as const) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || !/^[A-Za-z0-9_*]+$/.test(x))) problems.push({ where: k, problem: 'expected an array of variable names, `*` matching any characters (e.g. ["WANDB_*", "MY_CACHE_DIR"])' });
+    else config[field] = v as string[];
+  }
+  const TOP = ['defaults', 'hosts', 'experiments', 'env_ignore', 'env_include', '$schema'];
+  for (const k of Object.keys(o)) if (!TOP.includes(k)) problems.push({ where: k, problem: `unknown top-level key (expected ${TOP.slice(0, -1).join(', ')})` });
   // run_args defaults: native ones checked (a misspelt one is refused), others kept.
   const runArgProblems: Array<{ path: string; problem: string }> = [];
   config.defaults = checkRunArgs(config.defaults, 'defaults', runArgProblems);

@@ -37,7 +37,7 @@ export const NATIVE_RUN_ARGS: Record<string, { type: 'boolean' | 'string' | 'lea
   on_local: { type: 'boolean', default: false, doc: "run a host profile's runs here, without transfer (Runaway's --on-local)" },
 };
 
-export const DEFINITION_KEYS = ['command', 'params', 'repeat', 'seed', 'name', 'notes', 'tags', 'host', 'env', 'inputs', 'run_args', 'overrides', 'triggers', '$schema'];
+export const DEFINITION_KEYS = ['command', 'params', 'repeat', 'seed', 'name', 'notes', 'tags', 'host', 'env', 'inputs', 'deps', 'run_args', 'overrides', 'triggers', '$schema'];
 
 export type Scalar = string | number | boolean;
 
@@ -59,6 +59,8 @@ export interface Definition {
   host: string | null;
   env: Record<string, string>;
   inputs: string[];
+  /** Pathspecs of the snapshot the result depends on (DVC's deps): the code part of the run key covers only these; null: the whole snapshot. */
+  deps: string[] | null;
   /** Dataset-level run_args: native ones validated, others kept. */
   runArgs: Record<string, unknown>;
   overrides: Array<{ params: Record<string, Scalar>; runArgs: Record<string, unknown> }>;
@@ -345,6 +347,11 @@ export function checkDefinition(raw: unknown): { definition: Definition | null; 
     if (!Array.isArray(raw.inputs) || raw.inputs.some((x) => typeof x !== 'string')) problems.push({ path: 'inputs', problem: 'expected an array of artifact names (<run>:<path>)' });
     else inputs = raw.inputs as string[];
   }
+  let deps: string[] | null = null;
+  if (raw.deps !== undefined && raw.deps !== null) {
+    if (!Array.isArray(raw.deps) || !raw.deps.length || raw.deps.some((x) => typeof x !== 'string' || x === '' || x.includes('\0'))) problems.push({ path: 'deps', problem: 'expected a non-empty array of pathspecs (git\'s syntax, relative to the top of the repository), e.g. ["train.py", "model/"]' });
+    else deps = raw.deps as string[];
+  }
   let runArgs = checkRunArgs(runArgsTop, '', problems);
   if (raw.run_args !== undefined) {
     if (!isObject(raw.run_args)) problems.push({ path: 'run_args', problem: `expected an object, got ${typeName(raw.run_args)}` });
@@ -365,7 +372,7 @@ export function checkDefinition(raw: unknown): { definition: Definition | null; 
     });
   }
   if (problems.length) return { definition: null, problems };
-  const d: Definition = { command, params, repeat, seed, tags, host, env, inputs, runArgs, overrides };
+  const d: Definition = { command, params, repeat, seed, tags, host, env, inputs, deps, runArgs, overrides };
   if (name !== undefined) d.name = name;
   if (notes !== undefined) d.notes = notes;
   return { definition: d, problems };

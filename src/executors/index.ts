@@ -15,7 +15,7 @@ import { sshExecutor } from './ssh/index.js';
 const EXECUTORS: ReadonlyMap<string, Executor> = new Map([localExecutor, sshExecutor].map((e) => [e.type, e]));
 
 export type { Executor, Started, StartOptions, LiveOutput, ProfileCheck, Stream } from './executor.js';
-export { controlDirFor, prepareControlDir, discardControlDir, fetchIgnoreCopy } from './rundir.js';
+export { controlDirFor, prepareControlDir, discardControlDir, fetchIgnoreCopy, environCopy } from './rundir.js';
 export { setCliEntry, launchDaemon, launchSupervisor } from './detached.js';
 export { finalStatus, type Observed, type FinalStatus } from './status.js';
 

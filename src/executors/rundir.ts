@@ -31,6 +31,8 @@ export function controlDirFor(repo: Repo, id: string, runArgs: RunDirArgs): stri
 
 /** Copy of the .fetchignore in force at submission: editing it later does not change this run. */
 export const fetchIgnoreCopy = (dir: string): string => path.join(dir, 'fetchignore');
+/** The submitter's environment (JSON, mode 0600) for a run another process (the daemon) starts: the run key hashed this one. Removed when the command has started. */
+export const environCopy = (dir: string): string => path.join(dir, 'environ.json');
 /** Present when a cancel was asked for. */
 export const cancelMarker = (dir: string): string => path.join(dir, 'cancel');
 /** {"pid", "start"} of the detached supervisor, written before the run starts. */

@@ -36,6 +36,8 @@ export class Repo {
     return { commit, tree: await this.text(['rev-parse', `${commit}^{tree}`]) };
   }
   private writer: LooseObjectWriter | null = null;
+  /** For every git process: a dry run's scratch object directory (see scratch()). */
+  private extraEnv: Env = {};
 
   constructor(
     /** Absolute git directory of this work tree (differs from commonDir in a linked worktree). */
@@ -74,7 +76,7 @@ export class Repo {
   }
 
   private opts(extra: Partial<GitOptions> = {}): GitOptions {
-    const env: Env = { GIT_DIR: this.gitDir, ...(this.topLevel ? { GIT_WORK_TREE: this.topLevel } : {}), ...extra.env };
+    const env: Env = { GIT_DIR: this.gitDir, ...(this.topLevel ? { GIT_WORK_TREE: this.topLevel } : {}), ...this.extraEnv, ...extra.env };
     return { cwd: extra.cwd ?? this.topLevel ?? this.gitDir, ...extra, env };
   }
 
@@ -96,6 +98,20 @@ export class Repo {
   ident(): Promise<Ident> {
     this.identCache ??= readIdent(this.topLevel ?? this.gitDir);
     return this.identCache;
+  }
+
+  /**
+   * The same repository, but every object written goes to `objectsDir` (the
+   * real objects stay readable as an alternate): a dry run plans a
+   * submission for real and then deletes the directory, leaving the
+   * repository as it was.
+   */
+  scratch(objectsDir: string): Repo {
+    const r = new Repo(this.gitDir, this.commonDir, this.topLevel, this.prefix, this.objectFormat, objectsDir);
+    r.head = this.head;
+    r.identCache = this.identCache;
+    r.extraEnv = { ...this.extraEnv, GIT_OBJECT_DIRECTORY: objectsDir, GIT_ALTERNATE_OBJECT_DIRECTORIES: this.objectsDir };
+    return r;
   }
 
   /** Use an identity lookup started earlier (before the repository was opened). */

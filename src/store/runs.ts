@@ -39,11 +39,15 @@ const summary = (command: string[]): string => {
   return s.length > 60 ? s.slice(0, 57) + '...' : s;
 };
 
+export const KEY_ENV_FILE = 'key-env.json';
+
 /** Write the immutable spec commit; nothing refers to it yet. Returns the
  * run as it will read once published (status queued). */
 export async function writeSpecCommit(repo: Repo, spec: RunSpec, meta: Metadata, upstream: string[] = []): Promise<RunView> {
   const runJson = await writeBlob(repo, JSON.stringify(spec, null, 2) + '\n');
   const entries = [blobEntry('run.json', runJson), treeEntry('code', spec.code.tree)];
+  // The key's environment (names and keyed hashes, core/key.ts), which `why` compares: in the tree, so it stays with the run.
+  if (spec.keyParts?.env) entries.push(blobEntry(KEY_ENV_FILE, spec.keyParts.env));
   const tree = await writeTree(repo, entries);
   const id = await writeCommit(repo, { tree, parents: upstream, message: `submitted: ${summary(spec.command)}\n` });
   return { id, tip: id, spec, state: null, result: null, status: 'queued', meta, entries, children: null, metrics: null };

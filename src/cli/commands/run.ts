@@ -16,6 +16,8 @@ export default class RunCommand extends GitRunCommand {
       ['Run in the background and name the run', 'git run -d --name baseline -- python train.py'],
       ['Keep the run directory for inspection', 'git run --leave all -- make test'],
       ['A parameter, as a placeholder', 'git run -p lr=0.1 --seed 7 -- python train.py --lr {lr}'],
+      ['Would it run again? (writes nothing)', 'git run --dry-run --seed 7 -- python train.py'],
+      ['Rerun only when these files change', 'git run --seed 7 --dep train.py --dep model/ -- python train.py'],
     ],
   });
 
@@ -37,6 +39,8 @@ export default class RunCommand extends GitRunCommand {
   runArg = Option.Array('--run-arg', { description: 'a custom run_arg key=value for this run (repeatable)' });
   host = Option.String('--host', { description: 'a host profile of .runconfig (default: local)' });
   onLocal = Option.Boolean('--on-local', false, { description: "run the host profile here, without transfer (Runaway's --on-local)" });
+  deps = Option.Array('--dep', { description: 'a pathspec the result depends on (repeatable): the run key covers only these files of the code, so editing others does not rerun it' });
+  dryRun = Option.Boolean('-n,--dry-run', false, { description: 'say whether it would run or reuse a run, and why; write nothing' });
   command = Option.Rest();
 
   async run(): Promise<number> {
@@ -61,6 +65,8 @@ export default class RunCommand extends GitRunCommand {
     for (const a of this.runArg ?? []) put('--run-arg', a);
     put('--host', this.host);
     if (this.onLocal) argv.push('--on-local');
+    for (const d of this.deps ?? []) put('--dep', d);
+    if (this.dryRun) argv.push('--dry-run');
     return executeRun(parseRunArgv([...argv, '--', ...this.command]), this.context);
   }
 }

@@ -1,10 +1,11 @@
 import { GitRunCommand, Command, Option } from '../base.js';
-import { submitDetached, prepareSubmission, runChildren, runToJson, getRuns, groupStatus, type Progress, type SubmitOptions, type Status } from '../../api/index.js';
+import { submitDetached, prepareSubmission, dryRunSubmission, runChildren, runToJson, getRuns, groupStatus, type Progress, type SubmitOptions, type Status } from '../../api/index.js';
 import { runArgsFromFlags } from '../run-args.js';
 import { short, paint } from '../render.js';
 import { escapeText } from '../escape.js';
 import { maxParallelText, metadataText } from '../execute-run.js';
 import { whileRecording } from '../reader.js';
+import { dryRunText } from '../why-text.js';
 import type { RunView } from '../../api/index.js';
 
 export default class SubmitCommand extends GitRunCommand {
@@ -14,7 +15,7 @@ export default class SubmitCommand extends GitRunCommand {
     details: `
       The definition is a JSON file, or the name of an experiment under "experiments" in .runconfig. \`name=value\` arguments override its parameters; flags override its fields. A definition with more than one parameter combination, or repeat > 1, makes a group (parent run) with one child per combination and repetition.
 
-      A child whose run key (code, command, parameters, seed, inputs, env) matches an existing run that is running or finished is not run again: the group points at the existing run. --force (or --no-skip) reruns running and failed ones; succeeded ones only with --force-ignores-success as well.
+      A child whose run key (code, or only the deps paths of it; command, parameters, seed, inputs, and the environment the command sees) matches an existing run that is running or finished is not run again: the group points at the existing run. --force (or --no-skip) reruns running and failed ones; succeeded ones only with --force-ignores-success as well.
 
       Runs in the foreground with progress on a terminal (at most max_parallel children at once; --sequential: one at a time); -d returns at once.
     `,
@@ -22,6 +23,7 @@ export default class SubmitCommand extends GitRunCommand {
       ['A sweep from a file', 'git run submit sweep.json'],
       ['An experiment of .runconfig, with a parameter and a flag overridden', 'git run submit baseline lr=0.01 --repeat 3'],
       ['Rerun everything, even what succeeded', 'git run submit sweep.json --force --force-ignores-success'],
+      ['What would run, and why (writes nothing)', 'git run submit sweep.json --dry-run'],
     ],
   });
 
@@ -49,6 +51,8 @@ export default class SubmitCommand extends GitRunCommand {
   fetchIgnore = Option.String('--fetch-ignore', { description: 'ignore file for outputs' });
   runArg = Option.Array('--run-arg', { description: 'a custom run_arg key=value (repeatable)' });
   onLocal = Option.Boolean('--on-local', false, { description: "run the host profile here, without transfer (Runaway's --on-local)" });
+  deps = Option.Array('--dep', { description: 'a pathspec the results depend on (repeatable; overrides the definition\'s "deps"): the run key covers only these files of the code' });
+  dryRun = Option.Boolean('-n,--dry-run', false, { description: 'say which runs would run and which would be reused, and why; write nothing' });
   target = Option.String({ name: 'file.json|experiment' });
   assignments = Option.Rest({ name: 'name=value' });
 
@@ -79,7 +83,13 @@ export default class SubmitCommand extends GitRunCommand {
       ...(this.seed !== undefined ? { seed: this.seed } : {}),
       ...(this.host !== undefined ? { host: this.host } : {}),
       ...(this.commit !== undefined ? { commit: this.commit } : {}),
+      ...(this.deps?.length ? { deps: this.deps } : {}),
     };
+    if (this.dryRun) {
+      const plan = await dryRunSubmission(opts);
+      this.out(this.json ? JSON.stringify(plan) + '\n' : dryRunText(plan));
+      return 0;
+    }
     const s = this.detach ? await submitDetached(opts) : await prepareSubmission(opts);
     const id = s.group?.id ?? s.children[0]!.id;
     const fresh = s.children.filter((c) => c.view).length;

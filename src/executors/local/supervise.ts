@@ -17,7 +17,7 @@
  * or mark the run lost when nothing can tell how it ended.
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, promises as fs, existsSync, fstatSync, readSync } from 'node:fs';
+import { openSync, closeSync, promises as fs, existsSync, fstatSync, readFileSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../../git/repo.js';
 import { mkdirShared, openShared, sharedPermFor, writeFileShared } from '../../git/shared.js';
@@ -29,7 +29,8 @@ import { isFinal, type RunHandle, type RunResult, type RunState } from '../../co
 import { paramEnvName } from '../../core/sweep.js';
 import { bootId, groupAlive, isAlive, killGroup, processStart, thisHost } from '../../util/process.js';
 import { readJsonFile, writeAtomic } from '../../util/files.js';
-import { PARAMS_DIR, cancelMarker, controlDirFor, fetchIgnoreCopy, supervisorFile, type RunDirArgs } from '../rundir.js';
+import { PARAMS_DIR, cancelMarker, controlDirFor, environCopy, fetchIgnoreCopy, supervisorFile, type RunDirArgs } from '../rundir.js';
+import { commandBaseEnv } from '../../core/key.js';
 import { finalStatus, type ObservedOutputs } from '../status.js';
 import type { Stream } from '../executor.js';
 
@@ -72,12 +73,9 @@ const files = (dir: string) => ({
 });
 
 function commandEnv(view: RunView, controlDir: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  // A run started from a hook must not inherit the hook's repository.
-  for (const v of ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_PREFIX', 'GIT_COMMON_DIR']) delete env[v];
-  // Output reaches the log files as it is written, not in 4 KiB blocks.
-  env.PYTHONUNBUFFERED ??= '1';
-  Object.assign(env, view.spec.env);
+  // A run the daemon starts sees the environment it was submitted from: the run key hashed that one (api/submit.ts).
+  const stored = readEnviron(controlDir);
+  const env: NodeJS.ProcessEnv = Object.fromEntries(commandBaseEnv(stored ?? process.env, view.spec.env));
   for (const [k, v] of Object.entries(view.spec.params)) env[paramEnvName(k)] = typeof v === 'string' ? v : String(v);
   const work = files(controlDir).work;
   env.GIT_RUN_ID = view.id;
@@ -85,6 +83,19 @@ function commandEnv(view: RunView, controlDir: string): NodeJS.ProcessEnv {
   env.GIT_RUN_DIR = work;
   env.GIT_RUN_PARAMS = path.join(work, PARAMS_DIR, 'params.json');
   return env;
+}
+
+function readEnviron(controlDir: string): Record<string, string> | null {
+  const file = environCopy(controlDir);
+  if (!existsSync(file)) return null;
+  try {
+    const o = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return o && typeof o === 'object' && !Array.isArray(o) ? (o as Record<string, string>) : null;
+  } catch {
+    return null;
+  } finally {
+    rmSync(file, { force: true });
+  }
 }
 
 /** The parameters file: {"params", "seed", "id", "name"}. */
