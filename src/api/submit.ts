@@ -366,7 +366,9 @@ async function codeKeyOf(c: Checked, tree: string): Promise<string> {
   if (c.deps) return depsKey(c.repo, tree, c.deps);
   const id = c.loaded.id;
   const definitionFile = id !== 'command line' && !id.startsWith('experiment:') && !id.startsWith('..') && !path.isAbsolute(id);
-  const own = ['.runconfig', ...(definitionFile ? [id] : [])];
+  // Looked for in the tree only when it can be there: a plain `git run` in a repository without .runconfig reads no tree.
+  const fromTree = !!(c.opts.commit || c.opts.code);
+  const own = [...(fromTree || existsSync(path.join(c.repo.topLevel!, '.runconfig')) ? ['.runconfig'] : []), ...(definitionFile ? [id] : [])];
   return treeWithout(c.repo, tree, own);
 }
 
