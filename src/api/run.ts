@@ -36,6 +36,10 @@ export interface RunOptions {
   host?: string;
   /** Pathspecs the result depends on (`--dep`): the key's code part covers only these. */
   deps?: string[];
+  /** Inputs: `[dest=]<run>:<path>` or `[dest=]<work-tree path>`, relative to `cwd` (src/core/inputs.ts). */
+  inputs?: string[];
+  /** Keep work-tree inputs' content in git objects. */
+  storeInputs?: boolean;
 }
 
 export function toSubmitOptions(o: RunOptions): SubmitOptions {
@@ -55,6 +59,8 @@ export function toSubmitOptions(o: RunOptions): SubmitOptions {
     ...(o.seed !== undefined ? { seed: o.seed } : {}),
     ...(o.host !== undefined ? { host: o.host } : {}),
     ...(o.deps?.length ? { deps: o.deps } : {}),
+    ...(o.inputs?.length ? { inputs: o.inputs } : {}),
+    ...(o.storeInputs ? { storeInputs: true } : {}),
   };
 }
 

@@ -30,6 +30,7 @@ import { depsKey, treeWithout } from '../git/keytree.js';
 import { envHashKey } from './envkey.js';
 import { explainSpec, type Explanation } from './why.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
+import { commandLineInputs, resolveInputs } from './inputs.js';
 import { ignoreFile, loadRunConfig, parseSeed, type IgnoreFile } from './context.js';
 import type { RunConfig } from '../core/config.js';
 import { controlDirFor, discardControlDir, environCopy, executorForProfile, executorForSpec, executorOfType, fetchIgnoreCopy, prepareControlDir, type Executor } from '../executors/index.js';
@@ -65,6 +66,10 @@ export interface SubmitOptions {
   runArgs?: Record<string, unknown>;
   /** Allow a sweep above SWEEP_CAP children. */
   yes?: boolean;
+  /** -i/--input values: `[dest=]<run>:<path>` or `[dest=]<work-tree path>`, relative to `cwd`. */
+  inputs?: string[];
+  /** Keep work-tree inputs' content in git objects (the `store` option for every input). */
+  storeInputs?: boolean;
   /** Run the code of this commit (its tree, its .runconfig, its .sendignore) instead of a snapshot of the work tree. */
   commit?: string;
   /** Pathspecs (relative to where the user stands, git's syntax) the result depends on: the key's code part covers only these (`--dep`). */
@@ -373,15 +378,18 @@ async function codeKeyOf(c: Checked, tree: string): Promise<string> {
 }
 
 /** Read what the plan needs from the world (snapshot, key parts) and plan. */
-async function planFor(c: Checked, repo: Repo, keepIndex: boolean): Promise<{ plan: Plan; environ: Map<string, string> | null; snapshot: Snapshot }> {
+async function planFor(c: Checked, repo: Repo, keepIndex: boolean): Promise<{ plan: Plan; environ: Map<string, string> | null; snapshot: Snapshot; lineage: Lineage }> {
   const { def, opts } = c;
+  // A definition's inputs are relative to the top; the command line's to where the user stands.
+  const inputSources = [...def.inputs.map((request) => ({ request: { ...request, store: request.store || !!opts.storeInputs }, base: '' })), ...commandLineInputs(opts.inputs ?? [], repo.prefix, !!opts.storeInputs)];
   // An ssh host is reached (and its key checked) before anything is written.
   const reaching = c.runner.reach(c.host.record);
   reaching?.catch(() => undefined);
   const [snapshot, ident] = await Promise.all([opts.code ?? snapshotWith(repo, c.send, keepIndex, opts.commit), repo.ident()]);
   await reaching;
   const cc: Checked = { ...c, repo };
-  const [codeKey, env] = await Promise.all([codeKeyOf(cc, snapshot.tree), keyEnv(cc)]);
+  // Inputs resolved before anything is written: a bad one writes nothing.
+  const [codeKey, env, resolved] = await Promise.all([codeKeyOf(cc, snapshot.tree), keyEnv(cc), resolveInputs(repo, inputSources, { codeTree: snapshot.tree })]);
   const plan = planSubmission({
     def,
     direct: c.direct,
@@ -396,7 +404,7 @@ async function planFor(c: Checked, repo: Repo, keepIndex: boolean): Promise<{ pl
     snapshot,
     codeKey,
     deps: c.deps,
-    inputs: [],
+    inputs: resolved.inputs,
     env: { blob: env.blob, leftOut: env.leftOut },
     cwd: repo.prefix,
     creator: `${ident.name} <${ident.email}>`,
@@ -407,7 +415,13 @@ async function planFor(c: Checked, repo: Repo, keepIndex: boolean): Promise<{ pl
     cpus: os.cpus().length,
     nonce: () => crypto.randomBytes(8).toString('hex'),
   });
-  return { plan, environ: env.environ, snapshot };
+  return { plan, environ: env.environ, snapshot, lineage: { upstream: resolved.upstream, storedTree: resolved.storedTree } };
+}
+
+/** What a new run's spec commit holds beside run.json and the code: the upstream runs' finishing commits as its parents, the stored inputs' tree. */
+interface Lineage {
+  upstream: string[];
+  storedTree: string | null;
 }
 
 /** For each child: the existing run it would reuse, by remotemanager's rules (skip, force, force_ignores_success); and the group's. */
@@ -425,7 +439,7 @@ async function lookUp(repo: Repo, plan: Plan): Promise<{ reuse: Array<KeyedRun |
 export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOptions = {}): Promise<Submission> {
   const c = await checkSubmission(opts, prep);
   const { repo, def } = c;
-  const { plan, environ } = await planFor(c, repo, c.runner.sendsCode);
+  const { plan, environ, lineage } = await planFor(c, repo, c.runner.sendsCode);
   const { reuse, group: sameGroup } = await lookUp(repo, plan);
   const { maxParallel, sequential, events, meta } = plan;
   const createdAt = plan.children[0]!.spec.createdAt;
@@ -441,7 +455,7 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
       const metadataApplied = await applyToReused(repo, found.id, def, createdAt, creator);
       return { repo, group: null, groupReused: false, children: [{ plan: childPlan, id: found.id, reused: found, view: null, controlDir: null }], maxParallel, sequential, metadataApplied };
     }
-    const child = await writeNewRun(repo, spec, meta, fetch, !!prep.startHere, stash);
+    const child = await writeNewRun(repo, spec, meta, fetch, !!prep.startHere, stash, lineage);
     try {
       await publishRuns(repo, [{ id: child.id, tip: child.view!.tip }], events.length ? { id: child.id, events } : null);
     } catch (e) {
@@ -456,13 +470,13 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
     const metadataApplied = await applyToReused(repo, sameGroup.id, def, createdAt, creator);
     return { repo, metadataApplied, group: await readRun(repo, sameGroup.id), groupReused: true, children: plan.children.map(({ plan: p }, i) => ({ plan: p, id: reuse[i]!.id, reused: reuse[i]!, view: null, controlDir: null })), maxParallel, sequential };
   }
-  const group = await writeSpecCommit(repo, plan.group, meta);
+  const group = await writeSpecCommit(repo, plan.group, meta, lineage.upstream, lineage.storedTree);
   const children: SubmittedChild[] = [];
   try {
     for (const [i, { plan: p, spec }] of plan.children.entries()) {
       const found = reuse[i];
       if (found) children.push({ plan: p, id: found.id, reused: found, view: null, controlDir: null });
-      else children.push({ ...(await writeNewRun(repo, { ...spec, parent: group.id }, { name: spec.name ?? null, notes: null, tags: [] }, fetch, false, stash)), plan: p });
+      else children.push({ ...(await writeNewRun(repo, { ...spec, parent: group.id }, { name: spec.name ?? null, notes: null, tags: [] }, fetch, false, stash, lineage)), plan: p });
     }
     const list: GroupChild[] = children.map((ch) => ({ id: ch.id, reused: !!ch.reused }));
     const withChildren = await childrenView(repo, group, list);
@@ -540,8 +554,9 @@ async function snapshotWith(repo: Repo, send: IgnoreFile | null, keepIndex: bool
 }
 
 /** Write a new run's objects and prepare its run directory (nothing published). */
-async function writeNewRun(repo: Repo, spec: RunSpec, meta: RunView['meta'], fetch: IgnoreFile | null, startHere: boolean, environ: Map<string, string> | null): Promise<Omit<SubmittedChild, 'plan'>> {
-  const queued = await writeSpecCommit(repo, spec, meta);
+async function writeNewRun(repo: Repo, spec: RunSpec, meta: RunView['meta'], fetch: IgnoreFile | null, startHere: boolean, environ: Map<string, string> | null, lineage: Lineage): Promise<Omit<SubmittedChild, 'plan'>> {
+  // Lineage is the commit graph: the upstream runs' finishing commits are the spec commit's parents.
+  const queued = await writeSpecCommit(repo, spec, meta, lineage.upstream, lineage.storedTree);
   const controlDir = controlDirFor(repo, queued.id, spec.runArgs);
   const perm = await sharedPermFor(repo, controlDir);
   await prepareControlDir(controlDir, perm);

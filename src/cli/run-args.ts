@@ -47,6 +47,9 @@ const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {
   '--dep': { key: 'deps', many: true },
   '-n': { key: 'dryRun', flag: true },
   '--dry-run': { key: 'dryRun', flag: true },
+  '-i': { key: 'inputs', many: true },
+  '--input': { key: 'inputs', many: true },
+  '--store-inputs': { key: 'storeInputs', flag: true },
 };
 
 /** `--run-arg key=value` (a custom run_arg; the value is JSON when it parses as JSON). */
@@ -141,6 +144,8 @@ export function parseRunArgv(argv: string[]): ParsedRun {
     ...(typeof values.leave === 'string' ? { leave: values.leave as LeaveMode } : {}),
     tags,
     params: (values.params as string[] | undefined) ?? [],
+    inputs: (values.inputs as string[] | undefined) ?? [],
+    ...(values.storeInputs === true ? { storeInputs: true } : {}),
     ...str('host'),
     ...(values.deps ? { deps: values.deps as string[] } : {}),
     runArgs: runArgsFromFlags({

@@ -8,12 +8,13 @@
  *     "command": ["python", "train.py", "--lr", "{lr}"],   or a string, split like a shell would (no expansion)
  *     "params": {"lr": {"from": 0.1, "to": 0.3, "step": 0.1}, "data": {"values": ["a", "b"]}},
  *     "repeat": 3, "seed": 42, "name": "...", "notes": "...", "tags": ["..."],
- *     "host": "local", "env": {"OMP_NUM_THREADS": "1"}, "inputs": [],
+ *     "host": "local", "env": {"OMP_NUM_THREADS": "1"}, "inputs": ["<run>:out/data.bin", "data/raw.bin", "dest=<source>", {"path": "...", "from": "...", "store": true}],
  *     "skip": true, "leave": "code", ...native run_args at the top level,
  *     "run_args": {"partition": "gpu", ...any run_args, kept for the executor},
  *     "overrides": [{"params": {"data": "b"}, "run_args": {"mem": "8G"}}]   per-child run_args
  *   }
  */
+import { parseInputEntry, type InputRequest } from './inputs.js';
 
 export interface Problem {
   /** JSON path, e.g. `params.lr.step`; '' for the whole document. */
@@ -58,9 +59,10 @@ export interface Definition {
   tags: string[];
   host: string | null;
   env: Record<string, string>;
-  inputs: string[];
   /** Pathspecs of the snapshot the result depends on (DVC's deps): the code part of the run key covers only these; null: the whole snapshot. */
   deps: string[] | null;
+  /** As written (src/core/inputs.ts); resolved at submission (src/api/inputs.ts). Work-tree paths are relative to the repository's top. */
+  inputs: InputRequest[];
   /** Dataset-level run_args: native ones validated, others kept. */
   runArgs: Record<string, unknown>;
   overrides: Array<{ params: Record<string, Scalar>; runArgs: Record<string, unknown> }>;
@@ -342,10 +344,14 @@ export function checkDefinition(raw: unknown): { definition: Definition | null; 
       else env[k] = v;
     }
   }
-  let inputs: string[] = [];
+  const inputs: InputRequest[] = [];
   if (raw.inputs !== undefined) {
-    if (!Array.isArray(raw.inputs) || raw.inputs.some((x) => typeof x !== 'string')) problems.push({ path: 'inputs', problem: 'expected an array of artifact names (<run>:<path>)' });
-    else inputs = raw.inputs as string[];
+    if (!Array.isArray(raw.inputs)) problems.push({ path: 'inputs', problem: `expected an array of inputs ("<run>:<path>", a work-tree path, "dest=<source>" or {"path", "from", "store"}), got ${typeName(raw.inputs)}` });
+    else raw.inputs.forEach((x, i) => {
+      const parsed = parseInputEntry(x);
+      if ('problem' in parsed) problems.push({ path: `inputs[${i}]`, problem: parsed.problem });
+      else inputs.push(parsed.request);
+    });
   }
   let deps: string[] | null = null;
   if (raw.deps !== undefined && raw.deps !== null) {

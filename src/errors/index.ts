@@ -39,6 +39,7 @@ export const ErrorCode = {
   IndexUnusable: 'E_INDEX_UNUSABLE',
   DiskFull: 'E_DISK_FULL',
   Git: 'E_GIT',
+  BadInput: 'E_BAD_INPUT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -128,6 +128,8 @@ export interface OutputRules {
   exclude?: string;
   /** Work on a copy of the run's index: needed when another process may collect the same run. */
   privateIndex?: boolean;
+  /** The run's input files: those it left as they were are no outputs, nor is one rewritten with the same bytes; one it changed is. */
+  inputs?: { unchanged: ReadonlySet<string>; oids: ReadonlyMap<string, string> };
 }
 
 /**
@@ -159,14 +161,18 @@ async function collectWith(repo: Repo, d: RunDirectory, codeTree: string, rules:
   const listed = await repo.git([...cfg, 'ls-files', '-z', '--others', '--modified', ...exclude], { cwd: d.workDir, env });
   // git itself skips what it takes for .git (update-index ignores the other spellings): refused here, as for every executor.
   // A directory named exactly .git is never listed: looked for where outputs are.
-  const names = listed.stdout.toString('utf8').split('\0').filter(Boolean);
+  let names = listed.stdout.toString('utf8').split('\0').filter(Boolean);
+  // Untouched inputs are not hashed again (a 1 GiB input costs nothing here).
+  const unchanged = rules.inputs?.unchanged;
+  if (unchanged?.size) names = names.filter((n) => !unchanged.has(n));
+  const list = unchanged?.size ? Buffer.from(names.map((n) => n + '\0').join('')) : listed.stdout;
   const dirs = new Set(['', ...names.map((n) => path.posix.dirname(n)).map((d) => (d === '.' ? '' : d))]);
   for (const dir of dirs) {
     if (lstatSafe(path.join(d.workDir, dir, '.git'))) throw refusedOutputs(dir ? `${dir}/.git` : '.git', 'a ".git" entry (in one of its spellings)');
   }
   checkOutputs(names, new Map());
-  if (!listed.stdout.length) return null;
-  await repo.git([...cfg, 'update-index', '-z', '--add', '--remove', '--stdin'], { cwd: d.workDir, env, input: listed.stdout });
+  if (!list.length) return null;
+  await repo.git([...cfg, 'update-index', '-z', '--add', '--remove', '--stdin'], { cwd: d.workDir, env, input: list });
   const after = await repo.text([...cfg, 'write-tree'], { cwd: d.workDir, env });
   // What really differs from the code (a touched but identical file is not an output).
   const diff = (await repo.git(['diff-tree', '-z', '-r', '--no-renames', '--raw', codeTree, after])).stdout.toString('utf8');
@@ -180,6 +186,7 @@ async function collectWith(repo: Repo, d: RunDirectory, codeTree: string, rules:
     if (status === 'D') continue;
     if (rules.exclude && (file === rules.exclude || file.startsWith(rules.exclude + '/'))) continue;
     if (rules.onlyNew && status !== 'A') continue;
+    if (rules.inputs?.oids.get(file) === newOid) continue;
     entries.push(`${newMode} ${newOid}\t${file}\0`);
     kept.push({ path: file, mode: newMode!, oid: newOid! });
   }
@@ -228,6 +235,7 @@ export async function outputsFromCandidates(repo: Repo, candidates: Candidate[],
     const before = code.get(c.path);
     if (before && before.oid === c.oid && before.mode === c.mode) continue;
     if (rules.onlyNew && before) continue;
+    if (rules.inputs?.oids.get(c.path) === c.oid) continue;
     entries.push(`${c.mode} ${c.oid}\t${c.path}\0`);
   }
   return outputsTree(repo, entries, rules);

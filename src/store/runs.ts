@@ -43,9 +43,10 @@ export const KEY_ENV_FILE = 'key-env.json';
 
 /** Write the immutable spec commit; nothing refers to it yet. Returns the
  * run as it will read once published (status queued). */
-export async function writeSpecCommit(repo: Repo, spec: RunSpec, meta: Metadata, upstream: string[] = []): Promise<RunView> {
+export async function writeSpecCommit(repo: Repo, spec: RunSpec, meta: Metadata, upstream: string[] = [], storedInputs: string | null = null): Promise<RunView> {
   const runJson = await writeBlob(repo, JSON.stringify(spec, null, 2) + '\n');
-  const entries = [blobEntry('run.json', runJson), treeEntry('code', spec.code.tree)];
+  // Stored inputs (the store option) stay reachable in the run's own tree, at inputs/<path>.
+  const entries = [blobEntry('run.json', runJson), treeEntry('code', spec.code.tree), ...(storedInputs ? [treeEntry('inputs', storedInputs)] : [])];
   // The key's environment (names and keyed hashes, core/key.ts), which `why` compares: in the tree, so it stays with the run.
   if (spec.keyParts?.env) entries.push(blobEntry(KEY_ENV_FILE, spec.keyParts.env));
   const tree = await writeTree(repo, entries);

@@ -41,6 +41,8 @@ export default class RunCommand extends GitRunCommand {
   onLocal = Option.Boolean('--on-local', false, { description: "run the host profile here, without transfer (Runaway's --on-local)" });
   deps = Option.Array('--dep', { description: 'a pathspec the result depends on (repeatable): the run key covers only these files of the code, so editing others does not rerun it' });
   dryRun = Option.Boolean('-n,--dry-run', false, { description: 'say whether it would run or reuse a run, and why; write nothing' });
+  inputs = Option.Array('-i,--input', { description: "an input (repeatable): <run>:<path> (another run's artifact), a work-tree path (gitignored files too), or dest=<either> to place it elsewhere; found at its path and in $GIT_RUN_INPUTS" });
+  storeInputs = Option.Boolean('--store-inputs', false, { description: "keep work-tree inputs' content in git objects (default: only their ids)" });
   command = Option.Rest();
 
   async run(): Promise<number> {
@@ -67,6 +69,8 @@ export default class RunCommand extends GitRunCommand {
     if (this.onLocal) argv.push('--on-local');
     for (const d of this.deps ?? []) put('--dep', d);
     if (this.dryRun) argv.push('--dry-run');
+    for (const i of this.inputs ?? []) put('--input', i);
+    if (this.storeInputs) argv.push('--store-inputs');
     return executeRun(parseRunArgv([...argv, '--', ...this.command]), this.context);
   }
 }

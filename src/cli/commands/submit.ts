@@ -53,6 +53,8 @@ export default class SubmitCommand extends GitRunCommand {
   onLocal = Option.Boolean('--on-local', false, { description: "run the host profile here, without transfer (Runaway's --on-local)" });
   deps = Option.Array('--dep', { description: 'a pathspec the results depend on (repeatable; overrides the definition\'s "deps"): the run key covers only these files of the code' });
   dryRun = Option.Boolean('-n,--dry-run', false, { description: 'say which runs would run and which would be reused, and why; write nothing' });
+  inputs = Option.Array('-i,--input', { description: "an input (repeatable), added to the definition's: <run>:<path>, a work-tree path, or dest=<either>" });
+  storeInputs = Option.Boolean('--store-inputs', false, { description: "keep work-tree inputs' content in git objects (default: only their ids)" });
   target = Option.String({ name: 'file.json|experiment' });
   assignments = Option.Rest({ name: 'name=value' });
 
@@ -84,6 +86,8 @@ export default class SubmitCommand extends GitRunCommand {
       ...(this.host !== undefined ? { host: this.host } : {}),
       ...(this.commit !== undefined ? { commit: this.commit } : {}),
       ...(this.deps?.length ? { deps: this.deps } : {}),
+      ...(this.inputs?.length ? { inputs: this.inputs } : {}),
+      ...(this.storeInputs ? { storeInputs: true } : {}),
     };
     if (this.dryRun) {
       const plan = await dryRunSubmission(opts);

@@ -5,13 +5,16 @@
 import type { Repo } from '../../git/repo.js';
 import type { RunView } from '../../store/runs.js';
 import type { Executor, Started } from '../executor.js';
+import path from 'node:path';
 import { controlDirFor } from '../rundir.js';
+import { stageLocalInputs } from './inputs.js';
 import { sharedPermFor } from '../../git/shared.js';
 import { cancel, endCommand, LogTail, materializeRun, readLive, refresh, requestCancel, startCommand, startState, type LocalArgs } from './supervise.js';
 
-/** Inputs are not staged yet (the next issue): nothing to place. */
-async function stageInputs(_repo: Repo, _view: RunView): Promise<void> {
-  return undefined;
+/** Inputs hard-linked from the content cache into the run directory (./inputs.ts). */
+async function stageInputs(repo: Repo, view: RunView): Promise<void> {
+  const dir = controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
+  return stageLocalInputs(repo, view, path.join(dir, 'work'), dir);
 }
 
 export const localExecutor: Executor = {

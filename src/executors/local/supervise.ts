@@ -33,6 +33,9 @@ import { PARAMS_DIR, cancelMarker, controlDirFor, environCopy, fetchIgnoreCopy, 
 import { commandBaseEnv } from '../../core/key.js';
 import { finalStatus, type ObservedOutputs } from '../status.js';
 import type { Stream } from '../executor.js';
+import { inputsEnv } from '../../core/inputs.js';
+import { resolvedInputs } from '../inputs.js';
+import { inputsAfterRun } from './inputs.js';
 
 export interface ExitRecord {
   exitCode: number | null;
@@ -82,6 +85,7 @@ function commandEnv(view: RunView, controlDir: string): NodeJS.ProcessEnv {
   env.GIT_RUN_SEED = String(view.spec.seed);
   env.GIT_RUN_DIR = work;
   env.GIT_RUN_PARAMS = path.join(work, PARAMS_DIR, 'params.json');
+  env.GIT_RUN_INPUTS = inputsEnv(resolvedInputs(view.spec));
   return env;
 }
 
@@ -262,6 +266,7 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
         try {
           outputsTree = await collectOutputs(repo, { workDir: f.work, indexFile: f.index }, view.spec.code.tree, {
             exclude: PARAMS_DIR,
+            inputs: inputsAfterRun(f.work, dir),
             privateIndex: !opts.deferCleanup,
             fetchIgnoreFile: args.fetch_ignore ? f.fetchIgnore : null,
             onlyNew: !!args.send_ignore && !args.fetch_ignore,

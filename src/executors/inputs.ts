@@ -1,0 +1,163 @@
+/**
+ * Inputs as files, for every executor: each input of a run (RunSpec.inputs)
+ * expanded into the files it places, and the content cache on this machine
+ * that holds each file's bytes once per content id:
+ *
+ *   <git-common-dir>/git-run/inputs/<oid>     a file's bytes, read-only (0444)
+ *   <git-common-dir>/git-run/inputs/<oid>.x   the same bytes, executable (0555)
+ *
+ * An entry is filled once (a reflink where the file system can, else a
+ * copy), written beside and renamed into place, so a reader never sees half
+ * of one. Artifacts and stored inputs come from git objects; a work-tree
+ * input from the work tree, checked on the way: a file whose bytes are no
+ * longer those recorded at submission fails the run rather than feed it
+ * other data.
+ */
+import crypto from 'node:crypto';
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import type { Repo } from '../git/repo.js';
+import { blobToFile, treeFiles } from '../git/content.js';
+import { NotData, StatCache, worktreeContent } from '../git/statcache.js';
+import { adjustSharedPerm, sharedPerm } from '../git/shared.js';
+import { ErrorCode, GitRunError, isNoSpace, diskFull } from '../errors/index.js';
+import type { RunInput, RunSpec } from '../core/record.js';
+
+/** One file an input places. */
+export interface InputFile {
+  /** Where it goes, relative to the run directory's top. */
+  path: string;
+  oid: string;
+  mode: string;
+  /** The input it belongs to. */
+  input: RunInput;
+  /** A work-tree file it is read from (absolute) when the cache lacks it; null: from git objects. */
+  worktree: string | null;
+}
+
+/** Resolved inputs only: records older than staging hold plain text, which places nothing. */
+export const resolvedInputs = (spec: RunSpec): RunInput[] => (spec.inputs ?? []).filter((i): i is RunInput => typeof i === 'object' && i !== null);
+
+export const contentCacheDir = (repo: Repo): string => path.join(repo.stateDir, 'inputs');
+
+/** The cache entry's name for a file's content and mode. */
+export const cacheName = (oid: string, mode: string): string => (mode === '100755' ? `${oid}.x` : oid);
+
+const changed = (i: RunInput, why: string) =>
+  new GitRunError(ErrorCode.BadInput, `input ${JSON.stringify(i.path)} changed since the run was submitted: ${why}`, `the run did not start rather than use other data; submit it again to use the work tree's ${JSON.stringify(i.worktree ?? i.path)} as it is now`, { path: i.path });
+
+/**
+ * Every file the run's inputs place. A directory from the work tree is
+ * walked again (its files' ids come from the stat cache) and must still have
+ * the recorded tree id.
+ */
+export async function inputFiles(repo: Repo, spec: RunSpec): Promise<InputFile[]> {
+  const out: InputFile[] = [];
+  let cache: StatCache | null = null;
+  for (const i of resolvedInputs(spec)) {
+    const fromGit = !!i.from || !!i.stored;
+    if (i.type === 'blob') {
+      out.push({ path: i.path, oid: i.oid, mode: i.mode, input: i, worktree: fromGit ? null : path.join(repo.topLevel ?? '', i.worktree ?? i.path) });
+      continue;
+    }
+    if (fromGit) {
+      for (const f of await treeFiles(repo, i.oid)) out.push({ path: `${i.path}/${f.path}`, oid: f.oid, mode: f.mode, input: i, worktree: null });
+      continue;
+    }
+    cache ??= StatCache.load(repo);
+    const abs = path.join(repo.topLevel ?? '', i.worktree ?? i.path);
+    let content;
+    try {
+      content = await worktreeContent(cache, repo.objectFormat, abs);
+    } catch (e) {
+      if (e instanceof NotData || (e as NodeJS.ErrnoException).code) throw changed(i, (e as Error).message);
+      throw e;
+    }
+    if (content.oid !== i.oid) throw changed(i, `the directory ${JSON.stringify(i.worktree)} now has other content`);
+    for (const f of content.files) out.push({ path: `${i.path}/${f.path}`, oid: f.oid, mode: f.mode, input: i, worktree: f.abs });
+  }
+  await cache?.save(repo);
+  return out;
+}
+
+/**
+ * Copy a work-tree file into `tmp` and check it holds the recorded bytes: a
+ * reflink (instant, shares blocks until either side is written) then one
+ * hash of the copy; else one pass that copies and hashes together.
+ */
+function copyChecked(format: string, from: string, tmp: string, oid: string): boolean {
+  const alg = format === 'sha256' ? 'sha256' : 'sha1';
+  try {
+    copyFileSync(from, tmp, constants.COPYFILE_FICLONE_FORCE);
+    const size = statSync(tmp).size;
+    const h = crypto.createHash(alg).update(`blob ${size}\0`);
+    const fd = openSync(tmp, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+      for (let n; (n = readSync(fd, buf, 0, buf.length, null)); ) h.update(buf.subarray(0, n));
+    } finally {
+      closeSync(fd);
+    }
+    return h.digest('hex') === oid;
+  } catch (e) {
+    if (isNoSpace(e)) throw e;
+    // No reflink on this file system: copy and hash in one pass.
+  }
+  const size = statSync(from).size;
+  const h = crypto.createHash(alg).update(`blob ${size}\0`);
+  const src = openSync(from, 'r');
+  const dst = openSync(tmp, 'w');
+  let total = 0;
+  try {
+    const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+    for (let n; (n = readSync(src, buf, 0, buf.length, null)); ) {
+      h.update(buf.subarray(0, n));
+      writeSync(dst, buf, 0, n);
+      total += n;
+    }
+  } finally {
+    closeSync(src);
+    closeSync(dst);
+  }
+  return total === size && h.digest('hex') === oid;
+}
+
+/**
+ * Make sure the content cache holds every file's bytes; returns the cache
+ * file of each (by cacheName). A work-tree file that no longer holds the
+ * recorded bytes fails with the reason (nothing is left half-written).
+ */
+export async function fillContentCache(repo: Repo, files: readonly InputFile[]): Promise<Map<string, string>> {
+  const dir = contentCacheDir(repo);
+  const perm = await sharedPerm(repo);
+  if (mkdirSync(dir, { recursive: true })) adjustSharedPerm(perm, dir);
+  const out = new Map<string, string>();
+  for (const f of files) {
+    const name = cacheName(f.oid, f.mode);
+    const final = path.join(dir, name);
+    out.set(name, final);
+    if (existsSync(final)) continue;
+    const tmp = path.join(dir, `tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+    try {
+      if (f.worktree) {
+        let ok: boolean;
+        try {
+          ok = copyChecked(repo.objectFormat, f.worktree, tmp, f.oid);
+        } catch (e) {
+          if (isNoSpace(e)) throw diskFull(dir);
+          throw changed(f.input, `${JSON.stringify(f.input.worktree ?? f.path)} cannot be read: ${(e as Error).message}`);
+        }
+        if (!ok) throw changed(f.input, `${JSON.stringify(f.input.worktree ?? f.path)} no longer holds the bytes recorded (${f.oid.slice(0, 12)})`);
+      } else await blobToFile(repo, f.oid, tmp, 0o644);
+      // Read-only: a command that writes into its input in place must chmod it first.
+      chmodSync(tmp, f.mode === '100755' ? 0o555 : 0o444);
+      adjustSharedPerm(perm, tmp);
+      renameSync(tmp, final);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      if (isNoSpace(e)) throw diskFull(dir);
+      throw e;
+    }
+  }
+  return out;
+}
