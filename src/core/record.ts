@@ -162,6 +162,8 @@ export interface RunResult {
   host: { hostname: string; platform: string; arch: string; release: string } | null;
   /** A remote run: bytes of code sent for it (0 when the host had the tree). */
   codeBytesSent?: number;
+  /** A remote run with inputs: bytes of input content sent for it (0 when the host had every content id). */
+  inputBytesSent?: number;
   /** Why the run's metrics.json gave no metrics (it is kept among the outputs all the same). */
   metricsError?: string;
 }

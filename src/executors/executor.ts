@@ -77,10 +77,12 @@ export interface Executor {
   prepareCode(repo: Repo, view: RunView): Promise<void> | null;
   /**
    * Place the run's inputs (RunSpec.inputs) where the command will find
-   * them. A no-op today: inputs are recorded (they are part of the run key)
-   * but not yet staged; the next issue stages them. start calls it once the
-   * code is in place and before the command starts; an executor built on
-   * another (Slurm on ssh) reuses that one's staging and code cache.
+   * them, read-only, from a content cache filled once per content id
+   * (src/executors/inputs.ts; decision 0012). A work-tree input whose bytes
+   * are no longer the recorded ones fails the run with the reason. start
+   * calls it once the code is in place and before the command starts; an
+   * executor built on another (Slurm on ssh) reuses that one's staging and
+   * code cache.
    */
   stageInputs(repo: Repo, view: RunView): Promise<void>;
   /** Record the start and start the command. Null when the run is not this process's to run (cancelled while queued, or someone else started it). */

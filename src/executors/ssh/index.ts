@@ -28,7 +28,7 @@ export const sshExecutor: Executor = {
 
   // The code goes with the start, in as few round trips as the host allows.
   prepareCode: () => null,
-  stageInputs: (repo, view) => stageRemoteInputs(null, repo, view),
+  stageInputs: async (repo, view) => void (await stageRemoteInputs(null, repo, view)),
   start: (repo, view, opts) => startRemote(repo, view, opts),
 
   refresh: (repo, view) => refreshRemote(repo, view),

@@ -39,7 +39,10 @@ import { failpoint } from '../../core/failpoint.js';
 import { PARAMS_DIR, controlDirFor, discardControlDir, fetchIgnoreCopy } from '../rundir.js';
 import { finalStatus, type ObservedOutputs } from '../status.js';
 import type { Started, StartOptions } from '../executor.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { inputsEnv } from '../../core/inputs.js';
+import { cacheName, contentCacheDir, fillContentCache, inputFiles, resolvedInputs } from '../inputs.js';
 
 /** An ssh run's handle: where its directory is on which host. */
 export interface RemoteHandle extends RunHandle {
@@ -196,6 +199,7 @@ function envAssignments(view: RunView): string[] {
   env.GIT_RUN_ID = view.id;
   env.GIT_RUN_SEED = String(view.spec.seed);
   env.PYTHONUNBUFFERED = '1';
+  env.GIT_RUN_INPUTS = inputsEnv(resolvedInputs(view.spec));
   return Object.entries(env).map(([k, v]) => shQuote(`${k}=${v}`)).concat(`"GIT_RUN_DIR=$R/work"`, `"GIT_RUN_PARAMS=$R/work/${PARAMS_DIR}/params.json"`);
 }
 
@@ -246,9 +250,11 @@ function startedPid(out: Buffer): number {
  * run directory, with no copy. Other runs fill the cache (shared by a
  * sweep's children, kept by --leave code) and copy from it.
  */
-export async function launchRemote(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer & { pid: number }> {
+export async function launchRemote(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void, inputs: RemoteInputs = { place: '', count: 0, sent: 0 }): Promise<Transfer & { pid: number }> {
   const p = remotePaths(view);
-  const fromCache = `${markTree(view)} && rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"`;
+  // Inputs are placed before the manifest is taken: one the run leaves alone is then no output.
+  const place = inputs.place ? ` && ${inputs.place}` : '';
+  const fromCache = `${markTree(view)} && rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"${place}`;
   // Three things at once: counting the tree's files, asking the host for its
   // cached copy (what the marker says, if the copy still measures that), and
   // getting the work tree's tar stream ready in case it is needed.
@@ -264,8 +270,8 @@ export async function launchRemote(conn: SshConnection, repo: Repo, view: RunVie
     // Unpacked into the run directory; one scan makes the manifest and counts the files.
     const receive = [
       `${prologue(view)}`,
-      `${markTree(view)} && rm -rf "$R/work" && mkdir -p "$R/work" && tar -x -f - -C "$R/work" && ${MANIFEST} || exit 1`,
-      `got=$(tr -cd '\\0' < "$R/manifest" | wc -c); got=$((got))`,
+      `${markTree(view)} && rm -rf "$R/work" && mkdir -p "$R/work" && tar -x -f - -C "$R/work"${place} && ${MANIFEST} || exit 1`,
+      `got=$(tr -cd '\\0' < "$R/manifest" | wc -c); got=$((got - ${inputs.count}))`,
       `if [ "$got" != ${files} ]; then echo "incomplete copy: $got of ${files} files" >&2; rm -rf "$R/work"; exit 3; fi`,
     ].join('\n');
     const sent = await sendTree(conn, repo, view, receive, `${prologue(view)}; rm -rf "$R/work"`, onBytes, prepared);
@@ -379,10 +385,14 @@ export async function fetchOutputs(conn: SshConnection, repo: Repo, view: RunVie
   const args = view.spec.runArgs;
   // The .fetchignore in force at submission, kept in the run's local control directory.
   const copy = fetchIgnoreCopy(controlDirFor(repo, view.id, args));
+  // An input rewritten with the same bytes is no output (one left alone is not among the candidates: it is in the manifest).
+  const oids = new Map<string, string>();
+  if (resolvedInputs(view.spec).length) for (const f of await inputFiles(repo, view.spec).catch(() => [])) oids.set(f.path, f.oid);
   return outputsFromCandidates(repo, files, view.spec.code.tree, {
     fetchIgnoreFile: args.fetch_ignore && existsSync(copy) ? copy : null,
     onlyNew: !!args.send_ignore && !args.fetch_ignore,
     exclude: PARAMS_DIR,
+    inputs: { unchanged: new Set(), oids },
   });
 }
 
@@ -431,9 +441,76 @@ export const sshAliasOf = (view: RunView): string => {
 /** The connection for a run's host (one per host and process). */
 export const connectionFor = (view: RunView): Promise<SshConnection> => connection(sshAliasOf(view), view.spec.hostProfile?.sshConfig ?? null);
 
-/** Place a run's inputs on the host (Executor.stageInputs): a no-op until inputs are staged (the next issue); the Slurm executor reuses it. */
-export async function stageRemoteInputs(_conn: SshConnection | null, _repo: Repo, _view: RunView): Promise<void> {
-  return undefined;
+/** A run's inputs on its host: what to run in "$R" to place them, and the bytes sent. */
+export interface RemoteInputs {
+  /** Shell steps that link each input file from the host's cache into "$R/work" ('' for none). */
+  place: string;
+  /** Files placed (they count among the run directory's files before the run). */
+  count: number;
+  /** Bytes of input content sent (0 when the host had it all). */
+  sent: number;
+}
+
+/** Every file in the host's input cache has this mtime (1 s after the epoch): one written in place through a link is then seen, and filled again. */
+const CACHE_MTIME = 1;
+
+/**
+ * Put the content of a run's inputs in the host's cache,
+ * <remote_dir>/inputs/<oid> (executable: <oid>.x), sending only what it
+ * lacks, in one tar stream; each entry is checked (size) before it is moved
+ * into place, read-only. Later runs on the host reuse it, like code. Returns
+ * the steps that place the files in the run directory (hard links; a copy
+ * where a link fails). The Slurm executor reuses it.
+ */
+export async function stageRemoteInputs(given: SshConnection | null, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<RemoteInputs> {
+  const files = await inputFiles(repo, view.spec);
+  if (!files.length) return { place: '', count: 0, sent: 0 };
+  const conn = given ?? (await connectionFor(view));
+  const local = await fillContentCache(repo, files);
+  const names = [...new Set(files.map((f) => cacheName(f.oid, f.mode)))];
+  const sizes = new Map(names.map((n) => [n, statSync(local.get(n)!).size]));
+  const dir = `${remotePaths(view).base}/inputs`;
+  const home = `I=${shQuote(dir)}; case "$I" in /*) ;; *) I="$HOME/$I" ;; esac`;
+  // An entry counts only when it still has its size, its mode and the cache's mtime.
+  const check = (n: string) => `[ -f "$I/${n}" ] && [ "$(stat -c '%s %a %Y' "$I/${n}")" = ${shQuote(`${sizes.get(n)} ${n.endsWith('.x') ? 555 : 444} ${CACHE_MTIME}`)} ] && echo ${n}`;
+  const answer = (await conn.run(`${home}\n${names.map(check).join('\n')}\ntrue`)).toString();
+  // The host's word is taken only for names asked about.
+  const present = new Set(answer.split('\n').filter((l) => sizes.has(l)));
+  const missing = names.filter((n) => !present.has(n));
+  let sent = 0;
+  if (missing.length) {
+    const receive = [
+      home,
+      `mkdir -p "$I" && t=$(mktemp -d "$I/.tmp-XXXXXXXX") || exit 1`,
+      `tar -x -f - -C "$t" || { rm -rf "$t"; exit 3; }`,
+      ...missing.map(
+        (n) =>
+          `if [ "$(wc -c < "$t/${n}" 2>/dev/null)" != ${sizes.get(n)} ]; then echo "incomplete input ${n}" >&2; rm -rf "$t"; exit 3; fi; chmod ${n.endsWith('.x') ? 555 : 444} "$t/${n}" && touch -d @${CACHE_MTIME} "$t/${n}" && mv -f "$t/${n}" "$I/${n}" || { rm -rf "$t"; exit 3; }`,
+      ),
+      'rm -rf "$t"',
+    ].join('\n');
+    const tar = spawn('tar', ['-c', '-f', '-', '-C', contentCacheDir(repo), '--', ...missing], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let tarErr = '';
+    tar.stderr.on('data', (d: Buffer) => (tarErr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => tar.on('close', (c: number | null) => resolve(c)));
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        sent += chunk.length;
+        onBytes?.(sent);
+        cb(null, chunk);
+      },
+    });
+    await conn.run(receive, tar.stdout.pipe(counter));
+    const code = await exited;
+    if (code !== 0) throw new GitRunError(ErrorCode.Git, `tar of the run's inputs failed (exit ${code}): ${tarErr.trim()}`, 'check the content cache under .git/git-run/inputs');
+  }
+  const place = files.map((f) => {
+    const to = `"$R/work/"${shQuote(f.path)}`;
+    const dirOf = f.path.includes('/') ? `mkdir -p "$R/work/"${shQuote(f.path.slice(0, f.path.lastIndexOf('/')))} && ` : '';
+    const from = `"$I/${cacheName(f.oid, f.mode)}"`;
+    return `${dirOf}rm -f ${to} && { ln ${from} ${to} 2>/dev/null || cp -p ${from} ${to}; }`;
+  });
+  return { place: `{ ${home}; ${place.join(' && ')}; }`, count: files.length, sent };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -469,9 +546,15 @@ export async function startRemote(repo: Repo, given: RunView, opts: StartOptions
   const v = view;
   using.set(useKey(conn, v), (using.get(useKey(conn, v)) ?? 0) + 1);
   let sent: number;
+  let inputsSent = 0;
   try {
-    await stageRemoteInputs(conn, repo, v);
-    ({ sent } = await launchRemote(conn, repo, v, opts.transfer));
+    const inputs = await stageRemoteInputs(conn, repo, v).catch((e: unknown) => {
+      // A work-tree input whose bytes are no longer those recorded: the run fails, saying why.
+      if (e instanceof GitRunError && e.code === ErrorCode.BadInput) throw new GitRunError(e.code, e.message, e.hint, { ...e.data, exitCode: -1 });
+      throw e;
+    });
+    inputsSent = inputs.sent;
+    ({ sent } = await launchRemote(conn, repo, v, opts.transfer, inputs));
   } catch (e) {
     // A step that ran and failed (the code did not arrive whole, the run
     // directory could not be made) started nothing: the run failed, with the
@@ -497,7 +580,7 @@ export async function startRemote(repo: Repo, given: RunView, opts: StartOptions
       await sleep(wait);
     }
   })();
-  return { view: v, ended, finish: async () => (await ended, finalizeRemote(repo, conn, v, null, sent)) };
+  return { view: v, ended, finish: async () => (await ended, finalizeRemote(repo, conn, v, null, sent, inputsSent)) };
 }
 
 /** Record a run that never started on the host, and clear what it left there. */
@@ -519,7 +602,7 @@ async function failToStart(repo: Repo, conn: SshConnection, view: RunView, e: Gi
 }
 
 /** Record the end of a remote run from what its directory says. */
-export async function finalizeRemote(repo: Repo, conn: SshConnection, start: RunView, lost: string | null = null, codeBytesSent?: number): Promise<RunView> {
+export async function finalizeRemote(repo: Repo, conn: SshConnection, start: RunView, lost: string | null = null, codeBytesSent?: number, inputBytesSent?: number): Promise<RunView> {
   let view = start;
   for (;;) {
     if (isFinal(view.status)) return view;
@@ -556,6 +639,7 @@ export async function finalizeRemote(repo: Repo, conn: SshConnection, start: Run
       endedAt: new Date().toISOString(),
       host: { hostname: conn.target.hostname, platform: 'remote', arch: '', release: '' },
       ...(codeBytesSent !== undefined ? { codeBytesSent } : {}),
+      ...(inputBytesSent !== undefined && resolvedInputs(view.spec).length ? { inputBytesSent } : {}),
     };
     failpoint('record');
     const done = await recordEnd(repo, view, { result, stdoutData: logs.stdout, stderrData: logs.stderr, outputsTree });
