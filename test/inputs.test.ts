@@ -333,6 +333,27 @@ describe('inputs: bad input is refused, nothing written', () => {
     assert.equal(git(repo, 'show', `refs/runs/${id}:logs/stdout`).split('|')[0], 'prepared\n');
   });
 
+  it('output names from another clone are printed escaped', async () => {
+    const evil = await runOk(repo, ['--', ...nodeCmd("require('fs').writeFileSync('e\\u001b[31mvil','x')")]);
+    const r = await gitRun(['-i', `${evil.id}:nope`, '--', 'true'], { cwd: repo });
+    assert.equal(r.code, 2);
+    assert.ok(!r.stderr.includes('\u001b'), 'no raw escape reaches the terminal');
+    assert.match(r.stderr, /^hint: its outputs: "e\\u001b\[31mvil"/m);
+  });
+
+  it('a sweep\'s children and its group record the inputs and have the upstream as parent', async () => {
+    writeFileSync(path.join(repo, 'sweep.json'), JSON.stringify({ command: ['true'], params: { x: { values: [1, 2] } }, inputs: [`${prep}:out/data.txt`] }));
+    const before = runIds(repo);
+    await ok(['submit', '-q', 'sweep.json'], { cwd: repo });
+    const made = runIds(repo).filter((i) => !before.includes(i));
+    assert.equal(made.length, 3);
+    const tip = git(repo, 'rev-parse', `refs/runs/${prep}`);
+    for (const id of made) {
+      assert.equal(git(repo, 'rev-parse', `${id}^@`), tip);
+      assert.equal(JSON.parse(git(repo, 'cat-file', 'blob', `${id}:run.json`)).inputs[0].from.run, prep);
+    }
+  });
+
   it('an existing path with a colon is a work-tree input when no run matches', async () => {
     writeFileSync(path.join(repo, 'c0ffee:x.bin'), 'colon');
     const r = await runOk(repo, ['-i', 'c0ffee:x.bin', '--', ...READ('c0ffee:x.bin')]);
