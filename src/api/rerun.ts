@@ -49,7 +49,8 @@ export async function rerunOptions(repo: Repo, name: string, o: RerunOptions = {
     env: spec.env,
     runArgs: { ...recorded, ...(o.runArgs ?? {}) },
     ...(spec.keyParts?.deps ? { deps: spec.keyParts.deps.map((d) => (d.startsWith(':') ? d : `:(top)${d}`)) } : {}),
-    ...(spec.inputs.length ? { inputs: (spec.inputs as RunInput[]).map(inputSpecOf) } : {}),
+    // Recorded paths are from the top, wherever the command ran.
+    ...(spec.inputs.length ? { inputs: (spec.inputs as RunInput[]).map(inputSpecOf), inputsAtTop: true } : {}),
     ...(o.sameCode ? { code: spec.code } : {}),
     ...(spec.source ? { source: spec.source } : {}),
     ...(spec.name ? { name: spec.name } : run.meta.name ? { name: run.meta.name } : {}),

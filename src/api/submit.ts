@@ -70,6 +70,8 @@ export interface SubmitOptions {
   inputs?: string[];
   /** Keep work-tree inputs' content in git objects (the `store` option for every input). */
   storeInputs?: boolean;
+  /** `inputs` are relative to the top, not to `cwd` (rerun: from a record). */
+  inputsAtTop?: boolean;
   /** Run the code of this commit (its tree, its .runconfig, its .sendignore) instead of a snapshot of the work tree. */
   commit?: string;
   /** Pathspecs (relative to where the user stands, git's syntax) the result depends on: the key's code part covers only these (`--dep`). */
@@ -381,7 +383,7 @@ async function codeKeyOf(c: Checked, tree: string): Promise<string> {
 async function planFor(c: Checked, repo: Repo, keepIndex: boolean): Promise<{ plan: Plan; environ: Map<string, string> | null; snapshot: Snapshot; lineage: Lineage }> {
   const { def, opts } = c;
   // A definition's inputs are relative to the top; the command line's to where the user stands.
-  const inputSources = [...def.inputs.map((request) => ({ request: { ...request, store: request.store || !!opts.storeInputs }, base: '' })), ...commandLineInputs(opts.inputs ?? [], repo.prefix, !!opts.storeInputs)];
+  const inputSources = [...def.inputs.map((request) => ({ request: { ...request, store: request.store || !!opts.storeInputs }, base: '' })), ...commandLineInputs(opts.inputs ?? [], opts.inputsAtTop ? '' : repo.prefix, !!opts.storeInputs)];
   // An ssh host is reached (and its key checked) before anything is written.
   const reaching = c.runner.reach(c.host.record);
   reaching?.catch(() => undefined);
