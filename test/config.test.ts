@@ -82,7 +82,7 @@ describe('.runconfig defaults and the demo', () => {
     }
   });
 
-  it('the README quick start: the demo records a run on the local executor', function () {
+  it('the README quick start: the demo prepares data, trains on its exact output, shows the link, a reuse, a rerun and why', function () {
     if (spawnSync('python3', ['--version']).status !== 0) {
       if (process.env.CI) throw new Error('python3 is missing in CI: .ci/run must install it');
       this.skip();
@@ -95,5 +95,10 @@ describe('.runconfig defaults and the demo', () => {
     assert.match(r.stdout, /^Metrics: accuracy=0\.\d+ final_loss=\d/m, 'the demo\'s metrics.json is recorded as its metrics');
     assert.match(r.stdout, /:metrics\.json/);
     assert.match(r.stdout, /"accuracy"/);
+    // The training's spec commit has the prepare run's finishing commit as parent: plain git shows it.
+    assert.match(r.stdout, /\* [0-9a-f]+ submitted: python3 train\.py[^]*\* [0-9a-f]+ succeeded \(exit 0\)\n\* [0-9a-f]+ started on [^]*\* [0-9a-f]+ submitted: python3 prepare\.py/);
+    assert.match(r.stderr, /reusing run [0-9a-f]{12}/, 'the same training is reused');
+    assert.match(r.stdout, /environment: new DEMO_NOISE/, 'why names the variable');
+    assert.match(r.stdout, /wrote 400 samples \(noise 0\.9\)/, 'the changed variable reran the prepare step');
   });
 });
