@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync, statSync, mkdirSync, utimesSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync, statSync, mkdirSync, utimesSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { makeRepo, gitRun, ok, showJson, git, runIds, refused, refState, writeFiles, nodeCmd, until } from './helpers.js';
 import { normalizeDest, overlapping, parseInput, parseInputEntry, inputsEnv } from '../src/core/inputs.js';
@@ -163,7 +163,9 @@ describe('inputs: work-tree paths', () => {
 
   it('a directory from the work tree, and --store-inputs keeps its content reachable', async () => {
     const repo = makeRepo('inputs-worktree-dir', { '.gitignore': 'data/\n', 'README.md': 'x\n' });
-    writeFiles(repo, { 'data/a.txt': 'A', 'data/deep/b.txt': 'B' });
+    // Names that sort differently as files and as trees ('a' as a tree sorts as 'a/', after 'a-b' and 'a.txt'), and an executable.
+    writeFiles(repo, { 'data/a.txt': 'A', 'data/deep/b.txt': 'B', 'data/a/x': 'X', 'data/a-b': 'AB', 'data/run.sh': '#!/bin/sh\n' });
+    chmodSync(path.join(repo, 'data/run.sh'), 0o755);
     const a = await runOk(repo, ['--seed', '1', '-i', 'data', '--', ...READ('data/deep/b.txt')]);
     assert.equal(a.stdout.split('|')[0], 'B');
     // The id git would give the directory: add it to a scratch index and write the tree.
