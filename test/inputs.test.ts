@@ -356,6 +356,24 @@ describe('inputs: bad input is refused, nothing written', () => {
     }
   });
 
+  it('a record from another clone whose input path leaves the run directory places nothing: the run fails, saying why', async () => {
+    // A queued run as a hostile clone could push it: its run.json names an input at ../../escape.
+    const base = JSON.parse(git(repo, 'cat-file', 'blob', `${prep}:run.json`));
+    const blob = git(repo, 'rev-parse', `refs/runs/${prep}:outputs/out/data.txt`);
+    const spec = { ...base, command: ['true'], nonce: 'hostile', inputs: [{ path: '../../escape', oid: blob, type: 'blob', mode: '100644', size: 9, from: { run: prep, path: 'out/data.txt' } }] };
+    const { execFileSync } = await import('node:child_process');
+    const runJson = execFileSync('git', ['hash-object', '-w', '--stdin'], { cwd: repo, input: JSON.stringify(spec) }).toString().trim();
+    const tree = execFileSync('git', ['mktree'], { cwd: repo, input: `100644 blob ${runJson}\trun.json\n040000 tree ${base.code.tree}\tcode\n` }).toString().trim();
+    const id = git(repo, 'commit-tree', tree, '-m', 'submitted: true');
+    git(repo, 'update-ref', `refs/runs/${id}`, id);
+    await gitRun(['__supervise', id], { cwd: repo });
+    const j = await showJson(repo, id);
+    assert.equal(j.status, 'failed');
+    assert.match(j.error, /the recorded path "\.\.\/\.\.\/escape" would leave the run directory/);
+    // Where work/../../escape would have been: beside the run directories.
+    assert.ok(!existsSync(path.join(repo, '.git', 'git-run', 'runs', 'escape')), 'nothing placed outside the run directory');
+  });
+
   it('an existing path with a colon is a work-tree input when no run matches', async () => {
     writeFileSync(path.join(repo, 'c0ffee:x.bin'), 'colon');
     const r = await runOk(repo, ['-i', 'c0ffee:x.bin', '--', ...READ('c0ffee:x.bin')]);

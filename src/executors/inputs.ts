@@ -22,6 +22,7 @@ import { NotData, StatCache, worktreeContent } from '../git/statcache.js';
 import { adjustSharedPerm, sharedPerm } from '../git/shared.js';
 import { ErrorCode, GitRunError, isNoSpace, diskFull } from '../errors/index.js';
 import type { RunInput, RunSpec } from '../core/record.js';
+import { normalizeDest } from '../core/inputs.js';
 
 /** One file an input places. */
 export interface InputFile {
@@ -52,6 +53,25 @@ const changed = (i: RunInput, why: string) =>
  * the recorded tree id.
  */
 export async function inputFiles(repo: Repo, spec: RunSpec): Promise<InputFile[]> {
+  // A record from another clone is not trusted to stay inside the run directory (or the work tree): checked before anything is read.
+  for (const i of resolvedInputs(spec)) {
+    checkRecorded(i, i.path, '.git-run');
+    if (i.worktree !== undefined) checkRecorded(i, i.worktree, null);
+  }
+  const out = await expand(repo, spec);
+  for (const f of out) checkRecorded(f.input, f.path, '.git-run');
+  return out;
+}
+
+/** A recorded path that is not canonical (absolute, '..', '.git', empty parts) is refused. */
+function checkRecorded(i: RunInput, p: string, reserved: string | null): void {
+  // The work tree has no directory of ours: '/' never names a first component.
+  const n = normalizeDest(p, reserved ?? '/');
+  if ('path' in n && n.path === p) return;
+  throw new GitRunError(ErrorCode.BadInput, `input ${JSON.stringify(i.path)}: the recorded path ${JSON.stringify(p)} would leave the run directory or the work tree`, 'this record was not written by git-run as it is; submit the run again', { path: p });
+}
+
+async function expand(repo: Repo, spec: RunSpec): Promise<InputFile[]> {
   const out: InputFile[] = [];
   let cache: StatCache | null = null;
   for (const i of resolvedInputs(spec)) {
