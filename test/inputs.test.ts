@@ -231,6 +231,29 @@ describe('inputs: work-tree paths', () => {
 
 });
 
+describe('inputs: several submissions at once', () => {
+  it('git run submit -i adds to the definition\'s inputs; submissions at once each record the right ids and leave a valid stat cache', async () => {
+    const repo = makeRepo('inputs-concurrent', { '.gitignore': '*.bin\n', 'README.md': 'x\n' });
+    const names = ['a.bin', 'b.bin', 'c.bin', 'd.bin'];
+    for (const n of names) writeFileSync(path.join(repo, n), `content of ${n}`);
+    writeFileSync(path.join(repo, 'def.json'), JSON.stringify({ command: ['true'], inputs: ['a.bin'] }));
+    const results = await Promise.all([
+      ...names.slice(1).map((n) => gitRun(['-q', '-i', n, '--', 'true'], { cwd: repo })),
+      gitRun(['submit', '-q', 'def.json', '-i', 'in/b.bin=b.bin'], { cwd: repo }),
+    ]);
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const specs = runIds(repo).map((id) => JSON.parse(git(repo, 'cat-file', 'blob', `${id}:run.json`)));
+    assert.equal(specs.length, 4);
+    for (const spec of specs) for (const i of spec.inputs) assert.equal(i.oid, git(repo, 'hash-object', i.worktree));
+    const fromDef = specs.find((sp) => sp.inputs.length === 2);
+    assert.deepEqual(fromDef.inputs.map((i: { path: string }) => i.path), ['a.bin', 'in/b.bin']);
+    // Only a hint: writers may overwrite each other's entries, never leave a file that does not parse.
+    const cache = JSON.parse(readFileSync(path.join(repo, '.git', 'git-run', 'input-stat.json'), 'utf8'));
+    assert.ok(Object.keys(cache.entries).length >= 1);
+    for (const [file, e] of Object.entries(cache.entries as Record<string, string[]>)) assert.equal(e[5], git(repo, 'hash-object', file));
+  });
+});
+
 describe('inputs: bad input is refused, nothing written', () => {
   let repo: string;
   let prep: string;
