@@ -235,7 +235,7 @@ describe('git run diff', () => {
     await refused(repo, ['diff', short(a)], `git run diff compares two runs; only one was given ('${short(a)}')`, /git run diff <a> <b>/);
     await refused(repo, ['diff', short(a), short(b), short(a)], `git run diff compares exactly two runs; 3 were given (${short(a)}, ${short(b)}, ${short(a)})`, /git run compare/);
     await refused(repo, ['diff', short(a), 'deadbeef'], "no run matches 'deadbeef'", /git run log --oneline/);
-    await refused(repo, ['diff', 'zz!', short(a)], "'zz!' is not a run id: a run is named by 4 or more hex digits of its id", /git run log --oneline/);
+    await refused(repo, ['diff', 'zz!', short(a)], "'zz!' is not a run id, nor the name of a run", /git run log --oneline/);
     const tip = git(repo, 'rev-parse', `refs/runs/${a}`);
     git(repo, 'update-ref', `refs/runs/abcd${'0'.repeat(36)}`, tip);
     git(repo, 'update-ref', `refs/runs/abcd${'1'.repeat(36)}`, tip);

@@ -32,7 +32,7 @@ describe('bad input gets a clear error and writes nothing', () => {
     const real = runIds(repo)[0]!;
     await refused(repo, ['show', 'deadbeef'], /no run matches 'deadbeef'/);
     await refused(repo, ['show', 'xyz!'], /'xyz!' is not a run id/);
-    await refused(repo, ['show', 'ab'], /not a run id: a run is named by 4 or more hex digits/);
+    await refused(repo, ['show', 'ab'], /'ab' is not a run id, nor the name of a run\nhint: name a run by 4 or more hex digits of its id, or by its name/);
     // Two refs sharing a prefix (made by hand: real ids rarely collide in 4 digits).
     const tip = git(repo, 'rev-parse', `refs/runs/${real}`);
     git(repo, 'update-ref', `refs/runs/abcd${'0'.repeat(36)}`, tip);

@@ -32,7 +32,7 @@ import { foldMetadata, groupStatus, type GroupChild, type RunResult, type RunSpe
 import { parseMetrics, METRICS_FILE } from '../core/metrics.js';
 import { canonicalJson } from '../core/record.js';
 
-const SCHEMA_VERSION = 6;
+const SCHEMA_VERSION = 7;
 
 /** The tables and indexes (exported for the query-plan tests). */
 export const SCHEMA = `
@@ -52,6 +52,8 @@ export const SCHEMA = `
   CREATE INDEX runs_parent ON runs(parent);
   CREATE INDEX runs_commit ON runs(source_commit);
   CREATE INDEX runs_status ON runs(status);
+  -- a run named on the command line by its name (store/runs.ts resolveRun)
+  CREATE INDEX runs_name ON runs(name);
   CREATE TABLE params (run TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL, num REAL, PRIMARY KEY (run, name)) WITHOUT ROWID;
   CREATE TABLE metrics (run TEXT NOT NULL, name TEXT NOT NULL, num REAL NOT NULL, PRIMARY KEY (run, name)) WITHOUT ROWID;
   CREATE TABLE tags (run TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (run, tag)) WITHOUT ROWID;
@@ -61,6 +63,15 @@ export const SCHEMA = `
   -- a group's children as its children.json lists them: reused ones belong to another parent (or none)
   CREATE TABLE group_children (grp TEXT NOT NULL, child TEXT NOT NULL, PRIMARY KEY (grp, child)) WITHOUT ROWID;
   CREATE INDEX group_children_child ON group_children(child);
+  -- a run's inputs as its run.json lists them (lineage): an artifact of another run (upstream, upstream_path),
+  -- or a work-tree path (worktree). Downstream of X: the rows whose upstream is X. Unchecked text inputs of old records have no row.
+  CREATE TABLE inputs (
+    run TEXT NOT NULL, path TEXT NOT NULL, oid TEXT NOT NULL, type TEXT,
+    upstream TEXT, upstream_path TEXT, worktree TEXT,
+    PRIMARY KEY (run, path)
+  ) WITHOUT ROWID;
+  CREATE INDEX inputs_upstream ON inputs(upstream);
+  CREATE INDEX inputs_oid ON inputs(oid);
   -- rows of runs, kept by triggers (hand edits fire them too): a count(*) took 150-190 ms in a new process at 100,000 runs (under load)
   INSERT INTO meta (k, v) VALUES ('rows', '0');
   CREATE TRIGGER runs_added AFTER INSERT ON runs BEGIN UPDATE meta SET v = CAST(v AS INTEGER) + 1 WHERE k = 'rows'; END;
@@ -92,6 +103,36 @@ export interface IndexQuery {
   commits?: string[];
   limit?: number;
 }
+
+/** One input link: the consuming run, where it placed the input, the content id, where it came from, and the other end's run as the index has it. */
+export interface LinkRow {
+  run: string;
+  path: string;
+  oid: string;
+  type: string | null;
+  upstream: string | null;
+  upstreamPath: string | null;
+  worktree: string | null;
+  /** The run at the other end of the link (upstream for inputsOf, the consumer for consumersOf): null when the index has no such run. */
+  otherName: string | null;
+  otherStatus: Status | null;
+  otherKind: string | null;
+  otherCreatedAt: string | null;
+  otherCommand: string | null;
+}
+
+export interface RunSummary {
+  id: string;
+  name: string | null;
+  status: Status;
+  kind: string;
+  createdAt: string;
+  /** The argument vector as JSON text. */
+  command: string;
+}
+
+const LINK_SELECT = `SELECT i.run AS run, i.path AS path, i.oid AS oid, i.type AS type, i.upstream AS upstream, i.upstream_path AS upstreamPath,
+  i.worktree AS worktree, r.name AS otherName, r.status AS otherStatus, r.kind AS otherKind, r.created_at AS otherCreatedAt, r.command AS otherCommand FROM inputs i`;
 
 type Row = { id: string; tip: string; key: string; kind: string; status: string; created_at: string; parent: string | null; executor: string | null; handle_host: string | null };
 
@@ -545,6 +586,7 @@ export class RunIndex {
       params: spec.params,
       metrics: parsed && 'metrics' in parsed ? parsed.metrics : Object.create(null),
       children: Array.isArray(children) ? children.map((c) => c.id).filter((c) => typeof c === 'string') : null,
+      inputs: inputRows(spec.inputs),
     };
   }
 
@@ -554,7 +596,7 @@ export class RunIndex {
       source_commit, tree, seed, exit_code, command, executor, handle_host, dispatch, note_blob)
       VALUES (@id, @tip, @key, @kind, @status, @createdAt, @startedAt, @endedAt, @duration, @parent, @name, @notes, @creator, @host,
       @sourceCommit, @tree, @seed, @exitCode, @command, @executor, @handleHost, @dispatch, @noteBlob)`);
-    const delFrom = ['runs', 'params', 'metrics', 'tags', 'group_children'].map((t) =>
+    const delFrom = ['runs', 'params', 'metrics', 'tags', 'group_children', 'inputs'].map((t) =>
       db.prepare(`DELETE FROM ${t} WHERE ${t === 'runs' ? 'id' : t === 'group_children' ? 'grp' : 'run'} = ?`),
     );
     const insChild = db.prepare('INSERT OR IGNORE INTO group_children (grp, child) VALUES (?, ?)');
@@ -563,6 +605,7 @@ export class RunIndex {
     const insMetric = db.prepare('INSERT OR REPLACE INTO metrics (run, name, num) VALUES (?, ?, ?)');
     const insTag = db.prepare('INSERT OR IGNORE INTO tags (run, tag) VALUES (?, ?)');
     const insName = db.prepare('INSERT OR IGNORE INTO names (kind, name) VALUES (?, ?)');
+    const insInput = db.prepare('INSERT OR REPLACE INTO inputs (run, path, oid, type, upstream, upstream_path, worktree) VALUES (?, ?, ?, ?, ?, ?, ?)');
     const delTags = db.prepare('DELETE FROM tags WHERE run = ?');
     const setMeta = db.prepare('UPDATE runs SET name = ?, notes = ?, note_blob = ? WHERE id = ? AND parent IS NULL');
     const childrenOf = db.prepare('SELECT id FROM runs WHERE parent = ?');
@@ -586,6 +629,7 @@ export class RunIndex {
         for (const [k, v] of Object.entries(r.metrics)) insMetric.run(r.id, k, v), insName.run('metric', k);
         for (const t of r.meta.tags) insTag.run(r.id, t);
         for (const c of r.children ?? []) insChild.run(r.id, c);
+        for (const i of r.inputs) insInput.run(r.id, i.path, i.oid, i.type, i.upstream, i.upstreamPath, i.worktree);
         if (r.kind === 'group') groups.add(r.id);
         if (r.parent) groups.add(r.parent);
         // A group that reused this run (it is listed there but belongs to another parent, or none).
@@ -694,6 +738,29 @@ export class RunIndex {
     });
   }
 
+  /** Runs whose name (a group's or a run's metadata name, a child's generated name) is exactly this, oldest first. */
+  named(name: string): Array<{ id: string; createdAt: string }> {
+    return this.guard(() => this.db.prepare('SELECT id, created_at AS createdAt FROM runs WHERE name = ? ORDER BY created_at, id').all(name) as Array<{ id: string; createdAt: string }>);
+  }
+
+  /** A run's inputs (in path order), each with its upstream run as the index has it (null fields: not in the index). */
+  inputsOf(id: string): LinkRow[] {
+    return this.guard(() => this.db.prepare(`${LINK_SELECT} LEFT JOIN runs r ON r.id = i.upstream WHERE i.run = ? ORDER BY i.path`).all(id) as LinkRow[]);
+  }
+
+  /** The inputs other runs took from this run's outputs, each with its consuming run, oldest consumer first. */
+  consumersOf(id: string): LinkRow[] {
+    return this.guard(() => this.db.prepare(`${LINK_SELECT} LEFT JOIN runs r ON r.id = i.run WHERE i.upstream = ? ORDER BY r.created_at, i.run, i.path`).all(id) as LinkRow[]);
+  }
+
+  /** What the index has of these runs, for lineage's nodes (unknown ids left out). */
+  summaries(ids: string[]): RunSummary[] {
+    return this.guard(() => {
+      const get = this.db.prepare('SELECT id, name, status, kind, created_at AS createdAt, command FROM runs WHERE id = ?');
+      return ids.map((id) => get.get(id) as RunSummary | undefined).filter((r): r is RunSummary => !!r);
+    });
+  }
+
   /** Every param and metric name in the index (for --where's and --format's checks). */
   names(): { params: string[]; metrics: string[] } {
     return this.guard(() => {
@@ -737,6 +804,44 @@ interface RunRow {
   metrics: Record<string, number>;
   /** A group's children as children.json lists them (reused ones included); null for a run. */
   children: string[] | null;
+  inputs: InputRow[];
+}
+
+interface InputRow {
+  path: string;
+  oid: string;
+  type: string | null;
+  upstream: string | null;
+  upstreamPath: string | null;
+  worktree: string | null;
+}
+
+const isStr = (v: unknown): v is string => typeof v === 'string';
+
+/**
+ * The rows of a run's inputs. run.json comes from any clone: an input that is
+ * text (an old unchecked record) or lacks a path or an id is no lineage and
+ * has no row; a field of the wrong type is left out rather than trusted.
+ */
+function inputRows(inputs: unknown): InputRow[] {
+  if (!Array.isArray(inputs)) return [];
+  const rows: InputRow[] = [];
+  for (const i of inputs as unknown[]) {
+    if (!i || typeof i !== 'object') continue;
+    const o = i as Record<string, unknown>;
+    if (!isStr(o.path) || !isStr(o.oid)) continue;
+    const from = o.from && typeof o.from === 'object' ? (o.from as Record<string, unknown>) : null;
+    const upstream = from && isStr(from.run) && /^[0-9a-f]{4,64}$/.test(from.run) ? from.run : null;
+    rows.push({
+      path: o.path,
+      oid: o.oid,
+      type: isStr(o.type) ? o.type : null,
+      upstream,
+      upstreamPath: upstream && isStr(from!.path) ? from!.path : null,
+      worktree: isStr(o.worktree) ? o.worktree : null,
+    });
+  }
+  return rows;
 }
 
 const toRun = (r: Row): IndexedRun => ({

@@ -247,33 +247,73 @@ export function packRefsIfMany(repo: Repo): boolean {
 }
 
 const runNotFound = (name: string) =>
-  new GitRunError(ErrorCode.RunNotFound, `no run matches '${name}'`, 'list runs with `git run log --oneline`', { name });
+  new GitRunError(ErrorCode.RunNotFound, `no run matches '${shown(name)}'`, 'list runs with `git run log --oneline`', { name });
 
-/** Resolve a unique prefix of a run id (or `refs/runs/<id>`) to the run id. */
+/** A name as an error message shows it: names come from other clones, so control characters are escaped (as the CLI's escapeText does). */
+// eslint-disable-next-line no-control-regex
+const shown = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => ({ '\n': '\\n', '\t': '\\t', '\r': '\\r', '\x1b': '\\e' })[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+const HEX_PREFIX = /^[0-9a-f]{4,64}$/;
+
+/**
+ * The run a user names: a unique prefix of its id (4 or more hex digits, or
+ * `refs/runs/<id>`), or its name when exactly one run has it. A word that is
+ * both (a run named `beef` and a run whose id starts with beef) is the id, as
+ * git takes a hex word for an object id before a ref name; a hex word no id
+ * starts with is looked up as a name. Names are found through the derived
+ * index (a group's or run's metadata name, a child's generated name).
+ */
 export async function resolveRun(repo: Repo, name: string): Promise<string> {
   const prefix = name.startsWith(RUNS_PREFIX) ? name.slice(RUNS_PREFIX.length) : name;
-  if (!/^[0-9a-f]{4,64}$/.test(prefix)) {
-    throw new GitRunError(
-      ErrorCode.BadRunName,
-      `'${name}' is not a run id: a run is named by 4 or more hex digits of its id`,
-      'list runs with `git run log --oneline`',
-      { name },
-    );
+  if (HEX_PREFIX.test(prefix)) {
+    const matches = await listRunRefs(repo, `${prefix}*`);
+    if (matches.length > 1) {
+      throw new GitRunError(
+        ErrorCode.RunAmbiguous,
+        `'${name}' is ambiguous: it names ${matches.length} runs (${matches
+          .slice(0, 5)
+          .map((m) => m.id.slice(0, 12))
+          .join(', ')}${matches.length > 5 ? ', ...' : ''})`,
+        'give more digits of the run id',
+        { name, candidates: matches.map((m) => m.id) },
+      );
+    }
+    if (matches.length === 1) return matches[0]!.id;
+    if (prefix !== name) throw runNotFound(name);
   }
-  const matches = await listRunRefs(repo, `${prefix}*`);
-  if (!matches.length) throw runNotFound(name);
-  if (matches.length > 1) {
+  if (!name) throw new GitRunError(ErrorCode.BadRunName, 'an empty word does not name a run', 'name a run by 4 or more hex digits of its id, or by its name; list runs with `git run log --oneline`', { name });
+  const named = await runsNamed(repo, name);
+  if (named.length === 1) return named[0]!.id;
+  if (named.length > 1) {
     throw new GitRunError(
       ErrorCode.RunAmbiguous,
-      `'${name}' is ambiguous: it names ${matches.length} runs (${matches
+      `the name '${shown(name)}' is ambiguous: ${named.length} runs have it (${named
         .slice(0, 5)
-        .map((m) => m.id.slice(0, 12))
-        .join(', ')}${matches.length > 5 ? ', ...' : ''})`,
-      'give more digits of the run id',
-      { name, candidates: matches.map((m) => m.id) },
+        .map((m) => `${m.id.slice(0, 12)} created ${m.createdAt}`)
+        .join(', ')}${named.length > 5 ? ', ...' : ''})`,
+      'name the run by its id (or a unique prefix of it), or rename one with `git run edit <id> --name <name>`',
+      { name, candidates: named.map((m) => m.id) },
     );
   }
-  return matches[0]!.id;
+  if (HEX_PREFIX.test(prefix)) throw runNotFound(name);
+  throw new GitRunError(
+    ErrorCode.RunNotFound,
+    `'${shown(name)}' is not a run id, nor the name of a run`,
+    'name a run by 4 or more hex digits of its id, or by its name; list runs with `git run log --oneline`',
+    { name },
+  );
+}
+
+/** Runs whose name is exactly this, oldest first (through the derived index, loaded only when a name is used). */
+async function runsNamed(repo: Repo, name: string): Promise<Array<{ id: string; createdAt: string }>> {
+  const { RunIndex } = await import('../index/db.js');
+  const index = RunIndex.open(repo);
+  try {
+    await index.sync(repo);
+    return index.named(name);
+  } finally {
+    index.close();
+  }
 }
 
 export async function outputsOf(repo: Repo, tip: string): Promise<Array<{ path: string; oid: string; size: number; mode: string }>> {
