@@ -43,7 +43,7 @@ out.push('.SH SYNOPSIS', '.nf', esc('git run [<options>] [--] <command> [<args>.
 for (const d of subs) out.push(esc(d.usage.replace(/^\$ /, '')));
 out.push('.fi');
 out.push('.SH DESCRIPTION', prose(main.details ?? ''));
-out.push('.PP', 'A run is named by any unique prefix of its id (4 hex digits or more), like a commit.');
+out.push('.PP', 'A run is named by any unique prefix of its id (4 hex digits or more), like a commit, or by its name when exactly one run has it (a word that is both names the run whose id it starts).');
 const section = (d) => {
   out.push(`.SS ${esc(d.path)}`);
   out.push('.nf', esc(d.usage.replace(/^\$ /, '')), '.fi');

@@ -13,6 +13,7 @@ export { cancelRuns, waitFor, waitRuns } from './control.js';
 export { catRunFile, checkoutRun, parseRunPath } from './files.js';
 export { editRun, type MetadataEdit } from './metadata.js';
 export { runToJson, type RunJson } from './json.js';
+export { lineage, upstreamOf, type Lineage, type LineageNode, type LineageRun, type LineageData, type LineageEdge, type LineageOptions, type LineageDirection, type UpstreamEntry, type DownstreamEntry } from './lineage.js';
 export { diffRuns, type RunDiff, type DiffOptions, type KeyedDiff, type Pair } from './diff.js';
 export { compareRuns, type Comparison, type CompareOptions, type CompareRow } from './compare.js';
 export type { RunView } from '../store/runs.js';

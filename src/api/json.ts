@@ -4,7 +4,9 @@
  */
 import type { Repo } from '../git/repo.js';
 import { outputsOf, type RunView } from '../store/runs.js';
-import type { RunInput } from '../core/record.js';
+import type { RunIndex } from '../index/db.js';
+import { downstreamOf, upstreamOf, type DownstreamEntry, type UpstreamEntry } from './lineage.js';
+import { openIndex } from './query.js';
 
 export interface RunJson {
   id: string;
@@ -29,8 +31,10 @@ export interface RunJson {
   creator: string;
   cwd: string;
   outputs: Array<{ path: string; oid: string; size: number }>;
-  upstream: Array<RunInput | string>;
-  downstream: string[];
+  /** What the run consumed (run.json): {run, path, oid, dest} from a run's outputs, {worktree, oid, path} from the work tree; text for an old unchecked record. */
+  upstream: UpstreamEntry[];
+  /** Runs that consumed its outputs: {run, path (what it took), dest (where it placed it), oid}. */
+  downstream: DownstreamEntry[];
   metrics: Record<string, number>;
   runArgs: Record<string, unknown>;
   /** 'group' for a parent run. */
@@ -40,8 +44,19 @@ export interface RunJson {
   repetition: number | null;
 }
 
-export async function runToJson(repo: Repo, v: RunView): Promise<RunJson> {
+/** `index`: an open index to find downstream runs in (listings pass theirs); without one, one is opened for this run. */
+export async function runToJson(repo: Repo, v: RunView, index?: RunIndex): Promise<RunJson> {
   const outputs = v.result ? (await outputsOf(repo, v.tip)).map(({ path, oid, size }) => ({ path, oid, size })) : [];
+  // Only a run with outputs can have been consumed.
+  let downstream: DownstreamEntry[] = [];
+  if (outputs.length) {
+    const idx = index ?? (await openIndex(repo));
+    try {
+      downstream = downstreamOf(idx, v.id);
+    } finally {
+      if (!index) idx.close();
+    }
+  }
   return {
     id: v.id,
     status: v.status,
@@ -65,8 +80,8 @@ export async function runToJson(repo: Repo, v: RunView): Promise<RunJson> {
     creator: v.spec.creator,
     cwd: v.spec.cwd,
     outputs,
-    upstream: v.spec.inputs,
-    downstream: [],
+    upstream: upstreamOf(v.spec.inputs),
+    downstream,
     metrics: v.metrics ?? {},
     runArgs: v.spec.runArgs,
     kind: v.spec.kind ?? 'run',

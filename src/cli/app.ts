@@ -23,8 +23,9 @@ import HookCommand from './commands/hook.js';
 import CompletionCommand from './commands/completion.js';
 import WhyCommand from './commands/why.js';
 import RerunCommand from './commands/rerun.js';
+import LineageCommand from './commands/lineage.js';
 
-export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand, WhyCommand, RerunCommand];
+export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand, WhyCommand, RerunCommand, LineageCommand];
 
 /** Subcommand names as registered; run-args.ts keeps the same list without loading clipanion. */
 export const registeredNames = (): string[] => COMMANDS.flatMap((c) => (c.paths ?? []).filter((p) => p.length).map((p) => p[0]!));

@@ -308,6 +308,9 @@ export class RunIndex {
   private readOnly = false;
   /** What open created (the state directory, the file): given core.sharedRepository's modes by the first sync. */
   private made: string[] = [];
+  private statements = new Map<string, Database.Statement>();
+  /** The connection the statements belong to (heal() opens another). */
+  private statementsOf: Database.Database | null = null;
 
   private constructor(
     db: Database.Database,
@@ -745,20 +748,31 @@ export class RunIndex {
 
   /** A run's inputs (in path order), each with its upstream run as the index has it (null fields: not in the index). */
   inputsOf(id: string): LinkRow[] {
-    return this.guard(() => this.db.prepare(`${LINK_SELECT} LEFT JOIN runs r ON r.id = i.upstream WHERE i.run = ? ORDER BY i.path`).all(id) as LinkRow[]);
+    return this.guard(() => this.cached(`${LINK_SELECT} LEFT JOIN runs r ON r.id = i.upstream WHERE i.run = ? ORDER BY i.path`).all(id) as LinkRow[]);
   }
 
   /** The inputs other runs took from this run's outputs, each with its consuming run, oldest consumer first. */
   consumersOf(id: string): LinkRow[] {
-    return this.guard(() => this.db.prepare(`${LINK_SELECT} LEFT JOIN runs r ON r.id = i.run WHERE i.upstream = ? ORDER BY r.created_at, i.run, i.path`).all(id) as LinkRow[]);
+    return this.guard(() => this.cached(`${LINK_SELECT} LEFT JOIN runs r ON r.id = i.run WHERE i.upstream = ? ORDER BY r.created_at, i.run, i.path`).all(id) as LinkRow[]);
   }
 
   /** What the index has of these runs, for lineage's nodes (unknown ids left out). */
   summaries(ids: string[]): RunSummary[] {
     return this.guard(() => {
-      const get = this.db.prepare('SELECT id, name, status, kind, created_at AS createdAt, command FROM runs WHERE id = ?');
+      const get = this.cached('SELECT id, name, status, kind, created_at AS createdAt, command FROM runs WHERE id = ?');
       return ids.map((id) => get.get(id) as RunSummary | undefined).filter((r): r is RunSummary => !!r);
     });
+  }
+
+  /** A statement prepared once per connection: a lineage walk asks the same question of thousands of runs. */
+  private cached(sql: string): Database.Statement {
+    if (this.statementsOf !== this.db) {
+      this.statements.clear();
+      this.statementsOf = this.db;
+    }
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
   }
 
   /** Every param and metric name in the index (for --where's and --format's checks). */

@@ -43,7 +43,7 @@ export interface CompiledWhere {
   args: Array<string | number>;
 }
 
-type FieldType = 'text' | 'hex' | 'status' | 'kind' | 'int' | 'duration' | 'time' | 'tags';
+type FieldType = 'text' | 'hex' | 'status' | 'kind' | 'int' | 'duration' | 'time' | 'tags' | 'upstream' | 'downstream' | 'input';
 
 interface Column {
   type: FieldType;
@@ -81,9 +81,12 @@ const FIELDS: Record<string, Column> = {
   endedat: col('time', 'ended_at'),
   tags: col('tags', 'tag', false),
   tag: col('tags', 'tag', false),
+  upstream: col('upstream', 'upstream', false),
+  downstream: col('downstream', 'run', false),
+  input: col('input', 'oid', false),
 };
 /** As a user would write them, for suggestions. */
-const FIELD_NAMES = ['status', 'kind', 'id', 'parent', 'commit', 'tree', 'name', 'notes', 'host', 'command', 'author', 'creator', 'seed', 'exit_code', 'exitCode', 'duration', 'created', 'createdAt', 'date', 'started', 'startedAt', 'ended', 'endedAt', 'tags', 'tag'];
+const FIELD_NAMES = ['status', 'kind', 'id', 'parent', 'commit', 'tree', 'name', 'notes', 'host', 'command', 'author', 'creator', 'seed', 'exit_code', 'exitCode', 'duration', 'created', 'createdAt', 'date', 'started', 'startedAt', 'ended', 'endedAt', 'tags', 'tag', 'upstream', 'downstream', 'input'];
 const KINDS = ['run', 'group'];
 const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'contains']);
 /** Words from other query languages that a user may try in place of an operator. */
@@ -103,6 +106,9 @@ const OPS_FOR: Record<FieldType | 'param' | 'metric', Op[]> = {
   duration: [...COMPARE, 'in', 'not in'],
   time: [...COMPARE, 'in', 'not in'],
   tags: ['=', '!=', 'in', 'not in', 'contains', 'not contains'],
+  upstream: EQUALITY,
+  downstream: EQUALITY,
+  input: EQUALITY,
 };
 
 /** Guards against a stack overflow in the parser and SQLite's expression depth limit (1000). */
@@ -359,6 +365,8 @@ function describe(type: FieldType | 'param' | 'metric'): string {
     case 'duration': return 'a duration';
     case 'time': return 'a time';
     case 'tags': return 'a set of tags';
+    case 'upstream': case 'downstream': return 'a set of runs: id prefixes or names';
+    case 'input': return "a set of input object ids";
   }
 }
 
@@ -394,6 +402,11 @@ class Compiler {
     switch (c.type) {
       case 'tags':
         return this.tags(n);
+      case 'upstream':
+      case 'downstream':
+        return this.link(c.type, n);
+      case 'input':
+        return this.input(n);
       case 'status':
       case 'kind': {
         const allowed = c.type === 'status' ? (STATUSES as readonly string[]) : KINDS;
@@ -484,6 +497,38 @@ class Compiler {
     const has = (vs: string[]) =>
       `EXISTS (SELECT 1 FROM tags t WHERE t.run = r.id AND ${vs.length === 1 ? `t.tag = ${this.ph(vs[0]!)}` : `t.tag IN (${this.ph(...vs)})`})`;
     return n.op === '=' || n.op === 'in' || n.op === 'contains' ? has(vals) : `NOT ${has(vals)}`;
+  }
+
+  /**
+   * Lineage through the inputs table: `upstream = X` holds for a run that took
+   * an input from run X's outputs, `downstream = X` for a run whose outputs X
+   * took. X is an id prefix (4 or more hex digits) or a run's name, as on the
+   * command line; a run named like a hex prefix is matched by id only.
+   */
+  private link(type: 'upstream' | 'downstream', n: Extract<Node, { kind: 'cond' }>): string {
+    // upstream: the run consumed (i.run = r.id) from X (i.upstream); downstream: X (i.run) consumed from the run (i.upstream = r.id).
+    const [self, other] = type === 'upstream' ? ['i.run', 'i.upstream'] : ['i.upstream', 'i.run'];
+    const parts: string[] = [];
+    const names: string[] = [];
+    for (const v of n.values) {
+      if (/^[0-9a-f]{4,64}$/i.test(v.text)) parts.push(`${other} GLOB ${this.ph(`${v.text.toLowerCase()}*`)}`);
+      else names.push(v.text);
+    }
+    if (names.length) parts.push(`${other} IN (SELECT u.id FROM runs u WHERE u.name IN (${this.ph(...names)}))`);
+    const has = `EXISTS (SELECT 1 FROM inputs i WHERE ${self} = r.id AND ${other} IS NOT NULL AND (${parts.join(' OR ')}))`;
+    return n.op === '=' || n.op === 'in' ? has : `NOT ${has}`;
+  }
+
+  /** `input = <oid prefix>`: a run that took an input with this content (from a run or the work tree). */
+  private input(n: Extract<Node, { kind: 'cond' }>): string {
+    const prefixes = n.values.map((v) => {
+      if (!/^[0-9a-f]{4,64}$/i.test(v.text)) {
+        throw new WhereError(ErrorCode.BadExpression, `input is an object id, not '${v.text}'`, v.start, 'write 4 or more hex digits of the id git gives the content (git hash-object <file>; `git run show <run>` lists its inputs)');
+      }
+      return `i.oid GLOB ${this.ph(`${v.text.toLowerCase()}*`)}`;
+    });
+    const has = `EXISTS (SELECT 1 FROM inputs i WHERE i.run = r.id AND (${prefixes.join(' OR ')}))`;
+    return n.op === '=' || n.op === 'in' ? has : `NOT ${has}`;
   }
 
   private param(name: string, n: Extract<Node, { kind: 'cond' }>): string {

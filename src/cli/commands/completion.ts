@@ -82,7 +82,7 @@ ${cases}
 \tcase "$sub" in
 \t"") __gitcomp "$subcommands" ;;
 \tsubmit) __gitcomp_nl "$(git run completion --list experiments 2>/dev/null)" ;;
-\tshow|logs|cancel|wait|checkout|edit|diff|compare|cat) __gitcomp_nl "$(git run log --no-pager --format %h 2>/dev/null)" ;;
+\tshow|logs|cancel|wait|checkout|edit|diff|compare|cat|lineage) __gitcomp_nl "$(git run log --no-pager --format %h 2>/dev/null)" ;;
 \tesac
 }
 `;
@@ -115,7 +115,7 @@ ${cases}
   case "$sub" in
     "") compadd -- $subcommands ;;
     submit) compadd -- \${(f)"$(git run completion --list experiments 2>/dev/null)"} ;;
-    show|logs|cancel|wait|checkout|edit|diff|compare|cat) compadd -- \${(f)"$(git run log --no-pager --format %h 2>/dev/null)"} ;;
+    show|logs|cancel|wait|checkout|edit|diff|compare|cat|lineage) compadd -- \${(f)"$(git run log --no-pager --format %h 2>/dev/null)"} ;;
   esac
 }
 compdef _git-run git-run 2>/dev/null

@@ -112,7 +112,7 @@ export default class LogCommand extends GitRunCommand {
         for await (const views of readViews(repo, index, ids)) {
           let text = '';
           for (const v of views) {
-            if (this.json) text += JSON.stringify(await runToJson(repo, v)) + '\n';
+            if (this.json) text += JSON.stringify(await runToJson(repo, v, index)) + '\n';
             else if (render) text += render(v) + '\n';
             else if (this.oneline) text += oneline(v, color) + '\n';
             else text += (first ? '' : '\n') + block(v, color);

@@ -1,7 +1,25 @@
 import { GitRunCommand, Command, Option } from '../base.js';
-import { repoAt, getRun, getRuns, runToJson, type RunView } from '../../api/index.js';
+import { repoAt, getRun, getRuns, runToJson, type RunView, type RunJson } from '../../api/index.js';
 import { block, humanSize, short, paint, formatNumber, valueText } from '../render.js';
 import { escapeText } from '../escape.js';
+
+/** Inputs, one a line: where the command found it, where it came from, its content id. */
+function upstreamText(list: RunJson['upstream']): string {
+  const rows = list.map((u) => {
+    if (typeof u === 'string') return [escapeText(u), '(unchecked text, no lineage)', ''];
+    if ('run' in u) return [escapeText(u.dest), `<- ${short(u.run)}:${escapeText(u.path)}`, u.oid.slice(0, 12)];
+    if ('worktree' in u) return [escapeText(u.path), `<- work tree ${escapeText(u.worktree)}`, u.oid.slice(0, 12)];
+    return [escapeText(u.path), '', u.oid.slice(0, 12)];
+  });
+  const w0 = Math.max(...rows.map((r) => r[0]!.length));
+  const w1 = Math.max(...rows.map((r) => r[1]!.length));
+  return `\nUpstream:\n${rows.map((r) => `  ${r[0]!.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]}`.trimEnd() + '\n').join('')}`;
+}
+
+/** Runs that took its outputs: the run, what it took, where it placed it. */
+function downstreamText(list: RunJson['downstream']): string {
+  return `\nDownstream:\n${list.map((d) => `  ${short(d.run)}  took ${d.path === null ? '?' : escapeText(d.path)} as ${escapeText(d.dest)}\n`).join('')}`;
+}
 
 export default class ShowCommand extends GitRunCommand {
   static override paths = [['show']];
@@ -9,6 +27,7 @@ export default class ShowCommand extends GitRunCommand {
     description: 'show one run: command, code, seed, status, outputs; a group: its children',
     examples: [
       ['Show a run by a prefix of its id', 'git run show 3f2a9c'],
+      ['A run by its name', "git run show 'prepare data'"],
       ['As JSON', 'git run show --json 3f2a9c'],
     ],
   });
@@ -32,6 +51,8 @@ export default class ShowCommand extends GitRunCommand {
       const w = Math.max(...paths.map((p) => p.length));
       json.outputs.forEach((o, i) => this.out(`  ${paths[i]!.padEnd(w)}  ${humanSize(o.size).padStart(10)}  ${o.oid.slice(0, 12)}\n`));
     }
+    if (json.upstream.length) this.out(upstreamText(json.upstream));
+    if (json.downstream.length) this.out(downstreamText(json.downstream));
     return 0;
   }
 
