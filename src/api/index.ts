@@ -16,6 +16,7 @@ export { runToJson, type RunJson } from './json.js';
 export { lineage, upstreamOf, type Lineage, type LineageNode, type LineageRun, type LineageData, type LineageEdge, type LineageOptions, type LineageDirection, type UpstreamEntry, type DownstreamEntry } from './lineage.js';
 export { diffRuns, type RunDiff, type DiffOptions, type KeyedDiff, type Pair } from './diff.js';
 export { compareRuns, type Comparison, type CompareOptions, type CompareRow } from './compare.js';
+export { Run, getOrRun, getOrCall, type LoadOptions, type RunInputs } from './handle.js';
 export type { RunView } from '../store/runs.js';
 export type { Status, RunSpec, RunResult } from '../core/record.js';
 export { GitRunError, ErrorCode } from '../errors/index.js';

@@ -38,6 +38,7 @@ export const ErrorCode = {
   IndexDamaged: 'E_INDEX_DAMAGED',
   IndexUnusable: 'E_INDEX_UNUSABLE',
   DiskFull: 'E_DISK_FULL',
+  RunNotFinished: 'E_RUN_NOT_FINISHED',
   Git: 'E_GIT',
   BadInput: 'E_BAD_INPUT',
 } as const;
