@@ -17,13 +17,16 @@ export default class LogCommand extends GitRunCommand {
 
       --where takes an expression over params.NAME, metrics.NAME, status, name, notes, tags, host, seed,
       exit_code, author, commit, created, started, ended and duration: and, or, not, parentheses,
-      = != < <= > >=, in (...), contains. Numbers compare as numbers.
+      = != < <= > >=, in (...), contains. Numbers compare as numbers. Lineage: upstream = <run> (runs that
+      took an input from that run's outputs), downstream = <run> (runs whose outputs that run took), each
+      an id prefix or a name, and input = <object id prefix> (runs that took that content), with = != in.
     `,
     examples: [
       ['The last five runs, one line each', 'git run log -n 5 --oneline'],
       ['Runs of good accuracy with a large learning rate', "git run log --where 'params.lr > 0.01 and metrics.acc >= 0.9'"],
       ['Runs of the last ten commits that touched the model', 'git run log main~10..main -- src/model.py'],
       ['A custom line', "git run log --format '%h %(param:lr) %(metric:acc)'"],
+      ['Runs that trained on what the run named prepare produced', "git run log --where 'upstream = prepare' --oneline"],
       ['Repeated runs aggregated by learning rate', 'git run log --group-by param:lr'],
     ],
   });
