@@ -5,7 +5,7 @@
  *
  *   import { Run, getOrRun, getOrCall } from 'git-run';
  *   const prep = await Run.load('prepare data', { cwd: '/path/to/repo' });
- *   if ((await prep.refresh()).status === 'succeeded') console.log(await prep.result());
+ *   const out = (await prep.refresh()).status === 'succeeded' ? await prep.result() : null;
  *   const text = await getOrCall({ cwd, command: ['python3', 'train.py'], seed: 7 });
  *
  * A Run holds what was read at load or refresh (`status`, `record`): call
