@@ -6,7 +6,7 @@
  * spec commit's parents are the finishing commits of its upstream runs. The
  * walk reads the derived index's inputs table (filled from run.json at sync),
  * so a run with 10,000 downstream runs answers with one indexed query per
- * run visited, not by reading 10,000 runs from git.
+ * level of the walk, not by reading 10,000 runs from git.
  *
  *   upstream (depth 2)     upstream (depth 1)       root            downstream (depth 1)
  *   [data a1b2 raw.csv] --> [run prepare] --out/train.bin--> [run train] --model.pt--> [run eval]
@@ -141,22 +141,21 @@ export function lineageOf(index: RunIndex, root: string, opts: LineageOptions = 
     let level = [root];
     for (let depth = 1; level.length && depth <= maxDepth; depth++) {
       const next: string[] = [];
-      for (const id of level) {
-        for (const row of index.inputsOf(id)) {
-          if (row.upstream) {
-            runNode(row.upstream, row, 'upstream', depth);
-            link({ from: row.upstream, to: id, fromPath: row.upstreamPath, path: row.path, oid: row.oid, type: type(row.type) });
-            if (!seen.has(row.upstream)) {
-              seen.add(row.upstream);
-              next.push(row.upstream);
-            }
-          } else {
-            // Work-tree data (or an input whose origin the record does not say): a data node of its content.
-            const from = row.worktree ?? row.path;
-            const dataId = `worktree:${row.oid}:${from}`;
-            if (!nodes.has(dataId)) nodes.set(dataId, { kind: 'data', id: dataId, oid: row.oid, path: from, side: 'upstream', depth });
-            link({ from: dataId, to: id, fromPath: from, path: row.path, oid: row.oid, type: type(row.type) });
+      for (const row of index.inputsOf(level)) {
+        const id = row.run;
+        if (row.upstream) {
+          runNode(row.upstream, row, 'upstream', depth);
+          link({ from: row.upstream, to: id, fromPath: row.upstreamPath, path: row.path, oid: row.oid, type: type(row.type) });
+          if (!seen.has(row.upstream)) {
+            seen.add(row.upstream);
+            next.push(row.upstream);
           }
+        } else {
+          // Work-tree data (or an input whose origin the record does not say): a data node of its content.
+          const from = row.worktree ?? row.path;
+          const dataId = `worktree:${row.oid}:${from}`;
+          if (!nodes.has(dataId)) nodes.set(dataId, { kind: 'data', id: dataId, oid: row.oid, path: from, side: 'upstream', depth });
+          link({ from: dataId, to: id, fromPath: from, path: row.path, oid: row.oid, type: type(row.type) });
         }
       }
       level = next;
@@ -167,14 +166,13 @@ export function lineageOf(index: RunIndex, root: string, opts: LineageOptions = 
     let level = [root];
     for (let depth = 1; level.length && depth <= maxDepth; depth++) {
       const next: string[] = [];
-      for (const id of level) {
-        for (const row of index.consumersOf(id)) {
-          runNode(row.run, row, 'downstream', depth);
-          link({ from: id, to: row.run, fromPath: row.upstreamPath, path: row.path, oid: row.oid, type: type(row.type) });
-          if (!seen.has(row.run)) {
-            seen.add(row.run);
-            next.push(row.run);
-          }
+      for (const row of index.consumersOf(level)) {
+        const id = row.upstream!;
+        runNode(row.run, row, 'downstream', depth);
+        link({ from: id, to: row.run, fromPath: row.upstreamPath, path: row.path, oid: row.oid, type: type(row.type) });
+        if (!seen.has(row.run)) {
+          seen.add(row.run);
+          next.push(row.run);
         }
       }
       level = next;
@@ -208,5 +206,5 @@ export interface DownstreamEntry {
 
 /** The runs that consumed this run's outputs, oldest first (through the index). */
 export function downstreamOf(index: RunIndex, id: string): DownstreamEntry[] {
-  return index.consumersOf(id).map((r) => ({ run: r.run, path: r.upstreamPath, dest: r.path, oid: r.oid }));
+  return index.consumersOf([id]).map((r) => ({ run: r.run, path: r.upstreamPath, dest: r.path, oid: r.oid }));
 }

@@ -746,14 +746,15 @@ export class RunIndex {
     return this.guard(() => this.db.prepare('SELECT id, created_at AS createdAt FROM runs WHERE name = ? ORDER BY created_at, id').all(name) as Array<{ id: string; createdAt: string }>);
   }
 
-  /** A run's inputs (in path order), each with its upstream run as the index has it (null fields: not in the index). */
-  inputsOf(id: string): LinkRow[] {
-    return this.guard(() => this.cached(`${LINK_SELECT} LEFT JOIN runs r ON r.id = i.upstream WHERE i.run = ? ORDER BY i.path`).all(id) as LinkRow[]);
+  /** The inputs of these runs (each run's in path order), each with its upstream run as the index has it (null fields: not in the index). */
+  inputsOf(ids: string[]): LinkRow[] {
+    // One question for a whole level of a lineage walk (json_each: the ids as one parameter, whatever their number).
+    return this.guard(() => this.cached(`${LINK_SELECT} LEFT JOIN runs r ON r.id = i.upstream WHERE i.run IN (SELECT value FROM json_each(?)) ORDER BY i.run, i.path`).all(JSON.stringify(ids)) as LinkRow[]);
   }
 
-  /** The inputs other runs took from this run's outputs, each with its consuming run, oldest consumer first. */
-  consumersOf(id: string): LinkRow[] {
-    return this.guard(() => this.cached(`${LINK_SELECT} LEFT JOIN runs r ON r.id = i.run WHERE i.upstream = ? ORDER BY r.created_at, i.run, i.path`).all(id) as LinkRow[]);
+  /** The inputs other runs took from these runs' outputs, each with its consuming run, oldest consumer first. */
+  consumersOf(ids: string[]): LinkRow[] {
+    return this.guard(() => this.cached(`${LINK_SELECT} LEFT JOIN runs r ON r.id = i.run WHERE i.upstream IN (SELECT value FROM json_each(?)) ORDER BY r.created_at, i.run, i.path`).all(JSON.stringify(ids)) as LinkRow[]);
   }
 
   /** What the index has of these runs, for lineage's nodes (unknown ids left out). */
