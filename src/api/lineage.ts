@@ -132,7 +132,8 @@ export function lineageOf(index: RunIndex, root: string, opts: LineageOptions = 
   // Each link once, whichever walk met it (a cycle in a hostile record is met by both).
   const linked = new Set<string>();
   const link = (e: LineageEdge) => {
-    const k = JSON.stringify([e.from, e.to, e.path]);
+    // NUL separates: it can be in none of an id, a path or another (git paths cannot hold it).
+    const k = `${e.from}\0${e.to}\0${e.path}`;
     if (!linked.has(k)) linked.add(k), edges.push(e);
   };
 
