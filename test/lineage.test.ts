@@ -196,3 +196,29 @@ describe('lineage: upstream and downstream runs', function () {
     return withTime.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.id < b.id ? -1 : 1)).map((x) => x.id);
   }
 });
+
+describe('the index under contention', function () {
+  this.timeout(240000);
+
+  it('a write lock held past the busy timeout is a clear error (exit 2), not a bug; released, the query answers', async () => {
+    const { default: Database } = await import('better-sqlite3');
+    const repo = makeRepo('index-busy', { 'a.txt': 'a\n' });
+    await ok(['-q', '--', 'true'], { cwd: repo });
+    const [id] = runIds(repo);
+    await ok(['log', '--oneline'], { cwd: repo });
+    // A metadata edit: the next query must write it into the index.
+    await ok(['edit', id!, '--tag', 'held'], { cwd: repo });
+    const file = `${repo}/.git/git-run/index.sqlite`;
+    const holder = new Database(file, { timeout: 1000 });
+    holder.exec('BEGIN EXCLUSIVE');
+    try {
+      const r = await gitRun(['log', '--oneline'], { cwd: repo });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr, `error: the query index (${file}) stayed locked by other git-run processes\nhint: run the command again once the machine is less busy; nothing was lost\n`);
+    } finally {
+      holder.exec('ROLLBACK');
+      holder.close();
+    }
+    assert.match((await ok(['log', '--tag', 'held', '--format', '%H'], { cwd: repo })).stdout, new RegExp(id!));
+  });
+});

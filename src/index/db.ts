@@ -296,6 +296,9 @@ function mapOpenError(e: unknown, file: string): unknown {
 /** SQLite's answer for a file that is not (or no longer) a sound database. */
 const isDamage = (e: unknown): boolean => /^SQLITE_(CORRUPT|NOTADB)/.test((e as { code?: string }).code ?? '');
 
+/** Another connection held the write lock past the busy timeout. */
+const isBusy = (e: unknown): boolean => /^SQLITE_BUSY/.test((e as { code?: string }).code ?? '');
+
 /** SQLite's answer for a full disk (or a quota reached). */
 const isFull = (e: unknown): boolean => /^SQLITE_FULL|^SQLITE_IOERR_(WRITE|FSYNC|SHMSIZE|TRUNCATE)/.test((e as { code?: string }).code ?? '');
 
@@ -387,7 +390,19 @@ export class RunIndex {
   async sync(repo: Repo, opts: { full?: boolean; onProgress?: (done: number, total: number) => void } = {}): Promise<{ read: number; removed: number }> {
     if (this.readOnly) return { read: 0, removed: 0 };
     try {
-      return await this.syncOnce(repo, opts);
+      // Several processes syncing at once on a loaded machine can wait past the busy timeout for the write lock
+      // (seen with 10 commands at once at load 27): what they were writing is what the one holding it writes,
+      // so a retry finds less to do. Not a bug of ours, so never exit 70 for it.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.syncOnce(repo, opts);
+        } catch (e) {
+          if (!isBusy(e)) throw e;
+          if (attempt >= 3) {
+            throw new GitRunError(ErrorCode.IndexUnusable, `the query index (${this.file}) stayed locked by other git-run processes`, 'run the command again once the machine is less busy; nothing was lost', { path: this.file });
+          }
+        }
+      }
     } catch (e) {
       if (isDamage(e)) {
         // Damage met while syncing: heal and rebuild now, so this command answers too.
