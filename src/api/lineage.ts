@@ -87,9 +87,10 @@ const parseCommand = (json: string | null): string[] | null => {
 
 /** The lineage graph of the run `name` names (an id prefix or a name). */
 export async function lineage(repo: Repo, name: string, opts: LineageOptions = {}): Promise<Lineage> {
-  const root = await resolveRun(repo, name);
   const index = await openIndex(repo);
   try {
+    // A whole id the index has (just synced with the refs) needs no listing of the refs; anything else goes through the resolver.
+    const root = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(name) && index.summaries([name]).length ? name : await resolveRun(repo, name);
     return lineageOf(index, root, opts);
   } finally {
     index.close();
@@ -116,17 +117,8 @@ export function lineageOf(index: RunIndex, root: string, opts: LineageOptions = 
   });
   const runNode = (id: string, row: LinkRow, side: 'upstream' | 'downstream', depth: number): void => {
     if (nodes.has(id)) return;
-    nodes.set(id, {
-      kind: 'run',
-      id,
-      name: row.otherName,
-      status: row.otherStatus,
-      command: parseCommand(row.otherCommand),
-      createdAt: row.otherCreatedAt,
-      side,
-      depth,
-      missing: row.otherCreatedAt === null,
-    });
+    const [, , , , , , , name, status, , createdAt, command] = row;
+    nodes.set(id, { kind: 'run', id, name, status, command: parseCommand(command), createdAt, side, depth, missing: createdAt === null });
   };
   const type = (t: string | null) => (t === 'blob' || t === 'tree' ? t : null);
   // Each link once, whichever walk met it (a cycle in a hostile record is met by both).
@@ -143,20 +135,20 @@ export function lineageOf(index: RunIndex, root: string, opts: LineageOptions = 
     for (let depth = 1; level.length && depth <= maxDepth; depth++) {
       const next: string[] = [];
       for (const row of index.inputsOf(level)) {
-        const id = row.run;
-        if (row.upstream) {
-          runNode(row.upstream, row, 'upstream', depth);
-          link({ from: row.upstream, to: id, fromPath: row.upstreamPath, path: row.path, oid: row.oid, type: type(row.type) });
-          if (!seen.has(row.upstream)) {
-            seen.add(row.upstream);
-            next.push(row.upstream);
+        const [id, path, oid, t, upstream, upstreamPath, worktree] = row;
+        if (upstream) {
+          runNode(upstream, row, 'upstream', depth);
+          link({ from: upstream, to: id, fromPath: upstreamPath, path, oid, type: type(t) });
+          if (!seen.has(upstream)) {
+            seen.add(upstream);
+            next.push(upstream);
           }
         } else {
           // Work-tree data (or an input whose origin the record does not say): a data node of its content.
-          const from = row.worktree ?? row.path;
-          const dataId = `worktree:${row.oid}:${from}`;
-          if (!nodes.has(dataId)) nodes.set(dataId, { kind: 'data', id: dataId, oid: row.oid, path: from, side: 'upstream', depth });
-          link({ from: dataId, to: id, fromPath: from, path: row.path, oid: row.oid, type: type(row.type) });
+          const from = worktree ?? path;
+          const dataId = `worktree:${oid}:${from}`;
+          if (!nodes.has(dataId)) nodes.set(dataId, { kind: 'data', id: dataId, oid, path: from, side: 'upstream', depth });
+          link({ from: dataId, to: id, fromPath: from, path, oid, type: type(t) });
         }
       }
       level = next;
@@ -168,12 +160,12 @@ export function lineageOf(index: RunIndex, root: string, opts: LineageOptions = 
     for (let depth = 1; level.length && depth <= maxDepth; depth++) {
       const next: string[] = [];
       for (const row of index.consumersOf(level)) {
-        const id = row.upstream!;
-        runNode(row.run, row, 'downstream', depth);
-        link({ from: id, to: row.run, fromPath: row.upstreamPath, path: row.path, oid: row.oid, type: type(row.type) });
-        if (!seen.has(row.run)) {
-          seen.add(row.run);
-          next.push(row.run);
+        const [run, path, oid, t, upstream, upstreamPath] = row;
+        runNode(run, row, 'downstream', depth);
+        link({ from: upstream!, to: run, fromPath: upstreamPath, path, oid, type: type(t) });
+        if (!seen.has(run)) {
+          seen.add(run);
+          next.push(run);
         }
       }
       level = next;
@@ -207,5 +199,5 @@ export interface DownstreamEntry {
 
 /** The runs that consumed this run's outputs, oldest first (through the index). */
 export function downstreamOf(index: RunIndex, id: string): DownstreamEntry[] {
-  return index.consumersOf([id]).map((r) => ({ run: r.run, path: r.upstreamPath, dest: r.path, oid: r.oid }));
+  return index.consumersOf([id]).map(([run, dest, oid, , , path]) => ({ run, path, dest, oid }));
 }
