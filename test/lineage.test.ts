@@ -222,3 +222,38 @@ describe('the index under contention', function () {
     assert.match((await ok(['log', '--tag', 'held', '--format', '%H'], { cwd: repo })).stdout, new RegExp(id!));
   });
 });
+
+describe('lineage end to end, with -i', function () {
+  this.timeout(240000);
+
+  it('prepare, train on its output (by name) and on gitignored work-tree data: lineage, show and --where agree', async () => {
+    const repo = makeRepo('lineage-e2e', { '.gitignore': '*.csv\n', 'raw.csv': 'a,b\n' });
+    await ok(['-q', '--name', 'prep', '--', 'sh', '-c', 'mkdir out; echo d > out/data.bin'], { cwd: repo });
+    const [P] = runIds(repo);
+    await ok(['-q', '--name', 'train', '-i', 'in/data.bin=prep:out/data.bin', '-i', 'raw.csv', '--', 'sh', '-c', 'cat in/data.bin raw.csv > model.txt'], { cwd: repo });
+    const T = runIds(repo).find((i) => i !== P)!;
+    const data = git(repo, 'rev-parse', `refs/runs/${P}:outputs/out/data.bin`);
+    const raw = blobId('a,b\n');
+    assert.equal((await ok(['cat', 'train:model.txt'], { cwd: repo })).stdout, 'd\na,b\n');
+    assert.equal(git(repo, 'rev-parse', `${T}^1`), git(repo, 'rev-parse', `refs/runs/${P}`), 'the spec commit has the upstream as parent');
+    assert.equal(
+      (await ok(['lineage', 'train'], { cwd: repo })).stdout,
+      [
+        `${short(T)} succeeded train`,
+        'upstream:',
+        `  <- ${short(P)} succeeded prep: out/data.bin as in/data.bin (${short(data)})`,
+        `  <- work tree raw.csv: raw.csv as raw.csv (${short(raw)})`,
+        'downstream: none',
+        '',
+      ].join('\n'),
+    );
+    assert.equal((await ok(['lineage', '--downstream', 'prep'], { cwd: repo })).stdout, [`${short(P)} succeeded prep`, 'downstream:', `  -> ${short(T)} succeeded train: out/data.bin as in/data.bin (${short(data)})`, ''].join('\n'));
+    const j = await showJson(repo, 'train');
+    assert.deepEqual(j.upstream, [{ run: P, path: 'out/data.bin', oid: data, dest: 'in/data.bin' }, { worktree: 'raw.csv', oid: raw, path: 'raw.csv' }]);
+    assert.deepEqual((await showJson(repo, 'prep')).downstream, [{ run: T, path: 'out/data.bin', dest: 'in/data.bin', oid: data }]);
+    const ids = async (where: string) => (await ok(['log', '--format', '%H', '--where', where], { cwd: repo })).stdout.trim();
+    assert.equal(await ids('upstream = prep'), T);
+    assert.equal(await ids(`input = ${raw.slice(0, 8)}`), T);
+    assert.equal(await ids('downstream = train'), P);
+  });
+});
