@@ -97,6 +97,8 @@ describe('.runconfig defaults and the demo', () => {
     assert.match(r.stdout, /"accuracy"/);
     // The training's spec commit has the prepare run's finishing commit as parent: plain git shows it.
     assert.match(r.stdout, /\* [0-9a-f]+ submitted: python3 train\.py[^]*\* [0-9a-f]+ succeeded \(exit 0\)\n\* [0-9a-f]+ started on [^]*\* [0-9a-f]+ submitted: python3 prepare\.py/);
+    assert.match(r.stdout, /^downstream:\n {2}-> [0-9a-f]{12} succeeded demo: data\/samples\.csv as data\/samples\.csv \([0-9a-f]{12}\)$/m, 'lineage shows the training downstream of the prepare run');
+    assert.match(r.stdout, /^Upstream:\n {2}data\/samples\.csv {2}<- [0-9a-f]{12}:data\/samples\.csv/m, 'show lists the upstream artifact');
     assert.match(r.stderr, /reusing run [0-9a-f]{12}/, 'the same training is reused');
     assert.match(r.stdout, /environment: new DEMO_NOISE/, 'why names the variable');
     assert.match(r.stdout, /wrote 400 samples \(noise 0\.9\)/, 'the changed variable reran the prepare step');
