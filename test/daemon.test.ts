@@ -4,8 +4,8 @@ import path from 'node:path';
 import { makeRepo, gitRun, ok, showJson, git, runIds, writeFiles, tmpdir, until } from './helpers.js';
 import { startSshd, sshdAvailable, type Sshd } from './sshd.js';
 
-/** Every run appends "<run id>" to this file when it starts: a run executed twice shows twice. */
-const TRACE = `echo "$GIT_RUN_ID" >> "$TRACE"; sleep "\${GIT_RUN_PARAM_s:-0}"; while [ -n "\${GIT_RUN_PARAM_w:-}" ] && [ ! -e "$GIT_RUN_PARAM_w" ]; do sleep 0.05; done; echo done > out.txt\n`;
+/** Every run appends "<run id>" to this file when it starts: a run executed twice shows twice. Parameters: s (seconds to sleep), w (a file to wait for), x (the exit code). */
+const TRACE = `echo "$GIT_RUN_ID" >> "$TRACE"; sleep "\${GIT_RUN_PARAM_s:-0}"; while [ -n "\${GIT_RUN_PARAM_w:-}" ] && [ ! -e "$GIT_RUN_PARAM_w" ]; do sleep 0.05; done; echo done > out.txt; exit "\${GIT_RUN_PARAM_x:-0}"\n`;
 
 const pidOf = (repo: string): number | null => {
   try {
@@ -134,6 +134,33 @@ describe('the daemon and its queue', function () {
       await stopDaemon(repo);
     });
   }
+
+  it('SIGKILLed while its runs\' commands run: they finish, and the next look records their true exit codes', async () => {
+    const { repo, trace, env } = queueRepo('daemon-killed-running', 2);
+    const go = path.join(path.dirname(trace), 'go');
+    writeFileSync(path.join(repo, 'k.json'), JSON.stringify({ command: ['sh', 'job.sh'], params: { x: { values: [0, 3] }, w: go } }));
+    const pid = await startDaemon(repo, env);
+    const ids: string[] = JSON.parse((await ok(['submit', '-d', '--json', 'k.json'], { cwd: repo, env })).stdout).children;
+    const dirs = await Promise.all(
+      ids.map(async (id) => {
+        await until(`${id} started by the daemon`, async () => (await showJson(repo, id)).status === 'running' || null, 60000);
+        const dir = JSON.parse(git(repo, 'show', `refs/runs/${id}:state.json`)).handle.controlDir as string;
+        await until(`${id}'s command started`, () => existsSync(path.join(dir, 'pid')) || null);
+        return dir;
+      }),
+    );
+    process.kill(pid, 'SIGKILL');
+    await until('the daemon is gone', () => !alive(pid) || null);
+    writeFileSync(go, '');
+    await until('both commands ended', () => dirs.every((d) => existsSync(path.join(d, 'exit.json'))) || null, 60000);
+    // No daemon and no supervisor is left: wait records them from their exit records.
+    const w = await gitRun(['wait', ...ids], { cwd: repo });
+    assert.equal(w.code, 1, 'one failed');
+    const views = await recorded(repo);
+    const byId = new Map(views.map((v) => [v.id, v]));
+    assert.deepEqual(ids.map((id) => [byId.get(id)!.status, byId.get(id)!.exitCode]), [['succeeded', 0], ['failed', 3]]);
+    for (const id of ids) assert.deepEqual(byId.get(id)!.outputs.map((o: any) => o.path), ['out.txt']);
+  });
 
   it('schedules: fire against a branch tip, overlapping ticks are skipped, bad expressions and branches are reported', async () => {
     // The scheduled run lasts until the test lets it go (a file appears): later ticks overlap it whatever the load.

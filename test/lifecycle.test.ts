@@ -101,30 +101,86 @@ describe('run lifecycle', () => {
     assert.match(j.error, /supervisor stopped/);
   });
 
-  it('a run whose exit record exists but was never recorded in git is finished by the next reader', async () => {
-    const repo = makeRepo('reattach', { 'a.txt': 'a' });
-    // The command outlives its supervisor: kill the supervisor first, then let the command end by itself
-    // and write the exit record as the supervisor would have (exit.json is the executor's contract).
-    const id = (await ok(['-d', '--leave', 'all', '--', ...nodeCmd(`require('fs').writeFileSync('made.txt','m');setTimeout(()=>{},1500)`)], { cwd: repo })).stdout.trim();
+  /** A command that waits for `go` to appear, writes made.txt, then exits with `code`. */
+  const heldUntil = (go: string, code: number) => ['sh', '-c', `while [ ! -e "$1" ]; do sleep 0.05; done; echo made > made.txt; exit ${code}`, 'held', go];
+  /** The run's state directory once its command has started, and its supervisor's pid. */
+  const startedRun = async (repo: string, id: string) => {
     await until('running', async () => (await showJson(repo, id)).status === 'running');
-    const state = JSON.parse(git(repo, 'show', `refs/runs/${id}:state.json`));
-    const fs = await import('node:fs');
-    const dir = state.handle.controlDir;
-    await until('command started', () => fs.existsSync(path.join(dir, 'pid')));
-    process.kill(state.handle.supervisorPid, 'SIGKILL');
-    await until('command ended', () => {
-      const { pid } = JSON.parse(fs.readFileSync(path.join(dir, 'pid'), 'utf8'));
-      try {
-        process.kill(pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
+    const { handle } = JSON.parse(git(repo, 'show', `refs/runs/${id}:state.json`));
+    await until('command started', () => existsSync(path.join(handle.controlDir, 'pid')));
+    return { dir: handle.controlDir as string, supervisor: handle.supervisorPid as number };
+  };
+  const gone = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+
+  for (const code of [0, 5]) {
+    it(`a -d run whose supervisor is SIGKILLed while the command runs is recorded with the command's true exit (${code}) once it ends`, async () => {
+      const repo = makeRepo(`sup-killed-${code}`, { 'a.txt': 'a' });
+      const go = path.join(repo, '.git', 'go');
+      const id = (await ok(['-d', '--', ...heldUntil(go, code)], { cwd: repo })).stdout.trim();
+      const { dir, supervisor } = await startedRun(repo, id);
+      process.kill(supervisor, 'SIGKILL');
+      await until('the supervisor is gone', () => gone(supervisor));
+      // The command outlives its supervisor: still running, never lost.
+      assert.match((await ok(['status'], { cwd: repo })).stdout, new RegExp(`${id.slice(0, 12)} running`));
+      assert.equal((await showJson(repo, id)).status, 'running');
+      writeFileSync(go, '');
+      // wait records the end from the wrapper's exit.json: nothing else is left to tell it.
+      const w = await gitRun(['wait', id], { cwd: repo });
+      assert.equal(w.code, code === 0 ? 0 : 1);
+      const j = await showJson(repo, id);
+      assert.equal(j.status, code === 0 ? 'succeeded' : 'failed');
+      assert.equal(j.exitCode, code);
+      assert.equal(j.signal, null);
+      assert.deepEqual(j.outputs.map((o: any) => o.path), ['made.txt']);
+      assert.ok(!existsSync(dir), 'the run directory is removed once recorded (--leave none)');
+      assert.equal((await ok(['status'], { cwd: repo })).stdout, '');
     });
-    fs.writeFileSync(path.join(dir, 'exit.json'), JSON.stringify({ exitCode: 0, signal: null, error: null, endedAt: new Date().toISOString() }));
-    const j = await showJson(repo, id);
-    assert.equal(j.status, 'succeeded');
-    assert.deepEqual(j.outputs.map((o: any) => o.path), ['made.txt']);
-    assert.ok(existsSync(path.join(dir, 'work')), '--leave all keeps it');
+  }
+
+  it('a run whose command ended while its live supervisor has not recorded it yet is not counted as running', async () => {
+    const repo = makeRepo('sup-stopped', { 'a.txt': 'a', '.runconfig': JSON.stringify({ hosts: { local: { type: 'local', max_parallel: 2 } } }) });
+    const go = path.join(repo, '.git', 'go');
+    const id = (await ok(['-d', '--', ...heldUntil(go, 0)], { cwd: repo })).stdout.trim();
+    const { dir, supervisor } = await startedRun(repo, id);
+    assert.match((await ok(['status'], { cwd: repo })).stdout, /local: 1\/2 running, 0 queued/);
+    // The supervisor is held still (alive, it is the one to record the end) while the command ends.
+    process.kill(supervisor, 'SIGSTOP');
+    try {
+      writeFileSync(go, '');
+      await until('the wrapper wrote exit.json', () => existsSync(path.join(dir, 'exit.json')));
+      const st = (await ok(['status'], { cwd: repo })).stdout;
+      assert.match(st, /local: 0\/2 running, 1 ended \(being recorded\), 0 queued/);
+    } finally {
+      process.kill(supervisor, 'SIGCONT');
+    }
+    assert.equal((await ok(['wait', id], { cwd: repo })).code, 0);
+    assert.equal((await showJson(repo, id)).exitCode, 0);
   });
+
+  it('the wrapper leaves the command its signals, output and exit status as a direct child would have them', async () => {
+    const repo = makeRepo('wrapper-exact', { 'a.txt': 'a' });
+    // No signal is ignored (a background job of sh would have SIGINT and SIGQUIT ignored; node resets them, grep does not).
+    const ignored = /^SigIgn:\s*([0-9a-f]+)$/m.exec((await ok(['-q', '--', 'grep', '^SigIgn', '/proc/self/status'], { cwd: repo })).stdout);
+    assert.ok(ignored);
+    assert.equal(BigInt(`0x${ignored[1]}`), 0n);
+    // stdin is empty, the arguments arrive as given, stdout, stderr and the exit status are the command's.
+    const probe = nodeCmd(`const fs=require('fs');let i='';try{i=fs.readFileSync(0,'utf8')}catch{};process.stdout.write(JSON.stringify({stdin:i,argv:process.argv.slice(1)}));process.stderr.write('e\\n');process.exit(7)`);
+    const r = await gitRun(['--', ...probe, 'a b', '$HOME', ''], { cwd: repo });
+    assert.equal(r.code, 7);
+    assert.deepEqual(JSON.parse(r.stdout), { stdin: '', argv: ['a b', '$HOME', ''] });
+    assert.match(r.stderr, /^e\n/);
+    // echo is /bin/echo, not the shell's builtin (which would turn \n into a newline in dash).
+    assert.equal((await ok(['-q', '--', 'echo', 'a\\nb'], { cwd: repo })).stdout, 'a\\nb\n');
+    const notExec = await gitRun(['--', './a.txt'], { cwd: repo });
+    assert.equal(notExec.code, 126);
+    assert.match(notExec.stderr, /git-run: \.\/a\.txt: permission denied/);
+  });
+
 });

@@ -492,11 +492,30 @@ export interface DaemonStatus {
   pid: number | null;
   since: string | null;
   logFile: string;
-  /** Per host profile: running runs, queued runs, the oldest queued one's creation time, and the host's capacity. */
-  hosts: Array<{ host: string; running: number; queued: number; oldestQueued: string | null; maxParallel: number }>;
+  /**
+   * Per host profile: running runs, runs whose command has ended but whose end is still being recorded by
+   * their live supervisor (`ending`: not in `running`, they no longer hold a slot), queued runs, the oldest
+   * queued one's creation time, and the host's capacity.
+   */
+  hosts: Array<{ host: string; running: number; ending: number; queued: number; oldestQueued: string | null; maxParallel: number }>;
   /** Schedules of .runconfig, with what the daemon state says of their last tick. */
   schedules: Array<{ experiment: string; expression: string; branch: string | null; lastTick: string | null }>;
   problems: string[];
+}
+
+/** How many of these running runs have a command that has ended on this machine (an exit record, the end not yet in git). */
+async function commandsEnded(repo: Repo, ids: string[]): Promise<number> {
+  let n = 0;
+  for (const id of ids) {
+    const v = await readRun(repo, id).catch(() => null);
+    if (!v || isFinal(v.status)) continue;
+    const executor = executorFor(v);
+    // Only a look at this machine: a remote host is the daemon's to watch, not a status line's.
+    if (!executor.checksLocally) continue;
+    const far = Number.MAX_SAFE_INTEGER;
+    if ((await executor.readLive(repo, v, { stdout: far, stderr: far })).ended) n++;
+  }
+  return n;
 }
 
 export async function daemonStatus(cwd: string): Promise<DaemonStatus> {
@@ -510,11 +529,16 @@ export async function daemonStatus(cwd: string): Promise<DaemonStatus> {
     problems.push(e instanceof Error ? e.message : String(e));
   }
   const index = await openIndex(repo);
-  let hosts: DaemonStatus['hosts'];
+  let workload: ReturnType<typeof index.workload>;
   try {
-    hosts = index.workload().map((w) => ({ host: w.host, running: w.running.length, queued: w.queued, oldestQueued: w.oldestQueued, maxParallel: capacity(config, w.host) }));
+    workload = index.workload();
   } finally {
     index.close();
+  }
+  const hosts: DaemonStatus['hosts'] = [];
+  for (const w of workload) {
+    const ended = await commandsEnded(repo, w.running);
+    hosts.push({ host: w.host, running: w.running.length - ended, ending: ended, queued: w.queued, oldestQueued: w.oldestQueued, maxParallel: capacity(config, w.host) });
   }
   const state = readState(repo);
   const { specs, problems: sp } = schedulesOf(config);

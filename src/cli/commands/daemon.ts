@@ -49,7 +49,7 @@ export default class DaemonCommand extends GitRunCommand {
           return 0;
         }
         this.out(s.running ? `daemon: running (pid ${s.pid}, since ${s.since})\n` : 'daemon: not running (start it with `git run daemon start`)\n');
-        for (const h of s.hosts) this.out(`  ${h.host}: ${h.running}/${h.maxParallel} running, ${h.queued} queued${h.oldestQueued ? `, oldest waiting since ${h.oldestQueued}` : ''}\n`);
+        for (const h of s.hosts) this.out(`  ${h.host}: ${h.running}/${h.maxParallel} running${h.ending ? `, ${h.ending} ended (being recorded)` : ''}, ${h.queued} queued${h.oldestQueued ? `, oldest waiting since ${h.oldestQueued}` : ''}\n`);
         for (const sc of s.schedules) this.out(`  schedule ${sc.experiment}: '${sc.expression}' on ${sc.branch ?? 'the current branch'}${sc.lastTick ? `, last tick ${sc.lastTick}` : ''}\n`);
         for (const p of s.problems) this.out(`  problem: ${p}\n`);
         return 0;

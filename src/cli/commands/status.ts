@@ -25,7 +25,7 @@ export default class StatusCommand extends GitRunCommand {
       const d = await daemonStatus(process.cwd());
       if (d.hosts.length) {
         this.out(`\n${d.running ? `daemon running (pid ${d.pid})` : 'no daemon'}\n`);
-        for (const h of d.hosts) this.out(`  ${h.host}: ${h.running}/${h.maxParallel} running, ${h.queued} queued${h.oldestQueued ? `, oldest waiting since ${h.oldestQueued}` : ''}\n`);
+        for (const h of d.hosts) this.out(`  ${h.host}: ${h.running}/${h.maxParallel} running${h.ending ? `, ${h.ending} ended (being recorded)` : ''}, ${h.queued} queued${h.oldestQueued ? `, oldest waiting since ${h.oldestQueued}` : ''}\n`);
         if (!d.running && runs.some((v) => v.status === 'queued' && v.spec.dispatch === 'daemon')) this.out('  queued runs wait for the daemon: start it with `git run daemon start`\n');
       }
     }

@@ -7,14 +7,18 @@
  *   index          private index of work/, whose stat cache makes output collection cheap
  *   stdout stderr  the command's output, as it is written
  *   supervisor     {"pid", "start"} of the supervisor, written before the run starts
- *   pid            {"pid"} of the command (the leader of its own process group)
+ *   pid            {"pid"} of the wrapper (./wrapper.ts), the leader of the run's process group
  *   exit.json      {"exitCode", "signal", "error", "endedAt"}, written atomically (write, rename)
+ *                  by the wrapper when the command ends (endedAt null: the file's time), then
+ *                  rewritten whole by the supervisor if it is alive
  *   cancel         present when a cancel was asked for
  *
- * A detached supervisor process (`git-run __supervise <id>`) starts the
- * command, writes exit.json when it ends and records the end in git. Any
- * later process can finish that record from exit.json if the supervisor died,
- * or mark the run lost when nothing can tell how it ended.
+ * A detached supervisor process (`git-run __supervise <id>`, or the daemon)
+ * starts the command under a small shell wrapper (./wrapper.ts) that writes
+ * exit.json when it ends, and records the end in git. Any later process can
+ * finish that record from exit.json if the supervisor died, even while the
+ * command still ran, or mark the run lost when nothing can tell how it ended
+ * (the whole process group was SIGKILLed, or the machine went down).
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, promises as fs, existsSync, fstatSync, readFileSync, readSync, rmSync } from 'node:fs';
@@ -36,13 +40,9 @@ import type { Stream } from '../executor.js';
 import { inputsEnv } from '../../core/inputs.js';
 import { resolvedInputs } from '../inputs.js';
 import { inputsAfterRun } from './inputs.js';
+import { exitTemp, readExit, unstartable, wrapped, type ExitRecord } from './wrapper.js';
 
-export interface ExitRecord {
-  exitCode: number | null;
-  signal: string | null;
-  error: string | null;
-  endedAt: string;
-}
+export type { ExitRecord };
 
 /** The run_args this executor reads. */
 export type LocalArgs = RunDirArgs;
@@ -208,8 +208,21 @@ function runCommand(view: RunView, dir: string, hooks: SuperviseHooks, perm: num
       const out = openShared(perm, f.stdout);
       const err = openShared(perm, f.stderr);
       writeParamsFile(view, dir, perm);
-      const [program, ...argv] = view.spec.command;
-      const child = spawn(program!, argv, { cwd, env: commandEnv(view, dir), stdio: ['ignore', out, err], detached: true });
+      // The wrapper's `>` keeps the mode of a file that exists: the record it moves into place gets the shared mode.
+      if (perm !== 0) writeFileShared(perm, exitTemp(dir), '');
+      const env = commandEnv(view, dir);
+      const program = view.spec.command[0]!;
+      const cannot = unstartable(program, env.PATH, cwd);
+      if (cannot) {
+        closeSync(out);
+        closeSync(err);
+        void fs.appendFile(f.stderr, `git-run: ${program}: ${cannot.what}\n`).finally(() =>
+          resolve({ exitCode: cannot.code, signal: null, error: `${cannot.what}: ${program}`, endedAt: new Date().toISOString() }),
+        );
+        return;
+      }
+      const w = wrapped(dir, view.spec.command);
+      const child = spawn(w.file, w.args, { cwd, env, stdio: ['ignore', out, err], detached: true });
       closeSync(out);
       closeSync(err);
       // The tick timer must not hold the process open after the command ends.
@@ -220,23 +233,24 @@ function runCommand(view: RunView, dir: string, hooks: SuperviseHooks, perm: num
         await hooks.tick();
         if (ticking) timer = setTimeout(() => void tick(), 20);
       };
-      const done = (r: Omit<ExitRecord, 'endedAt'>) => {
+      const done = (r: ExitRecord) => {
         ticking = false;
         if (timer) clearTimeout(timer);
-        resolve({ ...r, endedAt: new Date().toISOString() });
+        resolve(r);
       };
       child.on('error', (e: NodeJS.ErrnoException) => {
-        const [code, what] = e.code === 'ENOENT' ? [127, 'command not found'] : e.code === 'EACCES' ? [126, 'permission denied'] : [126, e.message];
-        const msg = `git-run: ${program}: ${what}\n`;
-        void fs.appendFile(f.stderr, msg).finally(() => done({ exitCode: code, signal: null, error: `${what}: ${program}` }));
+        const msg = `git-run: /bin/sh: ${e.message}\n`;
+        void fs.appendFile(f.stderr, msg).finally(() => done({ exitCode: 126, signal: null, error: `could not start /bin/sh: ${e.message}`, endedAt: new Date().toISOString() }));
       });
       child.on('spawn', () => {
+        // The wrapper leads the run's process group: a cancel signals the group through this pid.
         writeFileShared(perm, f.pid, JSON.stringify({ pid: child.pid }));
         // A cancel that came between the start record and now must still win.
         if (existsSync(f.cancel)) killGroup(child.pid!, 'SIGTERM');
         void tick();
       });
-      child.on('exit', (code, signal) => done({ exitCode: code, signal, error: null }));
+      // The wrapper's record when it wrote one; else the wrapper itself was killed (SIGKILL reaches the whole group).
+      child.on('exit', (code, signal) => void readExit(f.exit).then((r) => done(r ?? { exitCode: code, signal, error: null, endedAt: new Date().toISOString() })));
     });
   });
 }
@@ -254,7 +268,7 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
     const args = view.spec.runArgs as LocalArgs;
     const dir = localHandle(view)?.controlDir ?? controlDirFor(repo, view.id, args);
     const f = files(dir);
-    const exit = lost ? null : await readJsonFile<ExitRecord>(f.exit);
+    const exit = lost ? null : await readExit(f.exit);
     const cancelled = existsSync(f.cancel);
     let outputsTree: string | null = null;
     let outputs: ObservedOutputs | null = null;
