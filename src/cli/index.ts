@@ -65,8 +65,11 @@ function showManual(): boolean {
  * Node decodes the argument vector as UTF-8 and replaces what is not with
  * U+FFFD, silently. The exact bytes are in /proc/self/cmdline: an argument
  * that is not valid UTF-8 is refused (decision 0011) rather than altered.
+ * An argument that holds a real U+FFFD is told apart there too.
  */
 function checkUtf8(argv: string[]): void {
+  // Bytes that are not UTF-8 always decode to U+FFFD: without one, every argument arrived whole, and /proc need not be read.
+  if (!argv.some((a) => a.includes('\uFFFD'))) return;
   let raw: Buffer;
   try {
     raw = readFileSync('/proc/self/cmdline');

@@ -12,6 +12,7 @@
 import { chmodSync, existsSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from './repo.js';
+import { sharedRepositoryFromFiles } from './config-files.js';
 
 const PERM_GROUP = 0o660;
 const PERM_EVERYBODY = 0o664;
@@ -54,11 +55,15 @@ export function sharedMode(perm: number, mode: number, isDir: boolean): number {
 // By git directory, not Repo: the several Repo objects a process opens on one repository (a hook's worker, its submissions) read it once.
 const cache = new Map<string, Promise<number>>();
 
-/** The repository's core.sharedRepository, read once per process. */
+/** The repository's core.sharedRepository, read once per process: from the config files when they settle it (./config-files.ts), else from git. */
 export function sharedPerm(repo: Repo): Promise<number> {
   let p = cache.get(repo.commonDir);
   if (!p) {
-    p = repo.git(['config', '--get', 'core.sharedRepository'], { okCodes: [1] }).then((r) => parseSharedRepository(r.code === 0 ? r.stdout.toString('utf8').replace(/\n$/, '') : null));
+    const known = sharedRepositoryFromFiles(repo.commonDir);
+    p =
+      known !== undefined
+        ? Promise.resolve(parseSharedRepository(known))
+        : repo.git(['config', '--get', 'core.sharedRepository'], { okCodes: [1] }).then((r) => parseSharedRepository(r.code === 0 ? r.stdout.toString('utf8').replace(/\n$/, '') : null));
     cache.set(repo.commonDir, p);
   }
   return p;
