@@ -18,16 +18,23 @@
  * supervisor of the benchmark repository has exited, so that none overlaps
  * the next timing.
  *
- * Usage: node dist/bench/launch.js [--iterations N] [--warmup N]
+ * With --baseline FILE (another build's dist/git-run.cjs, e.g. a copy made
+ * before a change), each round also times `git run -q -- true` with that
+ * bundle in the same repository, interleaved, and the ratio of the medians
+ * (this build / the baseline) is printed: a before/after figure that the
+ * machine's load at the time affects alike.
+ *
+ * Usage: node dist/bench/launch.js [--iterations N] [--warmup N] [--baseline FILE]
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  CLI, CLI_UNBUNDLED, ROOT, benchEnv, commandLine, fmtRatio, intArg, machine, printTable, revision, run, runOk, sleep, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench, supervisorsIn } from './lib.js';
+  CLI, CLI_UNBUNDLED, ROOT, benchEnv, commandLine, fmtRatio, intArg, strArg, machine, printTable, revision, run, runOk, sleep, stats, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench, supervisorsIn } from './lib.js';
 
 const ITERATIONS = intArg('iterations', 20);
 const WARMUP = intArg('warmup', 2);
+const BASELINE = strArg('baseline', '');
 
 /** The same 20 small files in both repositories. */
 function smallFiles(): Array<[string, string]> {
@@ -106,6 +113,7 @@ async function main(): Promise<void> {
         },
       },
       unbundled: { label: '(diag) git run, unbundled entry', fn: () => gitRun(['-q', '--', 'true'], CLI_UNBUNDLED) },
+      baseline: { label: 'git run -q -- true, the --baseline bundle', fn: () => gitRun(['-q', '--', 'true'], BASELINE) },
       submit: { label: '(diag) git run -d -q -- true', fn: () => gitRun(['-d', '-q', '--', 'true']) },
       cliStart: { label: '(diag) git-run --version', fn: () => gitRun(['--version']) },
       nodeStart: {
@@ -114,7 +122,7 @@ async function main(): Promise<void> {
       },
     } as const;
     type Key = keyof typeof variants;
-    const order: Key[] = ['gitRun', 'datalad', ...(CLI !== CLI_UNBUNDLED ? (['unbundled'] as const) : []), 'submit', 'cliStart', 'nodeStart'];
+    const order: Key[] = ['gitRun', ...(BASELINE ? (['baseline'] as const) : []), 'datalad', ...(CLI !== CLI_UNBUNDLED ? (['unbundled'] as const) : []), 'submit', 'cliStart', 'nodeStart'];
     const samples = Object.fromEntries(order.map((k) => [k, [] as number[]])) as Record<Key, number[]>;
     const supervisorTail: number[] = [];
     const submitTail: number[] = [];
@@ -127,9 +135,9 @@ async function main(): Promise<void> {
       for (const k of order) {
         const { ms } = await timeMs(variants[k].fn);
         if (round >= WARMUP) samples[k].push(ms);
-        if (k === 'gitRun' || k === 'unbundled' || k === 'submit') {
+        if (k === 'gitRun' || k === 'unbundled' || k === 'submit' || k === 'baseline') {
           const tail = await drainSupervisors(gitRepo);
-          if (round >= WARMUP && k !== 'unbundled') (k === 'gitRun' ? supervisorTail : submitTail).push(tail);
+          if (round >= WARMUP && (k === 'gitRun' || k === 'submit')) (k === 'gitRun' ? supervisorTail : submitTail).push(tail);
         }
       }
     }
@@ -137,7 +145,7 @@ async function main(): Promise<void> {
 
     // The record is what we expect: one ref per git-run run, both repositories still clean.
     const refs = (await runOk('git', ['for-each-ref', '--format=%(refname)', 'refs/runs/'], { cwd: gitRepo, env })).stdout.trim().split('\n').filter(Boolean);
-    const expectedRuns = (order.includes('unbundled') ? 3 : 2) * (WARMUP + ITERATIONS);
+    const expectedRuns = (2 + (order.includes('unbundled') ? 1 : 0) + (order.includes('baseline') ? 1 : 0)) * (WARMUP + ITERATIONS);
     if (refs.length !== expectedRuns) throw new Error(`expected ${expectedRuns} runs under refs/runs/, found ${refs.length}`);
     for (const d of [gitRepo, dataset]) {
       const st = await runOk('git', ['status', '--porcelain'], { cwd: d, env });
@@ -156,6 +164,7 @@ async function main(): Promise<void> {
     printTable(STATS_HEADERS, order.map((k) => statsRow(variants[k].label, samples[k])));
     console.log('');
     console.log(`ratio git run / datalad run (medians): ${fmtRatio(ratio)}   goal <= 0.50: ${ratio <= 0.5 ? 'MET' : 'NOT MET'}`);
+    if (BASELINE) console.log(`ratio git run / the --baseline bundle (medians): ${fmtRatio(a.median / stats(samples.baseline).median)}   (${BASELINE})`);
     console.log(`git run drift: median of first half ${stats(samples.gitRun.slice(0, half)).median.toFixed(1)} ms, second half ${stats(samples.gitRun.slice(half)).median.toFixed(1)} ms (${refs.length} runs recorded in all)`);
     console.log(`a detached supervisor still running after \`git run\` returned: median ${stats(supervisorTail).median.toFixed(1)} ms; after \`git run -d\` returned: median ${stats(submitTail).median.toFixed(1)} ms (not counted above)`);
     console.log(`measured section: ${elapsed.toFixed(1)} s`);
@@ -171,6 +180,7 @@ async function main(): Promise<void> {
       iterations: ITERATIONS,
       unit: 'ms',
       ratio: Number(ratio.toFixed(3)),
+      ...(BASELINE ? { baseline: BASELINE, ratioToBaseline: Number((a.median / stats(samples.baseline).median).toFixed(3)) } : {}),
       goal: 0.5,
       goalMet: ratio <= 0.5,
       results: Object.fromEntries(order.map((k) => [k, { command: variants[k].label, ...statsJson(samples[k]) }])),
