@@ -36,7 +36,7 @@ export async function rerunOptions(repo: Repo, name: string, o: RerunOptions = {
   if (legacy.length) {
     throw new GitRunError(ErrorCode.BadOption, `${run.id.slice(0, 12)} records inputs as unchecked text (${legacy.map((t) => JSON.stringify(t)).join(', ')}), from before inputs were resolved`, 'submit it again with -i for each input');
   }
-  const { skip: _s, force: _f, force_ignores_success: _fi, ...recorded } = { ...(spec.runArgsFrom?.runner ?? {}), ...(spec.runArgsFrom?.temporary ?? {}) };
+  const recorded: Record<string, unknown> = { ...(spec.runArgsFrom?.runner ?? {}), ...(spec.runArgsFrom?.temporary ?? {}) };
   for (const k of PER_SUBMISSION) delete recorded[k];
   const top = repo.topLevel!;
   const cwd = path.join(top, spec.cwd);

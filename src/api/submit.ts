@@ -28,7 +28,7 @@ import { commandBaseEnv, keyEnvironment, keyEnvText } from '../core/key.js';
 import { writeBlob } from '../git/objects.js';
 import { depsKey, treeWithout } from '../git/keytree.js';
 import { envHashKey } from './envkey.js';
-import { explainSpec, type Explanation } from './why.js';
+import { EarlierRuns, explainSpec, type Explanation } from './why.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { commandLineInputs, resolveInputs } from './inputs.js';
 import { ignoreFile, loadRunConfig, parseSeed, type IgnoreFile } from './context.js';
@@ -524,17 +524,23 @@ export async function dryRunSubmission(opts: SubmitOptions): Promise<DryRun> {
     const { plan } = await planFor(c, scratch, false);
     const { reuse } = await lookUp(scratch, plan);
     const children: DryRunChild[] = [];
-    for (const [i, { spec }] of plan.children.entries()) {
-      const r = reuse[i];
-      children.push({
-        name: spec.name ?? null,
-        command: spec.command,
-        params: spec.params,
-        seed: spec.seed,
-        key: spec.key,
-        reuse: r ? { id: r.id, status: r.status } : null,
-        why: r ? null : await explainSpec(scratch, spec, null),
-      });
+    // One index and one reader for every child's explanation.
+    const earlier = new EarlierRuns(scratch);
+    try {
+      for (const [i, { spec }] of plan.children.entries()) {
+        const r = reuse[i];
+        children.push({
+          name: spec.name ?? null,
+          command: spec.command,
+          params: spec.params,
+          seed: spec.seed,
+          key: spec.key,
+          reuse: r ? { id: r.id, status: r.status } : null,
+          why: r ? null : await explainSpec(scratch, spec, null, earlier),
+        });
+      }
+    } finally {
+      earlier.close();
     }
     return { group: !!plan.group, seeded: plan.seeded, children };
   } finally {

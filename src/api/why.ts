@@ -9,7 +9,7 @@
 import type { Repo } from '../git/repo.js';
 import { readBlob } from '../git/objects.js';
 import { diffStat } from '../git/keytree.js';
-import { KEY_ENV_FILE, RunReader, listRunRefs, readRun, resolveRun, type RunView } from '../store/runs.js';
+import { KEY_ENV_FILE, RunReader, readRun, resolveRun, type RunView } from '../store/runs.js';
 import { canonicalJson, type KeyParts, type RunSpec } from '../core/record.js';
 import { compareKeyParts, envDifference, isSessionVariable, looksLikeCredential, parseKeyEnv, type KeyDifference } from '../core/key.js';
 import { openIndex } from './query.js';
@@ -36,31 +36,44 @@ const SCAN_LIMIT = 2000;
 const sameExperiment = (a: RunSpec, b: RunSpec): boolean =>
   a.source && a.source !== 'command line' ? a.source === b.source && a.cwd === b.cwd : canonicalJson(a.command) === canonicalJson(b.command);
 
-/** The nearest run created before `spec` of the same experiment (not itself, not a group, not a sibling made with it). */
-async function nearestEarlier(repo: Repo, spec: RunSpec, selfId: string | null): Promise<RunView | null> {
-  const index = await openIndex(repo);
-  let ids: string[];
-  try {
-    const before = { sql: "r.created_at < ? AND r.kind = 'run'", args: [spec.createdAt] };
-    // A typed command is found by the index; a definition's children differ in their commands and are read.
-    ids = index.select({ conditions: [before, { sql: 'r.command = ?', args: [JSON.stringify(spec.command)] }], limit: 50 });
-    if (!ids.length || (spec.source && spec.source !== 'command line')) ids = [...ids, ...index.select({ conditions: [before], limit: SCAN_LIMIT })];
-  } finally {
-    index.close();
+/**
+ * Finds the nearest earlier run of a spec's experiment through one index and
+ * one cat-file process, for as many specs as asked (a dry run explains every
+ * child of a sweep with the same two).
+ */
+export class EarlierRuns {
+  private index: Awaited<ReturnType<typeof openIndex>> | null = null;
+  private readonly reader: RunReader;
+
+  constructor(private readonly repo: Repo) {
+    this.reader = new RunReader(repo);
   }
-  const tips = new Map((await listRunRefs(repo)).map((r) => [r.id, r.tip]));
-  const reader = new RunReader(repo);
-  try {
-    let best: RunView | null = null;
-    for (const id of new Set(ids)) {
-      if (id === selfId || !tips.has(id)) continue;
-      const v = await reader.read(id, tips.get(id)!);
-      if (!sameExperiment(spec, v.spec)) continue;
-      if (!best || v.spec.createdAt > best.spec.createdAt) best = v;
+
+  /** The nearest run created before `spec` of the same experiment (not itself, not a group, not a sibling made with it). */
+  async nearest(spec: RunSpec, selfId: string | null): Promise<RunView | null> {
+    this.index ??= await openIndex(this.repo);
+    const before = { sql: "r.created_at < ? AND r.kind = 'run'", args: [spec.createdAt] };
+    // Newest first, so the first of the same experiment is the nearest. A typed command is found by the index;
+    // a definition's children differ in their commands, so the newest runs are read for their source.
+    const byCommand = this.index.select({ conditions: [before, { sql: 'r.command = ?', args: [JSON.stringify(spec.command)] }], limit: 50 });
+    const typed = !spec.source || spec.source === 'command line';
+    const found = await this.first(byCommand, spec, selfId);
+    if (found && typed) return found;
+    const scanned = await this.first(this.index.select({ conditions: [before], limit: SCAN_LIMIT }), spec, selfId);
+    return !found || (scanned && scanned.spec.createdAt > found.spec.createdAt) ? scanned : found;
+  }
+
+  private async first(ids: string[], spec: RunSpec, selfId: string | null): Promise<RunView | null> {
+    for (const { id, tip } of this.index!.rows(ids.filter((id) => id !== selfId))) {
+      const v = await this.reader.read(id, tip);
+      if (sameExperiment(spec, v.spec)) return v;
     }
-    return best;
-  } finally {
-    reader.close();
+    return null;
+  }
+
+  close(): void {
+    this.index?.close();
+    this.reader.close();
   }
 }
 
@@ -77,9 +90,15 @@ function leftOutOf(parts: KeyParts | undefined): Explanation['leftOut'] {
 }
 
 /** Explain a spec (a recorded run's, or one a dry run planned) against the nearest earlier run of its experiment. */
-export async function explainSpec(repo: Repo, spec: RunSpec, selfId: string | null): Promise<Explanation> {
+export async function explainSpec(repo: Repo, spec: RunSpec, selfId: string | null, runs?: EarlierRuns): Promise<Explanation> {
   const ex: Explanation = { against: null, sameKey: false, differences: [], env: null, diffstat: null, leftOut: leftOutOf(spec.keyParts), notes: [] };
-  const earlier = await nearestEarlier(repo, spec, selfId);
+  const own = runs ?? new EarlierRuns(repo);
+  let earlier: RunView | null;
+  try {
+    earlier = await own.nearest(spec, selfId);
+  } finally {
+    if (!runs) own.close();
+  }
   if (!earlier) {
     ex.notes.push(spec.source && spec.source !== 'command line' ? `no earlier run of ${spec.source}: there was nothing to reuse` : 'no earlier run of this command: there was nothing to reuse');
     return ex;
