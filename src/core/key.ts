@@ -30,9 +30,8 @@ export const SESSION_VARIABLES: ReadonlySet<string> = new Set([
   'PWD', 'OLDPWD', 'SHLVL', '_', 'PS1', 'PS2', 'PS3', 'PS4', 'PROMPT_COMMAND', 'HISTFILE', 'HISTSIZE', 'HISTFILESIZE', 'HISTCONTROL', 'HISTTIMEFORMAT',
   'MAIL', 'MAILCHECK', 'MAILPATH', 'LS_COLORS', 'LSCOLORS', 'LESS', 'LESSOPEN', 'LESSCLOSE', 'LESSHISTFILE', 'PAGER', 'MANPAGER', 'EDITOR', 'VISUAL',
   'TMUX', 'TMUX_PANE', 'STY', 'WINDOW', 'INVOCATION_ID', 'JOURNAL_STREAM', 'MANAGERPID', 'SYSTEMD_EXEC_PID', 'MOTD_SHOWN', 'SUDO_COMMAND',
-  // What git sets for the programs it starts (`git run` is one, hooks are others): the same run typed as `git-run` must match.
-  'GIT_EXEC_PATH', 'GIT_PAGER', 'GIT_EDITOR', 'GIT_REFLOG_ACTION', 'GIT_SSL_CAINFO', 'GIT_PAGER_IN_USE', 'GIT_ASKPASS', 'GIT_TERMINAL_PROMPT',
-  'GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_PREFIX', 'GIT_COMMON_DIR', 'GIT_TRACE', 'GIT_TRACE2', 'GIT_TRACE2_EVENT', 'GIT_TRACE_PERFORMANCE',
+  // What git sets for the programs it starts (`git run` is one, hooks are others) and commandBaseEnv does not remove: the same run typed as `git-run` must match.
+  'GIT_PAGER', 'GIT_EDITOR', 'GIT_SSL_CAINFO', 'GIT_PAGER_IN_USE', 'GIT_ASKPASS', 'GIT_TERMINAL_PROMPT', 'GIT_TRACE2', 'GIT_TRACE2_EVENT',
 ]);
 
 /** Prefixes of session variables (same reasoning): terminals' own, npm's, and ours (a run started from inside a run sees its parent's). */
