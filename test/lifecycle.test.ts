@@ -144,6 +144,24 @@ describe('run lifecycle', () => {
     });
   }
 
+  it('an empty exit.json (the wrapper between its open and its one write) is not an end: the run stays running and gets its true exit', async () => {
+    const repo = makeRepo('sup-empty-exit', { 'a.txt': 'a' });
+    const go = path.join(repo, '.git', 'go');
+    const id = (await ok(['-d', '--', ...heldUntil(go, 4)], { cwd: repo })).stdout.trim();
+    const { dir, supervisor } = await startedRun(repo, id);
+    process.kill(supervisor, 'SIGKILL');
+    await until('the supervisor is gone', () => gone(supervisor));
+    writeFileSync(path.join(dir, 'exit.json'), '');
+    // Readers that took the file's existence for the end would record it now (lost, or failed without a status).
+    assert.match((await ok(['status'], { cwd: repo })).stdout, new RegExp(`${id.slice(0, 12)} running`));
+    assert.equal((await showJson(repo, id)).status, 'running');
+    writeFileSync(go, '');
+    assert.equal((await gitRun(['wait', id], { cwd: repo })).code, 1);
+    const j = await showJson(repo, id);
+    assert.equal(j.status, 'failed');
+    assert.equal(j.exitCode, 4);
+  });
+
   it('a run whose command ended while its live supervisor has not recorded it yet is not counted as running', async () => {
     const repo = makeRepo('sup-stopped', { 'a.txt': 'a', '.runconfig': JSON.stringify({ hosts: { local: { type: 'local', max_parallel: 2 } } }) });
     const go = path.join(repo, '.git', 'go');

@@ -8,7 +8,7 @@
  *   stdout stderr  the command's output, as it is written
  *   supervisor     {"pid", "start"} of the supervisor, written before the run starts
  *   pid            {"pid"} of the wrapper (./wrapper.ts), the leader of the run's process group
- *   exit.json      {"exitCode", "signal", "error", "endedAt"}, written atomically (write, rename)
+ *   exit.json      {"exitCode", "signal", "error", "endedAt"}, written whole: by the wrapper in one write, by git-run by rename
  *                  by the wrapper when the command ends (endedAt null: the file's time), then
  *                  rewritten whole by the supervisor if it is alive
  *   cancel         present when a cancel was asked for
@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync, promises as fs, existsSync, fstatSync, readFileSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../../git/repo.js';
-import { mkdirShared, openShared, sharedPermFor, writeFileShared } from '../../git/shared.js';
+import { mkdirShared, openShared, sharedMode, sharedPermFor, writeFileShared } from '../../git/shared.js';
 import { collectOutputs, materialize } from '../../git/outputs.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
 import { failpoint } from '../../core/failpoint.js';
@@ -40,7 +40,7 @@ import type { Stream } from '../executor.js';
 import { inputsEnv } from '../../core/inputs.js';
 import { resolvedInputs } from '../inputs.js';
 import { inputsAfterRun } from './inputs.js';
-import { exitTemp, readExit, unstartable, wrapped, type ExitRecord } from './wrapper.js';
+import { hasExit, readExit, unstartable, wrapped, type ExitRecord } from './wrapper.js';
 
 export type { ExitRecord };
 
@@ -208,8 +208,6 @@ function runCommand(view: RunView, dir: string, hooks: SuperviseHooks, perm: num
       const out = openShared(perm, f.stdout);
       const err = openShared(perm, f.stderr);
       writeParamsFile(view, dir, perm);
-      // The wrapper's `>` keeps the mode of a file that exists: the record it moves into place gets the shared mode.
-      if (perm !== 0) writeFileShared(perm, exitTemp(dir), '');
       const env = commandEnv(view, dir);
       const program = view.spec.command[0]!;
       const cannot = unstartable(program, env.PATH, cwd);
@@ -221,7 +219,8 @@ function runCommand(view: RunView, dir: string, hooks: SuperviseHooks, perm: num
         );
         return;
       }
-      const w = wrapped(dir, view.spec.command);
+      // In a shared repository exit.json gets git's shared mode from the wrapper's umask (another member's process reads it).
+      const w = wrapped(dir, view.spec.command, perm === 0 ? null : sharedMode(perm, 0o666 & ~process.umask(), false));
       const child = spawn(w.file, w.args, { cwd, env, stdio: ['ignore', out, err], detached: true });
       closeSync(out);
       closeSync(err);
@@ -339,7 +338,7 @@ export async function refresh(repo: Repo, view: RunView): Promise<boolean> {
   const sameBoot = !h || !h.bootId || h.bootId === bootId();
   // A live supervisor records the end itself; finishing it here too would only race it.
   if (sup && sameBoot && isAlive(sup.pid, sup.start)) return false;
-  if (existsSync(f.exit)) {
+  if (hasExit(f.exit)) {
     await finalize(repo, view);
     return true;
   }
@@ -348,7 +347,7 @@ export async function refresh(repo: Repo, view: RunView): Promise<boolean> {
   if (cmd && sameBoot && groupAlive(cmd.pid)) return false; // orphaned but still working
   // Re-read: the supervisor may have finished its record just now.
   const again = await readRun(repo, view.id);
-  if (isFinal(again.status) || existsSync(f.exit)) {
+  if (isFinal(again.status) || hasExit(f.exit)) {
     if (!isFinal(again.status)) await finalize(repo, again);
     return true;
   }
@@ -440,6 +439,6 @@ export function readLive(repo: Repo, view: RunView, offsets: Record<Stream, numb
   const dir = localHandle(view)?.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
   const f = files(dir);
   // Checked before reading, so that output written before the end is read on this look.
-  const ended = existsSync(f.exit) || !existsSync(dir);
+  const ended = hasExit(f.exit) || !existsSync(dir);
   return { stdout: readFrom(f.stdout, offsets.stdout), stderr: readFrom(f.stderr, offsets.stderr), ended };
 }
