@@ -15,12 +15,9 @@ import { resolveSshTarget, type SshTarget } from './sshconfig.js';
 import { verifyHostKey, hostKeyName, type Verdict } from './knownhosts.js';
 import { shQuote } from '../util/shell.js';
 
-export interface ExecResult {
-  code: number | null;
-  signal: string | null;
-  stdout: Buffer;
-  stderr: string;
-}
+import { stepFailed, type ExecResult, type HostShell, type ShellStream } from './shell.js';
+
+export type { ExecResult };
 
 /** Largest answer a control step may give (log chunks are at most 1 MiB each). */
 const MAX_STEP_OUTPUT = 64 * 2 ** 20;
@@ -103,7 +100,7 @@ export class ControlShell {
   }
 }
 
-export class SshConnection {
+export class SshConnection implements HostShell {
   private closed = false;
   private control: Promise<ControlShell | null> | null = null;
   constructor(
@@ -178,11 +175,20 @@ export class SshConnection {
   /** Run a script and fail with its stderr unless it exits 0. */
   async run(script: string, input?: Buffer | string | Readable): Promise<Buffer> {
     const r = await this.exec(script, input);
-    if (r.code !== 0) {
-      // exitCode tells a step that ran and failed from a connection that broke (no exitCode: the outcome is unknown).
-      throw new GitRunError(ErrorCode.SshFailed, `on ${this.target.alias}: a remote step failed (exit ${r.code ?? r.signal}): ${r.stderr.trim() || 'no message'}`, 'check the host profile and that the remote has a POSIX shell, tar and GNU find', { host: this.target.alias, exitCode: r.code, stderr: r.stderr.trim() });
-    }
+    // exitCode tells a step that ran and failed from a connection that broke (no exitCode: the outcome is unknown).
+    if (r.code !== 0) throw stepFailed(this.target.alias, r);
     return r.stdout;
+  }
+
+  /** Run a script in a session of its own, its standard output read as a stream. */
+  async stream(script: string): Promise<ShellStream> {
+    const ch = await this.channel(script);
+    const exited = new Promise<number | null>((resolve) => {
+      ch.on('exit', (c: number | null) => resolve(c));
+      ch.on('close', () => resolve(null));
+    });
+    ch.end();
+    return { stdout: ch as unknown as Readable, stderr: ch.stderr, exited, close: () => void ch.close() };
   }
 
   private fail(e: Error): GitRunError {

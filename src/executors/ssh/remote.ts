@@ -28,7 +28,8 @@ import { lsTree } from '../../git/objects.js';
 import { ingestTar } from '../../git/ingest.js';
 import { worktreeArchive, type WorktreeArchive } from '../../git/worktree-tar.js';
 import { outputsFromCandidates } from '../../git/outputs.js';
-import { connection, type SshConnection } from '../../transport/ssh.js';
+import { connection } from '../../transport/ssh.js';
+import type { HostShell } from '../../transport/shell.js';
 import { shQuote } from '../../util/shell.js';
 import { readRun, recordEnd, recordStart, type RunView } from '../../store/runs.js';
 import { paramEnvName } from '../../core/sweep.js';
@@ -121,7 +122,7 @@ export interface Transfer {
  * `git archive`. The caller makes the received copy live afterwards, so a
  * copy that failed the check is never used.
  */
-async function sendTree(conn: SshConnection, repo: Repo, view: RunView, receive: string, discard: string, onBytes?: (n: number) => void, prepared?: WorktreeArchive | null): Promise<number> {
+async function sendTree(conn: HostShell, repo: Repo, view: RunView, receive: string, discard: string, onBytes?: (n: number) => void, prepared?: WorktreeArchive | null): Promise<number> {
   let sent = 0;
   const counted = (source: Readable) => {
     // Counted on the way through (a 'data' listener on the source would start it flowing before the channel is there).
@@ -166,7 +167,7 @@ async function sendTree(conn: SshConnection, repo: Repo, view: RunView, receive:
  * Make sure the remote has a complete copy of the tree in its code cache,
  * sending it only when it does not (a partial or damaged copy is replaced).
  */
-export async function ensureCode(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer> {
+export async function ensureCode(conn: HostShell, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer> {
   const p = remotePaths(view);
   const files = await treeFileCount(repo, view.spec.code.tree);
   if ((await conn.run(`${cacheValid(p, files)} && echo present || echo missing`)).toString().trim() === 'present') return { sent: 0 };
@@ -180,7 +181,7 @@ export async function ensureCode(conn: SshConnection, repo: Repo, view: RunView,
 /** One transfer per host and tree at a time in this process: parallel children of a sweep share it. */
 const transfers = new Map<string, Promise<Transfer>>();
 
-export function ensureCodeOnce(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer> {
+export function ensureCodeOnce(conn: HostShell, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer> {
   const key = `${conn.target.alias}\0${remotePaths(view).code}`;
   let p = transfers.get(key);
   if (!p) {
@@ -250,7 +251,7 @@ function startedPid(out: Buffer): number {
  * run directory, with no copy. Other runs fill the cache (shared by a
  * sweep's children, kept by --leave code) and copy from it.
  */
-export async function launchRemote(conn: SshConnection, repo: Repo, view: RunView, onBytes?: (n: number) => void, inputs: RemoteInputs = { place: '', count: 0, sent: 0 }): Promise<Transfer & { pid: number }> {
+export async function launchRemote(conn: HostShell, repo: Repo, view: RunView, onBytes?: (n: number) => void, inputs: RemoteInputs = { place: '', count: 0, sent: 0 }): Promise<Transfer & { pid: number }> {
   const p = remotePaths(view);
   // Inputs are placed before the manifest is taken: one the run leaves alone is then no output.
   const place = inputs.place ? ` && ${inputs.place}` : '';
@@ -295,7 +296,7 @@ export interface Poll {
 }
 
 /** One round trip: the exit file, liveness, and new output from the given offsets (at most 1 MiB each). */
-export async function pollRemote(conn: SshConnection, view: RunView, offsets: { stdout: number; stderr: number }): Promise<Poll> {
+export async function pollRemote(conn: HostShell, view: RunView, offsets: { stdout: number; stderr: number }): Promise<Poll> {
   // The length first, then exactly that many bytes (the file only grows); no
   // scratch file, since several readers (a supervisor, \`logs -f\`) poll at once.
   const chunk = (f: string, off: number) =>
@@ -339,7 +340,7 @@ export async function pollRemote(conn: SshConnection, view: RunView, offsets: { 
 }
 
 /** Ask the host to stop a run: SIGTERM to its process group, SIGKILL after the grace period. */
-export async function cancelRemote(conn: SshConnection, view: RunView, graceSeconds = 5): Promise<void> {
+export async function cancelRemote(conn: HostShell, view: RunView, graceSeconds = 5): Promise<void> {
   await conn.run(`${prologue(view)}; date > "$R/cancel"; p=$(cat "$R/pid" 2>/dev/null) || p=$(cat "$R/wrapper" 2>/dev/null) || exit 0; kill -s TERM -- "-$p" 2>/dev/null; (sleep ${Math.max(0, Math.floor(graceSeconds))}; kill -s KILL -- "-$p" 2>/dev/null) >/dev/null 2>&1 </dev/null & exit 0`);
 }
 
@@ -347,7 +348,7 @@ export async function cancelRemote(conn: SshConnection, view: RunView, graceSeco
 const SMALL_OUTPUTS = 16 * 2 ** 20;
 
 /** The files the run created or changed (by size and mtime against the manifest), as a tar stream, ingested. */
-export async function fetchOutputs(conn: SshConnection, repo: Repo, view: RunView): Promise<string | null> {
+export async function fetchOutputs(conn: HostShell, repo: Repo, view: RunView): Promise<string | null> {
   // First the list and its total size: most runs write little, and then the
   // archive comes back through the control shell with no session to open.
   const list = [
@@ -366,13 +367,12 @@ export async function fetchOutputs(conn: SshConnection, repo: Repo, view: RunVie
   if (Number(m[2]) + 1024 * Number(m[1]) <= SMALL_OUTPUTS) {
     files = await ingestTar(repo, Readable.from([await conn.run(tar)]));
   } else {
-    const ch = await conn.channel(tar);
+    const ch = await conn.stream(tar);
     let stderr = '';
     ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => ch.on('exit', (c: number | null) => resolve(c)));
-    ch.end();
+    const exited = ch.exited;
     try {
-      files = await ingestTar(repo, ch as unknown as Readable);
+      files = await ingestTar(repo, ch.stdout);
     } catch (e) {
       // Refused at its first bad entry: stop the stream here and the tar there, rather than drain what follows (20 GB took 100 s).
       ch.close();
@@ -396,7 +396,7 @@ export async function fetchOutputs(conn: SshConnection, repo: Repo, view: RunVie
   });
 }
 
-export async function fetchLogs(conn: SshConnection, view: RunView): Promise<{ stdout: Buffer; stderr: Buffer }> {
+export async function fetchLogs(conn: HostShell, view: RunView): Promise<{ stdout: Buffer; stderr: Buffer }> {
   // Both logs in one step: "<bytes of stdout>\n", stdout, then stderr.
   const out = await conn.run(`${prologue(view)}; wc -c < "$R/stdout" 2>/dev/null || echo 0; cat "$R/stdout" "$R/stderr" 2>/dev/null; true`);
   const nl = out.indexOf(10);
@@ -408,9 +408,9 @@ export async function fetchLogs(conn: SshConnection, view: RunView): Promise<{ s
 /** --leave: none removes the run directory and (when no other run uses it) the cached code; code keeps the code; all keeps both. */
 /** Runs of this process using each remote code copy right now (a sweep's children share one). */
 const using = new Map<string, number>();
-const useKey = (conn: SshConnection, view: RunView) => `${conn.target.alias}\0${remotePaths(view).code}`;
+const useKey = (conn: HostShell, view: RunView) => `${conn.target.alias}\0${remotePaths(view).code}`;
 
-export async function leaveRemote(conn: SshConnection, view: RunView): Promise<void> {
+export async function leaveRemote(conn: HostShell, view: RunView): Promise<void> {
   const leave = view.spec.runArgs.leave ?? 'none';
   const k = useKey(conn, view);
   const n = (using.get(k) ?? 1) - 1;
@@ -439,7 +439,7 @@ export const sshAliasOf = (view: RunView): string => {
 };
 
 /** The connection for a run's host (one per host and process). */
-export const connectionFor = (view: RunView): Promise<SshConnection> => connection(sshAliasOf(view), view.spec.hostProfile?.sshConfig ?? null);
+export const connectionFor = (view: RunView): Promise<HostShell> => connection(sshAliasOf(view), view.spec.hostProfile?.sshConfig ?? null);
 
 /** A run's inputs on its host: what to run in "$R" to place them, and the bytes sent. */
 export interface RemoteInputs {
@@ -462,7 +462,7 @@ const CACHE_MTIME = 1;
  * the steps that place the files in the run directory (hard links; a copy
  * where a link fails). The Slurm executor reuses it.
  */
-export async function stageRemoteInputs(given: SshConnection | null, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<RemoteInputs> {
+export async function stageRemoteInputs(given: HostShell | null, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<RemoteInputs> {
   const files = await inputFiles(repo, view.spec);
   if (!files.length) return { place: '', count: 0, sent: 0 };
   const conn = given ?? (await connectionFor(view));
@@ -584,7 +584,7 @@ export async function startRemote(repo: Repo, given: RunView, opts: StartOptions
 }
 
 /** Record a run that never started on the host, and clear what it left there. */
-async function failToStart(repo: Repo, conn: SshConnection, view: RunView, e: GitRunError): Promise<RunView> {
+async function failToStart(repo: Repo, conn: HostShell, view: RunView, e: GitRunError): Promise<RunView> {
   const result: RunResult = {
     status: 'failed',
     exitCode: null,
@@ -602,7 +602,7 @@ async function failToStart(repo: Repo, conn: SshConnection, view: RunView, e: Gi
 }
 
 /** Record the end of a remote run from what its directory says. */
-export async function finalizeRemote(repo: Repo, conn: SshConnection, start: RunView, lost: string | null = null, codeBytesSent?: number, inputBytesSent?: number): Promise<RunView> {
+export async function finalizeRemote(repo: Repo, conn: HostShell, start: RunView, lost: string | null = null, codeBytesSent?: number, inputBytesSent?: number): Promise<RunView> {
   let view = start;
   for (;;) {
     if (isFinal(view.status)) return view;
@@ -656,7 +656,7 @@ export async function finalizeRemote(repo: Repo, conn: SshConnection, start: Run
 /** Reattach to a remote run: finish its record if it ended; mark it lost if it vanished. */
 export async function refreshRemote(repo: Repo, view: RunView): Promise<boolean> {
   if (isFinal(view.status) || !view.state) return false;
-  let conn: SshConnection;
+  let conn: HostShell;
   try {
     conn = await connectionFor(view);
   } catch {
