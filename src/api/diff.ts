@@ -7,6 +7,7 @@
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
 import { colorBool, diffTrees } from '../git/plumbing.js';
+import { pointersAmong } from '../git/lfs.js';
 import { listRunRefs, outputsOf, type RunView } from '../store/runs.js';
 import { canonicalJson, type Status } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
@@ -175,7 +176,10 @@ function resultSide(v: RunView): ResultSide {
 
 async function outputs(repo: Repo, v: RunView): Promise<OutputFile[]> {
   if (!v.result) return [];
-  return (await outputsOf(repo, v.tip)).map(({ path: p, oid, size }) => ({ path: p, oid, size }));
+  const files = await outputsOf(repo, v.tip);
+  // A big output's size is its content's (the pointer says it), not its pointer's; its pointer still names the content.
+  const pointers = await pointersAmong(repo, files, (p) => `${v.id.slice(0, 12)}:${p}`);
+  return files.map(({ path: p, oid, size }) => ({ path: p, oid, size: pointers.get(oid)?.size ?? size }));
 }
 
 /** Parse `git diff --raw --numstat -z --no-renames`. */

@@ -9,6 +9,7 @@ import type { Repo } from '../git/repo.js';
 import { tempPath } from '../git/snapshot.js';
 import { readBlob } from '../git/objects.js';
 import { privateIndex } from '../git/plumbing.js';
+import { lfsContentFile, parsePointer, pointersAmong, readLfsContent } from '../git/lfs.js';
 import { outputsOf, type RunView } from '../store/runs.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { getRun } from './query.js';
@@ -26,7 +27,12 @@ export async function catRunFile(repo: Repo, spec: string): Promise<{ view: RunV
   const { run, path: p } = parseRunPath(spec);
   const view = await getRun(repo, run);
   const out = await readBlob(repo, `${view.tip}:outputs/${p}`);
-  if (out) return { view, data: out, from: 'outputs' };
+  if (out) {
+    // A big output is a Git LFS pointer: its content is what the run wrote.
+    const where = `${view.id.slice(0, 12)}:${p}`;
+    const pointer = parsePointer(out, where);
+    return { view, data: pointer ? await readLfsContent(repo, pointer, where) : out, from: 'outputs' };
+  }
   const code = await readBlob(repo, `${view.tip}:code/${p}`);
   if (code) return { view, data: code, from: 'code' };
   const outputs = await outputsOf(repo, view.tip);
@@ -58,21 +64,54 @@ export async function checkoutRun(repo: Repo, name: string, sub: string | null, 
   try {
     // Code first, then outputs over it: the directory as the run left it.
     await privateIndex.readTree(repo, index, `${view.tip}:code`);
-    await privateIndex.add(repo, index, await outputsOf(repo, view.tip));
+    const outputs = await outputsOf(repo, view.tip);
+    await privateIndex.add(repo, index, outputs);
     const all = await privateIndex.list(repo, index);
     const p = sub ? sub.replace(/^\.?\/+/, '').replace(/\/+$/, '') : '';
     const chosen = p ? all.filter((f) => f === p || f.startsWith(p + '/')) : all;
     if (!chosen.length) {
       throw new GitRunError(ErrorCode.PathNotInRun, `run ${view.id.slice(0, 12)} has no file at '${sub}'`, 'see its files with `git run show <run>`', { run: view.id, path: sub });
     }
+    // Big outputs' content checked before a file is written.
+    const lfs = await lfsContentOf(repo, view, outputs, new Set(chosen));
     await fs.mkdir(target, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
       throw new GitRunError(ErrorCode.DestinationNotEmpty, `cannot make ${target}: ${e.message}`, 'choose a directory you can write to with --to <dir>', { dest: target });
     });
     await privateIndex.checkoutTo(repo, index, chosen, target);
+    await placeLfsContent(lfs, target);
     const count = chosen.length;
     return { view, dest: target, files: count };
   } finally {
     await fs.rm(index, { force: true });
+  }
+}
+
+/**
+ * The Git LFS content of the chosen outputs that are pointers: each fetched
+ * when missing and verified before anything is written, so that a bad
+ * pointer or missing content leaves no half-written directory. Returns what
+ * to copy over the pointers once checked out.
+ */
+export async function lfsContentOf(repo: Repo, view: RunView, outputs: ReadonlyArray<{ path: string; oid: string; size: number; mode: string }>, chosen: ReadonlySet<string>): Promise<Array<{ path: string; file: string; mode: number }>> {
+  const files = outputs.filter((o) => chosen.has(o.path) && (o.mode === '100644' || o.mode === '100755'));
+  const where = (p: string) => `${view.id.slice(0, 12)}:${p}`;
+  const pointers = await pointersAmong(repo, files, where);
+  const out: Array<{ path: string; file: string; mode: number }> = [];
+  for (const f of files) {
+    const pointer = pointers.get(f.oid);
+    if (pointer) out.push({ path: f.path, file: await lfsContentFile(repo, pointer, where(f.path)), mode: f.mode === '100755' ? 0o755 : 0o644 });
+  }
+  return out;
+}
+
+/** Put LFS content over the pointers a checkout wrote under `target`. */
+export async function placeLfsContent(content: ReadonlyArray<{ path: string; file: string; mode: number }>, target: string): Promise<void> {
+  for (const c of content) {
+    const dest = path.join(target, c.path);
+    const tmp = `${dest}.git-run-lfs-${process.pid}`;
+    await fs.copyFile(c.file, tmp);
+    await fs.chmod(tmp, c.mode);
+    await fs.rename(tmp, dest);
   }
 }
 

@@ -11,6 +11,7 @@ export { parseSeed, loadRunConfig, writeStarterConfig, STARTER_CONFIG } from './
 export { streamLogs, recordedLog, type Sink, type Stream, type FollowOptions } from './follow.js';
 export { cancelRuns, waitFor, waitRuns } from './control.js';
 export { catRunFile, checkoutRun, parseRunPath } from './files.js';
+export { pushLfsObjects, lfsPointersOf } from './lfs.js';
 export { editRun, type MetadataEdit } from './metadata.js';
 export { runToJson, type RunJson } from './json.js';
 export { lineage, upstreamOf, type Lineage, type LineageNode, type LineageRun, type LineageData, type LineageEdge, type LineageOptions, type LineageDirection, type UpstreamEntry, type DownstreamEntry } from './lineage.js';

@@ -19,6 +19,8 @@ export interface RunConfig {
   envIgnore?: string[];
   /** Variables kept in the key (hashed) although they look like session variables or credentials (globs). */
   envInclude?: string[];
+  /** Outputs of at least this many bytes are stored as Git LFS objects (null: never); from "large_output". */
+  largeOutput?: number | null;
 }
 
 export interface ConfigProblem {
@@ -64,7 +66,12 @@ export function parseRunConfig(input: string | Uint8Array): { config: RunConfig;
     if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || !/^[A-Za-z0-9_*]+$/.test(x))) problems.push({ where: k, problem: 'expected an array of variable names, `*` matching any characters (e.g. ["WANDB_*", "MY_CACHE_DIR"])' });
     else config[field] = v as string[];
   }
-  const TOP = ['defaults', 'hosts', 'experiments', 'env_ignore', 'env_include', '$schema'];
+  if (o.large_output !== undefined) {
+    const size = parseSize(o.large_output);
+    if (size === undefined) problems.push({ where: 'large_output', problem: `expected a size with a unit such as "10MiB", "500MB" or "1GiB" (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), or "off"; got ${JSON.stringify(o.large_output)}` });
+    else config.largeOutput = size;
+  }
+  const TOP = ['defaults', 'hosts', 'experiments', 'env_ignore', 'env_include', 'large_output', '$schema'];
   for (const k of Object.keys(o)) if (!TOP.includes(k)) problems.push({ where: k, problem: `unknown top-level key (expected ${TOP.slice(0, -1).join(', ')})` });
   // run_args defaults: native ones checked (a misspelt one is refused), others kept.
   const runArgProblems: Array<{ path: string; problem: string }> = [];
@@ -193,4 +200,39 @@ export function branchMatches(glob: string, branch: string): boolean {
     else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
   return new RegExp(`^${re}$`).test(branch.replace(/^refs\/heads\//, ''));
+}
+
+/**
+ * The default "large_output": 10 MiB. Below it sit what people read and
+ * diff (metrics, configs, logs, small tables), which stay ordinary blobs
+ * that `git diff` shows; above it sit checkpoints and datasets, which git
+ * deltas and packs badly and which a teammate's fetch should not carry
+ * (forges warn from 50 MB and refuse 100 MB files). An LFS object costs a
+ * pointer blob and a git-lfs process per file, negligible at this size.
+ */
+export const DEFAULT_LARGE_OUTPUT = 10 * 1024 * 1024;
+
+const UNITS: Record<string, number> = { B: 1, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KIB: 1024, MIB: 1024 ** 2, GIB: 1024 ** 3, TIB: 1024 ** 4 };
+
+/** "10MiB" -> 10485760; "off" -> null (never LFS); undefined when it is not a size with a unit (a bare number is refused: bytes or MiB?). */
+export function parseSize(v: unknown): number | null | undefined {
+  if (typeof v !== 'string') return undefined;
+  if (v.trim().toLowerCase() === 'off') return null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*$/i.exec(v);
+  const unit = m ? UNITS[m[2]!.toUpperCase()] : undefined;
+  if (!m || !unit) return undefined;
+  const n = Math.ceil(Number(m[1]) * unit);
+  return Number.isSafeInteger(n) && n >= 1 ? n : undefined;
+}
+
+/** The "large_output" of a .runconfig's text, for the step that collects outputs (the file was checked at submission; anything unreadable here means the default). */
+export function largeOutputOf(text: string | null): number | null {
+  if (text === null) return DEFAULT_LARGE_OUTPUT;
+  try {
+    const o = JSON.parse(text) as { large_output?: unknown } | null;
+    const size = o && typeof o === 'object' ? parseSize(o.large_output) : undefined;
+    return size === undefined ? DEFAULT_LARGE_OUTPUT : size;
+  } catch {
+    return DEFAULT_LARGE_OUTPUT;
+  }
 }

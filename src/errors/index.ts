@@ -41,6 +41,8 @@ export const ErrorCode = {
   RunNotFinished: 'E_RUN_NOT_FINISHED',
   Git: 'E_GIT',
   BadInput: 'E_BAD_INPUT',
+  LfsContent: 'E_LFS_CONTENT',
+  BadBundle: 'E_BAD_BUNDLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -18,6 +18,7 @@ import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, o
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
 import { blobToFile, treeFiles } from '../git/content.js';
+import { copyLfsContent, pointersAmong } from '../git/lfs.js';
 import { NotData, StatCache, worktreeContent } from '../git/statcache.js';
 import { adjustSharedPerm, sharedPerm } from '../git/shared.js';
 import { ErrorCode, GitRunError, isNoSpace, diskFull } from '../errors/index.js';
@@ -34,6 +35,8 @@ export interface InputFile {
   input: RunInput;
   /** A work-tree file it is read from (absolute) when the cache lacks it; null: from git objects. */
   worktree: string | null;
+  /** The blob's size when known (a file from git): one small enough may be a Git LFS pointer. */
+  size?: number;
 }
 
 /** Resolved inputs only: records older than staging hold plain text, which places nothing. */
@@ -77,11 +80,11 @@ async function expand(repo: Repo, spec: RunSpec): Promise<InputFile[]> {
   for (const i of resolvedInputs(spec)) {
     const fromGit = !!i.from || !!i.stored;
     if (i.type === 'blob') {
-      out.push({ path: i.path, oid: i.oid, mode: i.mode, input: i, worktree: fromGit ? null : path.join(repo.topLevel ?? '', i.worktree ?? i.path) });
+      out.push({ path: i.path, oid: i.oid, mode: i.mode, input: i, worktree: fromGit ? null : path.join(repo.topLevel ?? '', i.worktree ?? i.path), ...(typeof i.size === 'number' ? { size: i.size } : {}) });
       continue;
     }
     if (fromGit) {
-      for (const f of await treeFiles(repo, i.oid)) out.push({ path: `${i.path}/${f.path}`, oid: f.oid, mode: f.mode, input: i, worktree: null });
+      for (const f of await treeFiles(repo, i.oid)) out.push({ path: `${i.path}/${f.path}`, oid: f.oid, mode: f.mode, input: i, worktree: null, size: f.size });
       continue;
     }
     cache ??= StatCache.load(repo);
@@ -142,6 +145,14 @@ function copyChecked(format: string, from: string, tmp: string, oid: string): bo
   return total === size && h.digest('hex') === oid;
 }
 
+/** A blob's bytes into `tmp`; a Git LFS pointer's content (verified) when the blob is one (a big output of an upstream run). */
+async function blobOrLfsToFile(repo: Repo, f: InputFile, tmp: string): Promise<void> {
+  const where = `input ${JSON.stringify(f.path)}${f.input.from ? ` (from run ${f.input.from.run.slice(0, 12)})` : ''}`;
+  const pointer = f.size === undefined ? undefined : (await pointersAmong(repo, [{ oid: f.oid, size: f.size, path: f.path }], () => where)).get(f.oid);
+  if (pointer) await copyLfsContent(repo, pointer, where, tmp, 0o644);
+  else await blobToFile(repo, f.oid, tmp, 0o644);
+}
+
 /**
  * Make sure the content cache holds every file's bytes; returns the cache
  * file of each (by cacheName). A work-tree file that no longer holds the
@@ -168,7 +179,7 @@ export async function fillContentCache(repo: Repo, files: readonly InputFile[]):
           throw changed(f.input, `${JSON.stringify(f.input.worktree ?? f.path)} cannot be read: ${(e as Error).message}`);
         }
         if (!ok) throw changed(f.input, `${JSON.stringify(f.input.worktree ?? f.path)} no longer holds the bytes recorded (${f.oid.slice(0, 12)})`);
-      } else await blobToFile(repo, f.oid, tmp, 0o644);
+      } else await blobOrLfsToFile(repo, f, tmp);
       // Read-only: a command that writes into its input in place must chmod it first.
       chmodSync(tmp, f.mode === '100755' ? 0o555 : 0o444);
       adjustSharedPerm(perm, tmp);

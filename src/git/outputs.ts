@@ -8,12 +8,15 @@
  * .gitignore would hide outputs (results/ is commonly ignored). So these
  * commands switch those off and name every ignore rule explicitly.
  */
-import { promises as fs, copyFileSync, lstatSync } from 'node:fs';
+import { promises as fs, copyFileSync, lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from './repo.js';
 import { tempPath } from './snapshot.js';
 import { emptyTree, lsTree } from './objects.js';
 import { CatFileBatch, type Env } from './gateway.js';
+import { readBlob } from './objects.js';
+import { lfsAvailable, pointerText, storeLfsFile } from './lfs.js';
+import { largeOutputOf } from '../core/config.js';
 import { mkdirShared, sharedPermFor } from './shared.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 
@@ -130,6 +133,48 @@ export interface OutputRules {
   privateIndex?: boolean;
   /** The run's input files: those it left as they were are no outputs, nor is one rewritten with the same bytes; one it changed is. */
   inputs?: { unchanged: ReadonlySet<string>; oids: ReadonlyMap<string, string> };
+  /** Store files at or above .runconfig's "large_output" as Git LFS objects when git-lfs is installed (decision 0019). */
+  largeOutputs?: boolean;
+}
+
+/**
+ * The run's "large_output": read from the run directory's .runconfig (the
+ * snapshot's, checked out there: no git process) unless the run changed it,
+ * then from the snapshot itself.
+ */
+async function largeOutputLimit(repo: Repo, workDir: string, codeTree: string, changed: readonly string[]): Promise<number | null> {
+  if (!changed.includes('.runconfig')) {
+    try {
+      return largeOutputOf(readFileSync(path.join(workDir, '.runconfig'), 'utf8'));
+    } catch {
+      return largeOutputOf(null);
+    }
+  }
+  const blob = await readBlob(repo, `${codeTree}:.runconfig`);
+  return largeOutputOf(blob ? blob.toString('utf8') : null);
+}
+
+/**
+ * The files among `names` at or above the run's threshold, stored as LFS
+ * objects: their `mode pointer-blob\tpath` entries. Nothing when none is
+ * that large (the usual run: a stat per file, no process) or git-lfs is
+ * missing (then they stay ordinary blobs, as before).
+ */
+async function largeAsLfs(repo: Repo, workDir: string, codeTree: string, names: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const sizes = names.map((n) => ({ n, st: lstatSafe(path.join(workDir, n)) }));
+  const largest = Math.max(0, ...sizes.map((s) => (s.st?.isFile() ? s.st.size : 0)));
+  if (!largest) return out;
+  const limit = await largeOutputLimit(repo, workDir, codeTree, names);
+  if (limit === null || largest < limit) return out;
+  if (!(await lfsAvailable(repo))) return out;
+  for (const { n, st } of sizes) {
+    if (!st?.isFile() || st.size < limit) continue;
+    const pointer = await storeLfsFile(repo, path.join(workDir, n));
+    const oid = await repo.objects.write('blob', pointerText(pointer));
+    out.set(n, `${st.mode & 0o100 ? '100755' : '100644'} ${oid}\t${n}\0`);
+  }
+  return out;
 }
 
 /**
@@ -165,14 +210,18 @@ async function collectWith(repo: Repo, d: RunDirectory, codeTree: string, rules:
   // Untouched inputs are not hashed again (a 1 GiB input costs nothing here).
   const unchanged = rules.inputs?.unchanged;
   if (unchanged?.size) names = names.filter((n) => !unchanged.has(n));
-  const list = unchanged?.size ? Buffer.from(names.map((n) => n + '\0').join('')) : listed.stdout;
   const dirs = new Set(['', ...names.map((n) => path.posix.dirname(n)).map((d) => (d === '.' ? '' : d))]);
   for (const dir of dirs) {
     if (lstatSafe(path.join(d.workDir, dir, '.git'))) throw refusedOutputs(dir ? `${dir}/.git` : '.git', 'a ".git" entry (in one of its spellings)');
   }
   checkOutputs(names, new Map());
-  if (!list.length) return null;
-  await repo.git([...cfg, 'update-index', '-z', '--add', '--remove', '--stdin'], { cwd: d.workDir, env, input: list });
+  // Big files go to git-lfs's store, never into the object database: only their pointers are indexed.
+  const large = rules.largeOutputs ? await largeAsLfs(repo, d.workDir, codeTree, names) : new Map<string, string>();
+  if (large.size) names = names.filter((n) => !large.has(n));
+  const list = unchanged?.size || large.size ? Buffer.from(names.map((n) => n + '\0').join('')) : listed.stdout;
+  if (!list.length && !large.size) return null;
+  if (list.length) await repo.git([...cfg, 'update-index', '-z', '--add', '--remove', '--stdin'], { cwd: d.workDir, env, input: list });
+  if (large.size) await repo.git([...cfg, 'update-index', '-z', '--index-info'], { cwd: d.workDir, env, input: [...large.values()].join('') });
   const after = await repo.text([...cfg, 'write-tree'], { cwd: d.workDir, env });
   // What really differs from the code (a touched but identical file is not an output).
   const diff = (await repo.git(['diff-tree', '-z', '-r', '--no-renames', '--raw', codeTree, after])).stdout.toString('utf8');

@@ -283,6 +283,7 @@ export async function finalize(repo: Repo, start: RunView, lost: string | null =
             privateIndex: !opts.deferCleanup,
             fetchIgnoreFile: args.fetch_ignore ? f.fetchIgnore : null,
             onlyNew: !!args.send_ignore && !args.fetch_ignore,
+            largeOutputs: true,
           });
           outputs = { collected: true };
         } catch (e) {

@@ -1,0 +1,31 @@
+/**
+ * Big outputs as Git LFS objects, for the verbs that move runs (decision
+ * 0019): which LFS objects a set of runs holds, and sending them to a remote
+ * so that a teammate's pull can fetch them when they are read. `git run push`
+ * calls pushLfsObjects after the refs went.
+ */
+import type { Repo } from '../git/repo.js';
+import { pointersAmong, pushLfsPointers, type LfsPointer } from '../git/lfs.js';
+import { outputsOf } from '../store/runs.js';
+import { getRun } from './query.js';
+
+/** The LFS pointers among the outputs of these runs (names or ids). */
+export async function lfsPointersOf(repo: Repo, runs: readonly string[]): Promise<LfsPointer[]> {
+  const out: LfsPointer[] = [];
+  for (const name of runs) {
+    const view = await getRun(repo, name);
+    const files = (await outputsOf(repo, view.tip)).filter((o) => o.mode === '100644' || o.mode === '100755');
+    out.push(...(await pointersAmong(repo, files, (p) => `${view.id.slice(0, 12)}:${p}`)).values());
+  }
+  return out;
+}
+
+/**
+ * Send the LFS content of these runs' outputs to `remote` (a remote's name
+ * or URL, as `git lfs push` takes it). Content this clone never had (a
+ * pulled run not read here) is counted in `absent`, not an error: the clone
+ * that made it pushed it.
+ */
+export async function pushLfsObjects(repo: Repo, remote: string, runs: readonly string[]): Promise<{ pushed: number; absent: number }> {
+  return pushLfsPointers(repo, remote, await lfsPointersOf(repo, runs));
+}

@@ -1,0 +1,261 @@
+/**
+ * Big outputs as Git LFS objects (decision 0019): the run's `outputs/` tree
+ * holds the LFS pointer blob, the bytes live in git-lfs's own store
+ * (`.git/lfs/objects/<2>/<2>/<sha256>`), so that a fetch of runs does not
+ * carry every checkpoint, and a forge or an LFS server moves them the
+ * standard way. https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md
+ *
+ * A pointer is three lines:
+ *   version https://git-lfs.github.com/spec/v1
+ *   oid sha256:4d7a2146...(64 hex)
+ *   size 20971520
+ *
+ * Everything that reads a pointer treats it as hostile (it may come from a
+ * remote): the oid must be 64 hex digits (it becomes a path), the size a
+ * plain number, and the bytes read back are hashed and counted before anyone
+ * sees them. git-lfs is asked only when a run has an output at or above the
+ * threshold, or when a pointer's content is not in the local store.
+ */
+import crypto from 'node:crypto';
+import { closeSync, copyFileSync, createReadStream, existsSync, openSync, readSync, chmodSync, rmSync, renameSync } from 'node:fs';
+import path from 'node:path';
+import type { Repo } from './repo.js';
+import { CatFileBatch, spawnGit } from './gateway.js';
+import { ErrorCode, GitRunError } from '../errors/index.js';
+
+export const POINTER_VERSION = 'version https://git-lfs.github.com/spec/v1';
+/** git-lfs's own bound: a blob larger than this is never a pointer. */
+export const POINTER_MAX = 1024;
+
+export interface LfsPointer {
+  /** sha256 of the content, 64 lowercase hex digits. */
+  oid: string;
+  size: number;
+}
+
+const lfsError = (message: string, hint: string, data: Record<string, unknown> = {}) => new GitRunError(ErrorCode.LfsContent, message, hint, data);
+
+/**
+ * The pointer a blob holds, or null when it is not one. A blob that starts
+ * like a pointer but is not a well-formed one is refused: it came from a
+ * run's outputs, where git-run only ever writes well-formed ones.
+ */
+export function parsePointer(data: Buffer, where: string): LfsPointer | null {
+  if (data.length > POINTER_MAX || !data.subarray(0, POINTER_VERSION.length + 1).equals(Buffer.from(POINTER_VERSION + '\n'))) return null;
+  const text = data.toString('utf8');
+  const oid = /^oid sha256:([0-9a-f]{64})$/m.exec(text)?.[1];
+  const size = /^size (0|[1-9][0-9]{0,15})$/m.exec(text)?.[1];
+  if (!oid || size === undefined || !Number.isSafeInteger(Number(size))) {
+    throw lfsError(`${where} is a malformed Git LFS pointer (it needs "oid sha256:<64 hex digits>" and "size <bytes>")`, 'the run was recorded elsewhere and its pointer altered; ask whoever pushed it, or delete the run', { where });
+  }
+  return { oid, size: Number(size) };
+}
+
+export const pointerText = (p: LfsPointer) => `${POINTER_VERSION}\noid sha256:${p.oid}\nsize ${p.size}\n`;
+
+/** Whether git-lfs answers here, asked once per process (and only when a big output or a pointer needs it). */
+let available: Promise<boolean> | null = null;
+export function lfsAvailable(repo: Repo): Promise<boolean> {
+  available ??= repo.git(['lfs', 'version'], { okCodes: [1, 127, 128] }).then(
+    (r) => r.code === 0,
+    () => false,
+  );
+  return available;
+}
+
+/** Where git-lfs keeps content (LocalMediaDir: `lfs.storage` honoured); without git-lfs, its default place. */
+const mediaDirs = new Map<string, Promise<string>>();
+export function lfsMediaDir(repo: Repo): Promise<string> {
+  let dir = mediaDirs.get(repo.commonDir);
+  if (!dir) {
+    dir = (async () => {
+      const fallback = path.join(repo.commonDir, 'lfs', 'objects');
+      if (!(await lfsAvailable(repo))) return fallback;
+      const r = await repo.git(['lfs', 'env'], { okCodes: [1, 2, 128] });
+      const line = /^LocalMediaDir=(.+)$/m.exec(r.stdout.toString('utf8'));
+      return line ? line[1]! : fallback;
+    })();
+    mediaDirs.set(repo.commonDir, dir);
+  }
+  return dir;
+}
+
+const objectPath = (media: string, oid: string) => path.join(media, oid.slice(0, 2), oid.slice(2, 4), oid);
+
+/**
+ * Store a file's bytes in git-lfs's store through `git lfs clean` (git-lfs
+ * itself decides where, with the right sha256 path; the user's
+ * .gitattributes, index and work tree are not involved), streamed: a
+ * checkpoint can be larger than memory. Returns the pointer.
+ */
+export function storeLfsFile(repo: Repo, file: string): Promise<LfsPointer> {
+  return new Promise((resolve, reject) => {
+    const child = spawnGit(['lfs', 'clean', '--', path.basename(file)], repo.processOptions());
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.stdin.on('error', () => undefined);
+    const input = createReadStream(file);
+    input.on('error', (e) => {
+      child.kill();
+      reject(e);
+    });
+    input.pipe(child.stdin);
+    child.on('close', (code) => {
+      const data = Buffer.concat(out);
+      let p: LfsPointer | null = null;
+      try {
+        p = code === 0 ? parsePointer(data, file) : null;
+      } catch {
+        p = null;
+      }
+      if (p) resolve(p);
+      else reject(lfsError(`git lfs clean could not store ${file} (exit ${code}): ${stderr.trim() || 'no pointer came back'}`, 'check that git-lfs works here (`git lfs env`), or raise "large_output" in .runconfig', { file }));
+    });
+  });
+}
+
+/** sha256 and length of a file's bytes, read in large blocks. */
+function hashFile(file: string): { oid: string; size: number } {
+  const fd = openSync(file, 'r');
+  try {
+    const h = crypto.createHash('sha256');
+    const buf = Buffer.allocUnsafe(8 * 1024 * 1024);
+    let size = 0;
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)); ) {
+      h.update(n === buf.length ? buf : buf.subarray(0, n));
+      size += n;
+    }
+    return { oid: h.digest('hex'), size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Ask git-lfs for a pointer's content from the remote (`git lfs smudge` downloads into the local store and verifies it). */
+function fetchContent(repo: Repo, p: LfsPointer): Promise<{ ok: boolean; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnGit(['lfs', 'smudge'], repo.processOptions());
+    let stderr = '';
+    // The bytes come again from the store once there; stdout is drained and dropped.
+    child.stdout.resume();
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(pointerText(p));
+    child.on('close', (code) => resolve({ ok: code === 0, stderr }));
+  });
+}
+
+/**
+ * The local file that holds a pointer's content, fetched from the remote
+ * when it is not here yet (a pulled run whose content was never read), its
+ * sha256 and size checked against the pointer. `where` names the file for
+ * the messages (run and path).
+ */
+export async function lfsContentFile(repo: Repo, p: LfsPointer, where: string): Promise<string> {
+  const media = await lfsMediaDir(repo);
+  const file = objectPath(media, p.oid);
+  if (!existsSync(file)) {
+    if (!(await lfsAvailable(repo))) {
+      throw lfsError(`${where} is a Git LFS object whose content is not in this repository, and git-lfs is not installed to fetch it`, 'install git-lfs (Debian: apt-get install git-lfs) and run the command again', { where, oid: p.oid });
+    }
+    const r = await fetchContent(repo, p);
+    if (!existsSync(file)) {
+      const why = r.stderr.trim().split('\n').filter(Boolean).pop() ?? 'no remote had it';
+      throw lfsError(`the content of ${where} (Git LFS object ${p.oid.slice(0, 12)}, ${p.size} bytes) is not in this repository and could not be fetched: ${why}`, 'push it from the clone that made the run (`git run push`), or point git-lfs at the remote that has it (git config lfs.url or remote.lfsdefault)', { where, oid: p.oid });
+    }
+  }
+  const got = hashFile(file);
+  if (got.oid !== p.oid || got.size !== p.size) {
+    throw lfsError(`the content of ${where} does not match its Git LFS pointer (expected sha256 ${p.oid.slice(0, 12)} and ${p.size} bytes, found ${got.oid.slice(0, 12)} and ${got.size} bytes in ${file})`, `remove ${file} and read it again to fetch it anew; if it comes back wrong, the remote's copy is damaged or forged`, { where, oid: p.oid, file });
+  }
+  return file;
+}
+
+/** The content of a pointer, in memory (`git run cat`). */
+export async function readLfsContent(repo: Repo, p: LfsPointer, where: string): Promise<Buffer> {
+  const file = await lfsContentFile(repo, p, where);
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(p.size);
+    let at = 0;
+    while (at < p.size) {
+      const n = readSync(fd, buf, at, p.size - at, null);
+      if (!n) break;
+      at += n;
+    }
+    return buf.subarray(0, at);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Copy a pointer's content to `dest` (replacing what is there: the pointer a checkout wrote), with `mode`. */
+export async function copyLfsContent(repo: Repo, p: LfsPointer, where: string, dest: string, mode: number): Promise<void> {
+  const file = await lfsContentFile(repo, p, where);
+  const tmp = `${dest}.git-run-lfs-${process.pid}`;
+  try {
+    copyFileSync(file, tmp);
+    chmodSync(tmp, mode);
+    renameSync(tmp, dest);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Of these blobs (oid and size, as ls-tree -l gives them), those that are
+ * LFS pointers, by blob id. Only blobs small enough to be one are read, in
+ * one cat-file process.
+ */
+export async function pointersAmong(repo: Repo, blobs: ReadonlyArray<{ oid: string; size: number; path: string }>, where: (path: string) => string): Promise<Map<string, LfsPointer>> {
+  const out = new Map<string, LfsPointer>();
+  const small = blobs.filter((b) => b.size > POINTER_VERSION.length && b.size <= POINTER_MAX);
+  if (!small.length) return out;
+  const batch = new CatFileBatch(repo.processOptions());
+  try {
+    for (const b of small) {
+      if (out.has(b.oid)) continue;
+      const o = await batch.read(b.oid);
+      const p = o && o.type === 'blob' ? parsePointer(o.data, where(b.path)) : null;
+      if (p) out.set(b.oid, p);
+    }
+  } finally {
+    batch.close();
+  }
+  return out;
+}
+
+/**
+ * Send the LFS content of these pointers to `remote` the standard way
+ * (`git lfs push <remote> --object-id`), so that a teammate's pull can fetch
+ * it when it is read. Content not in the local store (a pulled run never
+ * read here) is left out and counted: whoever made it pushed it before.
+ */
+export async function pushLfsPointers(repo: Repo, remote: string, pointers: Iterable<LfsPointer>): Promise<{ pushed: number; absent: number }> {
+  const media = await lfsMediaDir(repo);
+  const oids = new Set<string>();
+  let absent = 0;
+  for (const p of pointers) {
+    if (oids.has(p.oid)) continue;
+    if (existsSync(objectPath(media, p.oid))) oids.add(p.oid);
+    else absent++;
+  }
+  if (!oids.size) return { pushed: 0, absent };
+  if (!(await lfsAvailable(repo))) {
+    throw lfsError(`${oids.size} Git LFS object${oids.size === 1 ? '' : 's'} of these runs cannot be pushed: git-lfs is not installed`, 'install git-lfs (Debian: apt-get install git-lfs) and push again', { remote });
+  }
+  const all = [...oids];
+  // A few hundred object ids per command line stays far below the argument limit.
+  for (let i = 0; i < all.length; i += 500) {
+    const r = await repo.git(['lfs', 'push', '--object-id', '--', remote, ...all.slice(i, i + 500)], { okCodes: [1, 2, 128] });
+    if (r.code !== 0) {
+      throw lfsError(`git lfs push to ${JSON.stringify(remote)} failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 'check that the remote exists and takes Git LFS objects (`git lfs env` shows its endpoint)', { remote });
+    }
+  }
+  return { pushed: all.length, absent };
+}

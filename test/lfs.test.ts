@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoAt, pushLfsObjects } from 'git-run';
+import { git, gitRun, makeRepo, ok, refState, runIds, tmpdir, writeFiles, nodeCmd } from './helpers.js';
+
+/** Bytes a run writes (the same function in the test and in the run): incompressible enough, deterministic. */
+const BYTES = `(n)=>{const b=Buffer.alloc(n);for(let i=0;i+4<=n;i+=4)b.writeUInt32LE((i*2654435761)>>>0,i);return b}`;
+const bytes = (n: number): Buffer => (eval(BYTES) as (n: number) => Buffer)(n);
+const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+/** A run command writing `file` of `n` bytes (and a small file beside it). */
+const writes = (file: string, n: number) => nodeCmd(`const fs=require('fs');fs.mkdirSync(require('path').dirname(${JSON.stringify(file)}),{recursive:true});fs.writeFileSync(${JSON.stringify(file)},(${BYTES})(${n}));fs.writeFileSync('small.txt','small')`);
+
+const MiB = 1024 * 1024;
+
+/** The `outputs/` entries of a run's tip: path -> [oid, size]. */
+function outputsTree(repo: string, id: string): Map<string, { oid: string; size: number }> {
+  const out = new Map<string, { oid: string; size: number }>();
+  let listing = '';
+  try {
+    listing = git(repo, 'ls-tree', '-r', '-l', `refs/runs/${id}:outputs`);
+  } catch {
+    return out; // a run without outputs
+  }
+  for (const line of listing.split('\n')) {
+    const m = /^\d+ blob (\S+) +(\d+)\t(.*)$/.exec(line);
+    if (m) out.set(m[3]!, { oid: m[1]!, size: Number(m[2]) });
+  }
+  return out;
+}
+
+const lfsObject = (repo: string, oid: string) => path.join(repo, '.git', 'lfs', 'objects', oid.slice(0, 2), oid.slice(2, 4), oid);
+
+/** The largest blob in the object database (loose or packed): a checkpoint that went into git shows here. */
+function largestBlob(repo: string): number {
+  const all = git(repo, 'cat-file', '--batch-all-objects', '--batch-check=%(objecttype) %(objectsize)');
+  return Math.max(0, ...all.split('\n').filter((l) => l.startsWith('blob ')).map((l) => Number(l.split(' ')[1])));
+}
+
+/** A PATH like the suite's, but without git-lfs: every other program of its directories is linked into one. */
+function pathWithoutLfs(): string {
+  const bin = path.join(tmpdir('no-lfs-bin'), 'bin');
+  mkdirSync(bin);
+  for (const dir of (process.env.PATH ?? '').split(':').filter(Boolean)) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (n === 'git-lfs' || existsSync(path.join(bin, n))) continue;
+      symlinkSync(path.join(dir, n), path.join(bin, n));
+    }
+  }
+  return bin;
+}
+
+describe('big outputs through Git LFS', function () {
+  this.timeout(300000);
+
+  it('a 20 MiB checkpoint is a pointer in the outputs tree and content in git-lfs\'s store; cat, checkout, diff and an input read it; git gc keeps it', async () => {
+    const repo = makeRepo('lfs-20mib', { 'train.py': 'code\n' });
+    await ok(['-q', '--', ...writes('ckpt/model.bin', 20 * MiB)], { cwd: repo });
+    const id = runIds(repo)[0]!;
+    const want = bytes(20 * MiB);
+    const tree = outputsTree(repo, id);
+    const ptr = tree.get('ckpt/model.bin')!;
+    assert.ok(ptr.size < 200, `a pointer, not the content (${ptr.size} bytes)`);
+    const text = git(repo, 'cat-file', 'blob', ptr.oid);
+    assert.equal(text, `version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(want)}\nsize ${20 * MiB}`);
+    assert.equal(tree.get('small.txt')!.size, 5, 'a small output stays an ordinary blob');
+    assert.ok(existsSync(lfsObject(repo, sha256(want))), 'the content is in .git/lfs/objects');
+    assert.ok(largestBlob(repo) < MiB, 'the checkpoint never entered the object database');
+    assert.equal(git(repo, 'status', '--porcelain'), '', 'the work tree and index are untouched');
+    assert.equal(existsSync(path.join(repo, '.gitattributes')), false);
+
+    const cat = await ok(['cat', `${id.slice(0, 8)}:ckpt/model.bin`], { cwd: repo });
+    assert.equal(sha256(cat.stdoutBytes), sha256(want));
+
+    const dest = path.join(tmpdir('lfs-co'), 'out');
+    await ok(['checkout', id.slice(0, 8), '--to', dest], { cwd: repo });
+    assert.equal(sha256(readFileSync(path.join(dest, 'ckpt/model.bin'))), sha256(want));
+    assert.equal(readFileSync(path.join(dest, 'small.txt'), 'utf8'), 'small');
+
+    // An input from the run: the next run reads the content, not the pointer.
+    const reader = nodeCmd(`const b=require('fs').readFileSync('m.bin');process.stdout.write(require('crypto').createHash('sha256').update(b).digest('hex')+' '+b.length)`);
+    const next = await ok(['-q', '-i', `m.bin=${id.slice(0, 8)}:ckpt/model.bin`, '--', ...reader], { cwd: repo });
+    assert.equal(next.stdout, `${sha256(want)} ${20 * MiB}`);
+
+    // diff tells the content's size, and that the content differs.
+    await ok(['-q', '--', ...writes('ckpt/model.bin', 20 * MiB + 4)], { cwd: repo });
+    const ids = runIds(repo);
+    const other = ids.find((x) => x !== id && outputsTree(repo, x).get('ckpt/model.bin')?.oid !== ptr.oid && outputsTree(repo, x).has('ckpt/model.bin'))!;
+    const d = JSON.parse((await ok(['diff', '--json', id, other], { cwd: repo })).stdout);
+    const changed = JSON.stringify(d.outputs);
+    assert.match(changed, /ckpt\/model\.bin/);
+    assert.match(changed, new RegExp(String(20 * MiB + 4)), `the content's size: ${changed}`);
+
+    git(repo, 'gc', '--prune=now', '--quiet');
+    assert.equal(sha256((await ok(['cat', `${id.slice(0, 8)}:ckpt/model.bin`], { cwd: repo })).stdoutBytes), sha256(want), 'gc kept it');
+  });
+
+  it('without git-lfs on PATH a big output is an ordinary blob, as before', async () => {
+    const repo = makeRepo('lfs-absent', { '.runconfig': JSON.stringify({ large_output: '4KiB' }) });
+    const env = { PATH: pathWithoutLfs() };
+    assert.notEqual((await gitRun(['--', 'git', 'lfs', 'version'], { cwd: repo, env })).code, 0, 'git-lfs is out of reach');
+    await ok(['-q', '--', ...writes('big.bin', 64 * 1024)], { cwd: repo, env });
+    const id = runIds(repo).find((x) => outputsTree(repo, x).has('big.bin'))!;
+    assert.equal(outputsTree(repo, id).get('big.bin')!.size, 64 * 1024);
+    assert.equal(existsSync(path.join(repo, '.git', 'lfs')), false);
+    assert.equal(sha256((await ok(['cat', `${id}:big.bin`], { cwd: repo, env })).stdoutBytes), sha256(bytes(64 * 1024)));
+  });
+
+  it('large_output: a size with a unit; "off" keeps blobs; a bad one is refused before anything is written', async () => {
+    const repo = makeRepo('lfs-threshold', { '.runconfig': JSON.stringify({ large_output: '8KiB' }) });
+    await ok(['-q', '--', ...nodeCmd(`const fs=require('fs');fs.writeFileSync('under.bin',Buffer.alloc(8191,1));fs.writeFileSync('at.bin',Buffer.alloc(8192,2))`)], { cwd: repo });
+    const t = outputsTree(repo, runIds(repo)[0]!);
+    assert.equal(t.get('under.bin')!.size, 8191, 'below the threshold: a blob');
+    assert.ok(t.get('at.bin')!.size < 200, 'at the threshold: a pointer');
+
+    writeFiles(repo, { '.runconfig': JSON.stringify({ large_output: 'off' }) });
+    git(repo, 'add', '.runconfig');
+    git(repo, 'commit', '-q', '-m', 'off');
+    await ok(['-q', '--', ...writes('big.bin', 20 * 1024)], { cwd: repo });
+    const off = runIds(repo).find((x) => outputsTree(repo, x).has('big.bin'))!;
+    assert.equal(outputsTree(repo, off).get('big.bin')!.size, 20 * 1024);
+
+    for (const bad of ['10', '10 parsecs', 10485760, '-1MiB', '0B']) {
+      writeFiles(repo, { '.runconfig': JSON.stringify({ large_output: bad }) });
+      const before = refState(repo);
+      const r = await gitRun(['-q', '--', 'true'], { cwd: repo });
+      assert.equal(r.code, 2, `${JSON.stringify(bad)}: ${r.stderr}`);
+      assert.match(r.stderr, /large_output: expected a size with a unit such as "10MiB"/);
+      assert.match(r.stderr, /^hint: /m);
+      assert.equal(refState(repo), before, 'nothing written');
+    }
+  });
+
+  it('hostile pointers: content that does not match its oid, a malformed pointer (exit 2, nothing printed)', async () => {
+    const repo = makeRepo('lfs-hostile', { '.runconfig': JSON.stringify({ large_output: '4KiB' }) });
+    await ok(['-q', '--', ...writes('big.bin', 64 * 1024)], { cwd: repo });
+    const id = runIds(repo)[0]!;
+    const obj = lfsObject(repo, sha256(bytes(64 * 1024)));
+    writeFileSync(obj, Buffer.alloc(64 * 1024, 7));
+    const r = await gitRun(['cat', `${id}:big.bin`], { cwd: repo });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^error: the content of [0-9a-f]{12}:big\.bin does not match its Git LFS pointer/);
+    const dest = path.join(tmpdir('lfs-hostile-co'), 'out');
+    const co = await gitRun(['checkout', id, '--to', dest], { cwd: repo });
+    assert.equal(co.code, 2, co.stderr);
+    assert.equal(existsSync(dest), false, 'nothing checked out');
+
+    // A pointer-shaped output whose oid would be a path: refused, never followed.
+    const bad = 'version https://git-lfs.github.com/spec/v1\noid sha256:../../../../etc/passwd\nsize 10\n';
+    await ok(['-q', '--', ...nodeCmd(`require('fs').writeFileSync('p.bin',${JSON.stringify(bad)})`)], { cwd: repo });
+    const pid = runIds(repo).find((x) => outputsTree(repo, x).has('p.bin'))!;
+    const m = await gitRun(['cat', `${pid}:p.bin`], { cwd: repo });
+    assert.equal(m.code, 2, m.stderr);
+    assert.equal(m.stdout, '');
+    assert.match(m.stderr, /^error: [0-9a-f]{12}:p\.bin is a malformed Git LFS pointer/);
+    const huge = 'version https://git-lfs.github.com/spec/v1\noid sha256:' + 'a'.repeat(64) + '\nsize 99999999999999999999\n';
+    await ok(['-q', '--', ...nodeCmd(`require('fs').writeFileSync('q.bin',${JSON.stringify(huge)})`)], { cwd: repo });
+    const qid = runIds(repo).find((x) => outputsTree(repo, x).has('q.bin'))!;
+    assert.equal((await gitRun(['cat', `${qid}:q.bin`], { cwd: repo })).code, 2);
+  });
+
+  it('push moves the LFS objects to a bare repository; a second clone fetches the content only when it is read', async () => {
+    const repo = makeRepo('lfs-push', { '.runconfig': JSON.stringify({ large_output: '4KiB' }) });
+    await ok(['-q', '--', ...writes('out/big.bin', 256 * 1024)], { cwd: repo });
+    const id = runIds(repo)[0]!;
+    const oid = sha256(bytes(256 * 1024));
+    const bare = path.join(tmpdir('lfs-bare'), 'remote.git');
+    git(repo, 'init', '-q', '--bare', bare);
+    git(repo, 'remote', 'add', 'origin', bare);
+    git(repo, 'push', '-q', 'origin', 'main', 'refs/runs/*:refs/runs/*');
+    const pushed = await pushLfsObjects(await repoAt(repo), 'origin', [id]);
+    assert.deepEqual(pushed, { pushed: 1, absent: 0 });
+    assert.ok(existsSync(path.join(bare, 'lfs', 'objects', oid.slice(0, 2), oid.slice(2, 4), oid)), 'the object is on the remote');
+
+    const clone = path.join(tmpdir('lfs-clone'), 'c');
+    git(repo, 'clone', '-q', bare, clone);
+    git(clone, 'fetch', '-q', 'origin', 'refs/runs/*:refs/runs/*');
+    assert.equal(existsSync(lfsObject(clone, oid)), false, 'the pull did not carry the content');
+    const cat = await ok(['cat', `${id}:out/big.bin`], { cwd: clone, env: { GIT_TERMINAL_PROMPT: '0' } });
+    assert.equal(sha256(cat.stdoutBytes), oid);
+    assert.ok(existsSync(lfsObject(clone, oid)), 'read once, now local');
+    // Pushing again from the clone is idempotent; pushing a run whose content the clone never had counts it as absent.
+    assert.deepEqual(await pushLfsObjects(await repoAt(clone), 'origin', [id]), { pushed: 1, absent: 0 });
+
+    // A forged copy on the remote: the clone that reads it refuses it.
+    const third = path.join(tmpdir('lfs-forged'), 'c');
+    git(repo, 'clone', '-q', bare, third);
+    git(third, 'fetch', '-q', 'origin', 'refs/runs/*:refs/runs/*');
+    writeFileSync(path.join(bare, 'lfs', 'objects', oid.slice(0, 2), oid.slice(2, 4), oid), Buffer.alloc(256 * 1024, 9));
+    const forged = await gitRun(['cat', `${id}:out/big.bin`], { cwd: third, env: { GIT_TERMINAL_PROMPT: '0' } });
+    assert.equal(forged.code, 2, forged.stderr);
+    assert.equal(forged.stdout, '');
+    assert.match(forged.stderr, /^error: the content of [0-9a-f]{12}:out\/big\.bin (does not match its Git LFS pointer|\(Git LFS object [0-9a-f]{12}, 262144 bytes\) is not in this repository and could not be fetched)/);
+  });
+});
