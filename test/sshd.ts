@@ -42,7 +42,12 @@ async function freePort(): Promise<number> {
 }
 
 /** Start one; `dir` holds its keys, configs and log (default: a new temporary directory). Also used by bench/transfer.ts. */
-export async function startSshd(given?: string): Promise<Sshd> {
+export interface SshdOptions {
+  /** Environment every session gets (sshd_config SetEnv), e.g. SLURM_CONF for a test cluster's clients. */
+  setEnv?: Record<string, string>;
+}
+
+export async function startSshd(given?: string, opts: SshdOptions = {}): Promise<Sshd> {
   const dir = given ?? mkdtempSync(path.join(os.tmpdir(), 'git-run-sshd-'));
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o700);
@@ -71,6 +76,7 @@ export async function startSshd(given?: string): Promise<Sshd> {
       'MaxSessions 50',
       // One "Starting session" line per session: tests count git-run's round trips.
       'LogLevel VERBOSE',
+      ...Object.entries(opts.setEnv ?? {}).map(([k, v]) => `SetEnv ${k}=${v}`),
       '',
     ].join('\n'),
   );
