@@ -26,7 +26,7 @@ describe('rough edges of the command line (issue 10)', () => {
     // `rm` is on PATH, and planned: it must not delete anything.
     writeFileSync(path.join(repo, 'victim'), 'x');
     await refused(repo, ['rm', 'victim'], "'rm' is reserved for a git-run subcommand", "to run the command 'rm', put it after `--`: git run -- rm ...");
-    await refused(repo, ['-q', 'push'], "'push' is reserved for a git-run subcommand", "to run the command 'push', put it after `--`: git run -- push ...");
+    await refused(repo, ['-q', 'ui'], "'ui' is reserved for a git-run subcommand", "to run the command 'ui', put it after `--`: git run -- ui ...");
     assert.ok(existsSync(path.join(repo, 'victim')));
     assert.deepEqual(runIds(repo), []);
     // After --, any word is a command; a word on PATH or a path runs as before.

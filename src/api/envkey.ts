@@ -66,3 +66,38 @@ export async function envHashKey(repo: Repo): Promise<Buffer> {
     return (cached = readKey(local) ?? (await createKey(local)));
   }
 }
+
+/**
+ * This clone's id: 16 random hex digits in `.git/git-run/clone-id`, made on
+ * first use, recorded in each run with its portable key. A run from another
+ * clone (another id) is matched on its portable key; this clone's own runs
+ * only on the full run key (docs/decisions/0017-sharing.md).
+ */
+export async function cloneId(repo: Repo): Promise<string> {
+  const file = path.join(repo.stateDir, 'clone-id');
+  const read = (): string | null => {
+    try {
+      const t = readFileSync(file, 'utf8').trim();
+      return /^[0-9a-f]{16}$/.test(t) ? t : null;
+    } catch {
+      return null;
+    }
+  };
+  const found = read();
+  if (found) return found;
+  await fs.mkdir(repo.stateDir, { recursive: true });
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+  await fs.writeFile(tmp, crypto.randomBytes(8).toString('hex') + '\n', { mode: 0o644 });
+  try {
+    // link() does not replace: two first submissions at once agree on one id.
+    await fs.link(tmp, file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    if (!read()) await fs.rename(tmp, file);
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+  const id = read();
+  if (!id) throw new Error(`${file} holds no clone id`);
+  return id;
+}

@@ -29,3 +29,4 @@ export { installHooks, uninstallHooks, hooksDir, postCommitShim, HOOK_NAMES, typ
 export { hookLog, hookProblems, hookLogFile, type HookEvent } from './hooks/log.js';
 export { runPostCommit, hookTriggers, type PostCommitOptions } from './hooks/post-commit.js';
 export { drainPostCommits } from './hooks/queue.js';
+export { pushRuns, pullRuns, configureRemote, resolveRemote, splitPushArgs, onRunsTransferred, type PushOptions, type PushResult, type PullResult, type ShareOptions, type Skipped, type RemoteConfig, type TransferHook } from './share.js';

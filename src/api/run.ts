@@ -141,7 +141,7 @@ export interface ForegroundOptions {
   /** Resolves when the caller wants the run cancelled (Ctrl-C). */
   cancelled?: Promise<unknown>;
   /** Called once the run is published (or found), before it starts. */
-  onSubmitted?: (id: string, reused: boolean, metadataApplied?: MetadataEvent | null) => void;
+  onSubmitted?: (id: string, reused: boolean, metadataApplied?: MetadataEvent | null, matched?: 'run key' | 'portable key') => void;
   /** Bytes of code sent to a remote host so far. */
   transfer?: (bytes: number) => void;
 }
@@ -157,13 +157,14 @@ export async function runForeground(opts: RunOptions, fg: ForegroundOptions): Pr
 }
 
 /** runForeground for any submission of one run (`rerun` makes one from a record). */
-export async function runSubmissionHere(sub: SubmitOptions, fg: ForegroundOptions): Promise<{ view: RunView; reused: boolean }> {
+export async function runSubmissionHere(sub: SubmitOptions, fg: ForegroundOptions): Promise<{ view: RunView; reused: boolean; matched?: 'run key' | 'portable key' }> {
   const s = await prepareSubmission(sub, { startHere: true });
   const c = s.children[0]!;
-  fg.onSubmitted?.(c.id, !!c.reused, s.metadataApplied ?? null);
+  const matched = c.reused ? (c.reused.portable ? 'portable key' : 'run key') : undefined;
+  fg.onSubmitted?.(c.id, !!c.reused, s.metadataApplied ?? null, matched);
   if (c.reused) {
     const view = await streamLogs(s.repo, c.id, fg.sink, { streams: ['stdout', 'stderr'], follow: true });
-    return { view, reused: true };
+    return { view, reused: true, matched: matched! };
   }
   const started = await executorFor(c.view!).start(s.repo, c.view!, {
     output: fg.sink,

@@ -27,7 +27,7 @@ import { planSubmission, type Plan } from '../core/plan.js';
 import { commandBaseEnv, keyEnvironment, keyEnvText } from '../core/key.js';
 import { writeBlob } from '../git/objects.js';
 import { depsKey, treeWithout } from '../git/keytree.js';
-import { envHashKey } from './envkey.js';
+import { envHashKey, cloneId } from './envkey.js';
 import { EarlierRuns, explainSpec, type Explanation } from './why.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { commandLineInputs, resolveInputs } from './inputs.js';
@@ -359,13 +359,13 @@ async function checkSubmission(given: SubmitOptions, prep: PrepareOptions): Prom
 }
 
 /** The key's environment (core/key.ts): what reaches the command from this machine, hashed, as a blob. */
-async function keyEnv(c: Checked): Promise<{ blob: string | null; leftOut: string[]; environ: Map<string, string> | null }> {
+async function keyEnv(c: Checked): Promise<{ blob: string | null; leftOut: string[]; environ: Map<string, string> | null; hashed: Map<string, string> }> {
   const here = !c.runner.sendsCode;
   // A remote command sees the host's own environment and the declared variables, nothing of this shell.
   const env = commandBaseEnv(here ? process.env : {}, c.def.env);
   const { hashed, leftOut } = keyEnvironment(env, { ignore: c.config.envIgnore ?? [], include: c.config.envInclude ?? [] }, await envHashKey(c.repo));
   const blob = await writeBlob(c.repo, keyEnvText(hashed));
-  return { blob, leftOut: here ? [...leftOut.keys()] : [], environ: here ? env : null };
+  return { blob, leftOut: here ? [...leftOut.keys()] : [], environ: here ? env : null, hashed };
 }
 
 /** The code part of the key: the snapshot without .runconfig and the definition file, or what the deps select. */
@@ -391,7 +391,7 @@ async function planFor(c: Checked, repo: Repo, keepIndex: boolean): Promise<{ pl
   await reaching;
   const cc: Checked = { ...c, repo };
   // Inputs resolved before anything is written: a bad one writes nothing.
-  const [codeKey, env, resolved] = await Promise.all([codeKeyOf(cc, snapshot.tree), keyEnv(cc), resolveInputs(repo, inputSources, { codeTree: snapshot.tree })]);
+  const [codeKey, env, resolved, clone] = await Promise.all([codeKeyOf(cc, snapshot.tree), keyEnv(cc), resolveInputs(repo, inputSources, { codeTree: snapshot.tree }), cloneId(repo)]);
   const plan = planSubmission({
     def,
     direct: c.direct,
@@ -407,7 +407,8 @@ async function planFor(c: Checked, repo: Repo, keepIndex: boolean): Promise<{ pl
     codeKey,
     deps: c.deps,
     inputs: resolved.inputs,
-    env: { blob: env.blob, leftOut: env.leftOut },
+    env: { blob: env.blob, leftOut: env.leftOut, hashed: env.hashed },
+    clone,
     cwd: repo.prefix,
     creator: `${ident.name} <${ident.email}>`,
     createdAt: new Date().toISOString(),
@@ -430,9 +431,15 @@ interface Lineage {
 async function lookUp(repo: Repo, plan: Plan): Promise<{ reuse: Array<KeyedRun | null>; group: KeyedRun | null }> {
   const specs = plan.children.map((c) => c.spec);
   // Memoization: only seeded submissions can match (a random seed is new).
-  const existing = plan.seeded ? await findByKeys(repo, [...specs.map((s) => s.key), ...(plan.group ? [plan.group.key] : [])]) : new Map<string, KeyedRun[]>();
+  const portable = specs[0]?.clone ? { keys: specs.flatMap((s) => (s.portableKey ? [s.portableKey] : [])), clone: specs[0].clone } : null;
+  const existing = plan.seeded ? await findByKeys(repo, [...specs.map((s) => s.key), ...(plan.group ? [plan.group.key] : [])], portable) : new Map<string, KeyedRun[]>();
   const skipOf = (a: Record<string, unknown>) => a.skip !== false && a.force !== true;
-  const reuse = specs.map((s) => reusable(existing.get(s.key), skipOf(s.runArgs), s.runArgs.force_ignores_success === true));
+  // A run of this clone with the same run key first; else one of another clone with the same portable key (decision 0017).
+  const reuse = specs.map(
+    (s) =>
+      reusable(existing.get(s.key), skipOf(s.runArgs), s.runArgs.force_ignores_success === true) ??
+      (s.portableKey ? reusable(existing.get(s.portableKey), skipOf(s.runArgs), s.runArgs.force_ignores_success === true) : null),
+  );
   const g = plan.group;
   const group = g && skipOf(g.runArgs) && reuse.every(Boolean) ? existing.get(g.key)?.find((r) => r.kind === 'group') ?? null : null;
   return { reuse, group };
@@ -498,7 +505,7 @@ export interface DryRunChild {
   seed: number;
   key: string;
   /** The run that would be reused, or null when it would run. */
-  reuse: { id: string; status: string } | null;
+  reuse: { id: string; status: string; matched: 'run key' | 'portable key' } | null;
   /** Why it would run: the nearest earlier run and what differs from it (null when reused). */
   why: Explanation | null;
 }
@@ -535,7 +542,7 @@ export async function dryRunSubmission(opts: SubmitOptions): Promise<DryRun> {
           params: spec.params,
           seed: spec.seed,
           key: spec.key,
-          reuse: r ? { id: r.id, status: r.status } : null,
+          reuse: r ? { id: r.id, status: r.status, matched: r.portable ? 'portable key' : 'run key' } : null,
           why: r ? null : await explainSpec(scratch, spec, null, earlier),
         });
       }

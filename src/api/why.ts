@@ -13,6 +13,7 @@ import { KEY_ENV_FILE, RunReader, readRun, resolveRun, type RunView } from '../s
 import { canonicalJson, type KeyParts, type RunSpec } from '../core/record.js';
 import { compareKeyParts, envDifference, isSessionVariable, looksLikeCredential, parseKeyEnv, type KeyDifference } from '../core/key.js';
 import { openIndex } from './query.js';
+import { cloneId } from './envkey.js';
 
 export interface Explanation {
   /** The earlier run compared with; null when there is none. */
@@ -143,5 +144,12 @@ export async function explainRun(repo: Repo, name: string): Promise<{ run: RunVi
     const notes = ['a group is reused when all its children are: ask about a child (`git run show` lists them)'];
     return { run, explanation: { against: null, sameKey: false, differences: [], env: null, diffstat: null, leftOut: leftOutOf(undefined), notes } };
   }
-  return { run, explanation: await explainSpec(repo, run.spec, run.id) };
+  const explanation = await explainSpec(repo, run.spec, run.id);
+  // Which key a submission here would match it on (decision 0017).
+  if (run.spec.clone && run.spec.portableKey && run.spec.clone !== (await cloneId(repo))) {
+    explanation.notes.push(
+      'this run was made in another clone: a submission here reuses it when its run key matches, or else when its portable key does (the run key without machine variables such as HOME, USER and PATH; other variables compared by their keyed hashes, so both clones need the same env-key file)',
+    );
+  }
+  return { run, explanation };
 }

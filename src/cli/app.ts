@@ -24,8 +24,11 @@ import CompletionCommand from './commands/completion.js';
 import WhyCommand from './commands/why.js';
 import RerunCommand from './commands/rerun.js';
 import LineageCommand from './commands/lineage.js';
+import PushCommand from './commands/push.js';
+import PullCommand from './commands/pull.js';
+import RemoteCommand from './commands/remote.js';
 
-export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand, WhyCommand, RerunCommand, LineageCommand];
+export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand, WhyCommand, RerunCommand, LineageCommand, PushCommand, PullCommand, RemoteCommand];
 
 /** Subcommand names as registered; run-args.ts keeps the same list without loading clipanion. */
 export const registeredNames = (): string[] => COMMANDS.flatMap((c) => (c.paths ?? []).filter((p) => p.length).map((p) => p[0]!));

@@ -62,7 +62,7 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
     const tty = !!(io.stderr as NodeJS.WriteStream).isTTY;
     const t0 = Date.now();
     let shown = false;
-    const { view, reused } = await runSubmissionHere(sub, {
+    const { view, reused, matched } = await runSubmissionHere(sub, {
       // Code sent to a remote host: a progress line on a terminal, nothing when piped.
       transfer: (bytes) => {
         if (!tty || p.quiet) return;
@@ -72,13 +72,15 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
       },
       sink: (stream, chunk) => write(stream === 'stdout' ? io.stdout : io.stderr, chunk),
       cancelled,
-      onSubmitted: (runId, wasReused, applied) => {
+      onSubmitted: (runId, wasReused, applied, how) => {
         id = runId;
-        if (wasReused && !p.quiet) write(io.stderr, Buffer.from(`git-run: reusing run ${short(runId)}: same run key: code, command, parameters, seed, inputs and environment (--force to run again; git run why explains a rerun)\n`));
+        if (wasReused && !p.quiet) {
+          const same = how === 'portable key' ? "same portable key: a run made in another clone with the same code, command, parameters, seed, inputs and environment, machine variables (HOME, USER, PATH...) not compared" : 'same run key: code, command, parameters, seed, inputs and environment';
+          write(io.stderr, Buffer.from(`git-run: reusing run ${short(runId)}: ${same} (--force to run again; git run why explains a rerun)\n`));
+        }
         if (applied && !p.quiet) write(io.stderr, Buffer.from(`git-run: ${metadataText(applied)} (as git run edit would)\n`));
       },
     });
-    void reused;
     if (shown) write(io.stderr, Buffer.from('\n'));
     const err = view.result?.error;
     if (p.quiet && err && (view.status === 'lost' || view.result?.exitCode === null) && view.status !== 'cancelled') {
@@ -86,7 +88,8 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
       write(io.stderr, Buffer.from(`git-run: run ${short(view.id)} ${view.status}: ${err}\n`));
     } else if (p.json) {
       const repo = await repoAt(sub.cwd);
-      write(io.stdout, Buffer.from(JSON.stringify(await runToJson(repo, view)) + '\n'));
+      // A reused run says so, and which key matched (decision 0017).
+      write(io.stdout, Buffer.from(JSON.stringify({ ...(await runToJson(repo, view)), ...(reused ? { reused: { matched } } : {}) }) + '\n'));
     } else if (!p.quiet) {
       const d = runDuration(view);
       const detail = [exitSummary(view), d !== null ? duration(d) : ''].filter(Boolean).join(', ');

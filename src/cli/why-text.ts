@@ -39,7 +39,7 @@ export function dryRunText(plan: DryRun): string {
   if (plan.group) lines.push(`${plan.children.length} runs: ${runs} would run, ${plan.children.length - runs} would be reused${plan.seeded ? '' : ' (no seed given: each run gets a random seed, so none can be reused)'}`);
   for (const c of plan.children) {
     const what = `${c.name ? `${escapeText(c.name)}: ` : ''}${escapeText(commandLine(c.command))} (seed ${c.seed})`;
-    if (c.reuse) lines.push(`would reuse run ${short(c.reuse.id)} (${c.reuse.status}): ${what}`);
+    if (c.reuse) lines.push(`would reuse run ${short(c.reuse.id)} (${c.reuse.status}${c.reuse.matched === 'portable key' ? ', made in another clone: same portable key, machine variables such as HOME, USER and PATH not compared' : ''}): ${what}`);
     else {
       lines.push(`would run: ${what}`);
       if (c.why) for (const l of explanationLines(c.why)) lines.push(`  ${l}`);

@@ -129,6 +129,31 @@ export function runKeyOf(parts: KeyParts): string {
 
 export const isSessionVariable = (name: string): boolean => SESSION_VARIABLES.has(name) || SESSION_PREFIXES.some((p) => name.startsWith(p));
 
+/**
+ * Variables that differ from one machine or user to the next without
+ * changing what a command computes there: who and where the user is, the
+ * search path, the shell, temporary and per-user directories. They are in
+ * the run key (a change of PATH can change which python runs), but left out
+ * of the portable key, which is what a run made in another clone is matched
+ * on (docs/decisions/0017-sharing.md).
+ */
+export const MACHINE_VARIABLES: ReadonlySet<string> = new Set([
+  'HOME', 'USER', 'LOGNAME', 'USERNAME', 'PATH', 'SHELL', 'HOSTNAME', 'HOST', 'TMPDIR', 'TMP', 'TEMP', 'MAIL',
+  'XDG_RUNTIME_DIR', 'XDG_CONFIG_HOME', 'XDG_DATA_HOME', 'XDG_CACHE_HOME', 'XDG_STATE_HOME', 'XDG_CONFIG_DIRS', 'XDG_DATA_DIRS',
+]);
+
+/**
+ * The portable key: the run key with the machine variables' hashes left out
+ * of its environment part (and marked, so it never equals a run key). Two
+ * clones whose users share the env-key file get equal portable keys for the
+ * same experiment; other variables are still compared by their HMAC.
+ */
+export function portableKeyOf(parts: KeyParts, hashed: ReadonlyMap<string, string> | null): string {
+  const { envLeftOut: _leftOut, ...keyed } = parts;
+  const env = hashed ? crypto.createHash('sha256').update(keyEnvText(new Map([...hashed].filter(([k]) => !MACHINE_VARIABLES.has(k))))).digest('hex') : null;
+  return crypto.createHash('sha256').update(canonicalJson({ ...keyed, env, portable: 1 })).digest('hex');
+}
+
 /** A group's key: its children's keys, in order. */
 export function groupKeyOf(childKeys: string[]): string {
   return crypto.createHash('sha256').update(canonicalJson({ kind: 'group', v: 2, children: childKeys })).digest('hex');

@@ -9,7 +9,7 @@
 import { appliedRunArgs, dict, NATIVE_RUN_ARGS, type Definition } from './definition.js';
 import { childCount, planChildren, type ChildPlan } from './sweep.js';
 import { foldMetadata, formatEvent, type HostProfile, type KeyParts, type Metadata, type MetadataEvent, type RunInput, type RunSpec } from './record.js';
-import { groupKeyOf, keyRunArgs, runKeyOf } from './key.js';
+import { groupKeyOf, keyRunArgs, portableKeyOf, runKeyOf } from './key.js';
 
 /** run_args' native defaults (the lowest level of remotemanager's hierarchy). */
 export const NATIVE_DEFAULTS: Record<string, unknown> = Object.fromEntries(Object.entries(NATIVE_RUN_ARGS).filter(([, v]) => v.default !== null).map(([k, v]) => [k, v.default]));
@@ -37,7 +37,9 @@ export interface PlanInput {
   deps: string[] | null;
   inputs: RunInput[];
   /** The key environment's blob id (null: none reaches the command from here) and the names left out of the key. */
-  env: { blob: string | null; leftOut: string[] };
+  env: { blob: string | null; leftOut: string[]; hashed?: ReadonlyMap<string, string> | null };
+  /** This clone's id (recorded with the portable key); absent: no portable key is recorded. */
+  clone?: string;
   cwd: string;
   creator: string;
   createdAt: string;
@@ -115,6 +117,7 @@ export function planSubmission(p: PlanInput): Plan {
       seed: plan.seed,
       key: runKeyOf(keyParts),
       keyParts,
+      ...(p.clone ? { portableKey: portableKeyOf(keyParts, p.env.hashed ?? null), clone: p.clone } : {}),
       ...(isGroup ? { name: plan.name, repetition: plan.repetition } : {}),
       ...(p.queue ? { dispatch: 'daemon' as const } : {}),
     };

@@ -66,6 +66,10 @@ export interface RunSpec {
   dispatch?: 'daemon';
   /** What the run key was made of, part by part (src/core/key.ts): what `git run why` compares. Absent in records written before keys were explained. */
   keyParts?: KeyParts;
+  /** The run key without the machine variables (core/key.ts portableKeyOf): what a submission in another clone matches when no run key does. Absent in records before issue 14. */
+  portableKey?: string;
+  /** The clone that made the run (a random id kept in .git/git-run/clone-id): the portable key is matched only against other clones' runs. */
+  clone?: string;
   /** Where the submission came from: 'command line', a definition file's path, or `experiment:<name>` (what `why` and `rerun` look for). */
   source?: string;
 }

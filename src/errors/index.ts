@@ -43,6 +43,10 @@ export const ErrorCode = {
   BadInput: 'E_BAD_INPUT',
   LfsContent: 'E_LFS_CONTENT',
   BadBundle: 'E_BAD_BUNDLE',
+  NoRemote: 'E_NO_REMOTE',
+  UnknownRemote: 'E_UNKNOWN_REMOTE',
+  RemoteFailed: 'E_REMOTE_FAILED',
+  UpstreamMissing: 'E_UPSTREAM_MISSING',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

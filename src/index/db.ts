@@ -32,7 +32,7 @@ import { foldMetadata, groupStatus, type GroupChild, type RunResult, type RunSpe
 import { parseMetrics, METRICS_FILE } from '../core/metrics.js';
 import { canonicalJson } from '../core/record.js';
 
-const SCHEMA_VERSION = 7;
+const SCHEMA_VERSION = 8;
 
 /** The tables and indexes (exported for the query-plan tests). */
 export const SCHEMA = `
@@ -45,9 +45,12 @@ export const SCHEMA = `
     executor TEXT, handle_host TEXT,
     -- 'daemon' for a run waiting in the daemon's queue until started
     dispatch TEXT,
-    note_blob TEXT
+    note_blob TEXT,
+    -- the run key without machine variables, and the clone that made the run (memoization across clones: decision 0017)
+    portable_key TEXT, clone TEXT
   );
   CREATE INDEX runs_key ON runs(key);
+  CREATE INDEX runs_portable_key ON runs(portable_key);
   CREATE INDEX runs_created ON runs(created_at);
   CREATE INDEX runs_parent ON runs(parent);
   CREATE INDEX runs_commit ON runs(source_commit);
@@ -604,6 +607,9 @@ export class RunIndex {
       handleHost: handle?.hostname ?? null,
       dispatch: spec.dispatch ?? null,
       noteBlob,
+      // Fields of a record from another clone: kept only when they have the shape we write.
+      portableKey: typeof spec.portableKey === 'string' && /^[0-9a-f]{64}$/.test(spec.portableKey) ? spec.portableKey : null,
+      clone: typeof spec.clone === 'string' && /^[0-9a-f]{16}$/.test(spec.clone) ? spec.clone : null,
       params: spec.params,
       metrics: parsed && 'metrics' in parsed ? parsed.metrics : Object.create(null),
       children: Array.isArray(children) ? children.map((c) => c.id).filter((c) => typeof c === 'string') : null,
@@ -614,9 +620,9 @@ export class RunIndex {
   private write(rows: RunRow[], metas: Array<{ id: string; blob: string | null; meta: ReturnType<typeof foldMetadata> }>, gone: string[]): void {
     const db = this.db;
     const upsert = db.prepare(`INSERT OR REPLACE INTO runs (id, tip, key, kind, status, created_at, started_at, ended_at, duration, parent, name, notes, creator, host,
-      source_commit, tree, seed, exit_code, command, executor, handle_host, dispatch, note_blob)
+      source_commit, tree, seed, exit_code, command, executor, handle_host, dispatch, note_blob, portable_key, clone)
       VALUES (@id, @tip, @key, @kind, @status, @createdAt, @startedAt, @endedAt, @duration, @parent, @name, @notes, @creator, @host,
-      @sourceCommit, @tree, @seed, @exitCode, @command, @executor, @handleHost, @dispatch, @noteBlob)`);
+      @sourceCommit, @tree, @seed, @exitCode, @command, @executor, @handleHost, @dispatch, @noteBlob, @portableKey, @clone)`);
     const delFrom = ['runs', 'params', 'metrics', 'tags', 'group_children', 'inputs'].map((t) =>
       db.prepare(`DELETE FROM ${t} WHERE ${t === 'runs' ? 'id' : t === 'group_children' ? 'grp' : 'run'} = ?`),
     );
@@ -688,6 +694,13 @@ export class RunIndex {
 
   private deleteMeta(k: string): void {
     this.db.prepare('DELETE FROM meta WHERE k = ?').run(k);
+  }
+
+  /** Runs of other clones (not `clone`) whose portable key is this one: what a submission reuses when no run key matches. */
+  byPortableKey(key: string, clone: string): IndexedRun[] {
+    return this.guard(() => {
+      return (this.db.prepare("SELECT * FROM runs WHERE portable_key = ? AND clone IS NOT NULL AND clone != ? AND kind = 'run'").all(key, clone) as Row[]).map(toRun);
+    });
   }
 
   byKey(key: string): IndexedRun[] {
@@ -764,6 +777,21 @@ export class RunIndex {
     return this.guard(() => this.db.prepare('SELECT id, created_at AS createdAt FROM runs WHERE name = ? ORDER BY created_at, id').all(name) as Array<{ id: string; createdAt: string }>);
   }
 
+  /**
+   * What a push must carry along with these runs: each run's group, a
+   * group's children (its own and those its children.json lists), and the
+   * runs it took inputs from, as [run, other, how]; `known` says whether the
+   * index has the other run.
+   */
+  relativesOf(ids: string[]): Array<readonly [run: string, other: string, how: 'group' | 'child' | 'upstream', known: 0 | 1]> {
+    const sql = `WITH sel(id) AS (SELECT value FROM json_each(?))
+      SELECT r.id, r.parent, 'group', EXISTS (SELECT 1 FROM runs p WHERE p.id = r.parent) FROM runs r JOIN sel ON sel.id = r.id WHERE r.parent IS NOT NULL
+      UNION ALL SELECT c.parent, c.id, 'child', 1 FROM runs c JOIN sel ON sel.id = c.parent
+      UNION ALL SELECT g.grp, g.child, 'child', EXISTS (SELECT 1 FROM runs k WHERE k.id = g.child) FROM group_children g JOIN sel ON sel.id = g.grp
+      UNION ALL SELECT i.run, i.upstream, 'upstream', EXISTS (SELECT 1 FROM runs u WHERE u.id = i.upstream) FROM inputs i JOIN sel ON sel.id = i.run WHERE i.upstream IS NOT NULL`;
+    return this.guard(() => this.db.prepare(sql).raw(true).all(JSON.stringify(ids)) as Array<readonly [string, string, 'group' | 'child' | 'upstream', 0 | 1]>);
+  }
+
   /** The inputs of these runs (each run's in path order), each with its upstream run as the index has it (null fields: not in the index). */
   inputsOf(ids: string[]): LinkRow[] {
     // One question for a whole level of a lineage walk (json_each: the ids as one parameter, whatever their number).
@@ -833,6 +861,8 @@ interface RunRow {
   handleHost: string | null;
   dispatch: string | null;
   noteBlob: string | null;
+  portableKey: string | null;
+  clone: string | null;
   params: Record<string, unknown>;
   metrics: Record<string, number>;
   /** A group's children as children.json lists them (reused ones included); null for a run. */

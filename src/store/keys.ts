@@ -10,10 +10,12 @@ export interface KeyedRun {
   status: Status;
   createdAt: string;
   kind: 'run' | 'group';
+  /** Found by its portable key (a run of another clone, machine variables not compared), not by its run key. */
+  portable?: true;
 }
 
 /** Existing runs for each of these keys, from the derived index (synced with the refs first). */
-export async function findByKeys(repo: Repo, keys: string[]): Promise<Map<string, KeyedRun[]>> {
+export async function findByKeys(repo: Repo, keys: string[], portable: { keys: string[]; clone: string } | null = null): Promise<Map<string, KeyedRun[]>> {
   // Loaded on first use: the native SQLite module has no place on the path of a plain `git run`.
   const { RunIndex } = await import('../index/db.js');
   const index = RunIndex.open(repo);
@@ -23,6 +25,11 @@ export async function findByKeys(repo: Repo, keys: string[]): Promise<Map<string
     for (const k of new Set(keys)) {
       const found = index.byKey(k);
       if (found.length) map.set(k, found.map(({ id, status, createdAt, kind }) => ({ id, status, createdAt, kind })));
+    }
+    // Portable keys are another hash (marked, never equal to a run key): one map holds both.
+    for (const k of new Set(portable?.keys ?? [])) {
+      const found = index.byPortableKey(k, portable!.clone);
+      if (found.length) map.set(k, found.map(({ id, status, createdAt, kind }) => ({ id, status, createdAt, kind, portable: true as const })));
     }
     return map;
   } finally {
