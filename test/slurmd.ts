@@ -125,10 +125,18 @@ if (typeof after === 'function') {
   });
 }
 // A mocha killed by an error, or a benchmark that threw: no daemon outlives the process (synchronous, by pid).
-process.on('exit', () => {
+const killAll = () => {
   for (const d of live) d.killNow();
   mariadb?.killNow();
-});
+};
+process.on('exit', killAll);
+// A CI timeout or a developer's kill: the daemons go too, then the signal does what it would have done.
+for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    killAll();
+    process.kill(process.pid, sig);
+  });
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
