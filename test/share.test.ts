@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
  * docs/decisions/0017-sharing.md
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ENV, git, gitRun, makeRepo, ok, refState, refused, runIds, showJson, tmpdir } from './helpers.js';
 import { sshdAvailable, startSshd, type Sshd } from './sshd.js';
@@ -28,7 +28,9 @@ const json = async (args: string[], cwd: string, env?: NodeJS.ProcessEnv) => JSO
 const train = ['--seed', '3', '--', 'sh', 'train.sh', '0.1'];
 const refsOf = (repo: string, prefix: string) => git(repo, 'for-each-ref', '--format=%(refname) %(objectname)', prefix);
 
-describe('sharing runs: push, pull, remote (issue 14)', () => {
+describe('sharing runs: push, pull, remote (issue 14)', function () {
+  // Each test starts 10 to 25 git-run processes: seconds each with both cores busy.
+  this.timeout(240000);
   it('a run made in one clone is pulled in the other and reused there, on the run key or the portable key; why and --dry-run say which', async () => {
     const { a, b } = team('memo');
     const made = await json(['--json', ...train], a);
@@ -117,6 +119,24 @@ describe('sharing runs: push, pull, remote (issue 14)', () => {
     assert.equal(git(bare, 'rev-list', '--count', '--merges', 'refs/notes/runs'), '2');
     // Nothing temporary left behind.
     for (const repo of [a, b]) assert.equal(refsOf(repo, 'refs/notes/git-run-tmp/'), '');
+  });
+
+  it('a teammate pushing notes while we push: the push looks again, merges and lands (bounded retries)', async () => {
+    const { bare, a } = team('race');
+    const run = await json(['--json', '--name', 'raced', ...train], a);
+    await ok(['push'], { cwd: a });
+    await ok(['edit', run.id, '--tag', 'ours'], { cwd: a });
+    // The remote's receive-pack plays the teammate, once: it moves the notes after our look (ls-remote) and before our push.
+    const marker = path.join(path.dirname(bare), 'raced-once');
+    const event = JSON.stringify({ at: '2031-01-01T00:00:00.000Z', by: 'Teammate <t@example.test>', tag: ['theirs'] });
+    const script = path.join(path.dirname(bare), 'receive-pack-racing');
+    writeFileSync(script, `#!/bin/sh\nif [ ! -e '${marker}' ]; then touch '${marker}'; git --git-dir="$1" notes --ref=runs append -m '${event}' ${run.id} || exit 1; fi\nexec git-receive-pack "$@"\n`, { mode: 0o755 });
+    git(a, 'config', 'remote.origin.receivepack', script);
+    const r = await json(['push', '--json'], a);
+    assert.equal(r.notes, 'merged');
+    assert.ok(existsSync(marker), 'the race happened');
+    assert.deepEqual((await showJson(a, run.id)).tags, ['ours', 'theirs']);
+    assert.equal(git(bare, 'rev-parse', 'refs/notes/runs'), git(a, 'rev-parse', 'refs/notes/runs'));
   });
 
   it('a run is pushed with its upstream runs (lineage never dangles); a run whose upstream is missing here is refused, nothing pushed', async () => {

@@ -252,7 +252,7 @@ export async function pushRuns(repo: Repo, opts: PushOptions): Promise<PushResul
       const r = await pushRefs(repo, remote, specs, { ...(opts.progress ? { progress: opts.progress } : {}) });
       if ('ok' in r) continue;
       // Rejected as not a fast-forward: the remote moved since ls-remote. Look again and retry (atomic: nothing landed).
-      if (r.rejected.length && r.rejected.every((x) => /fetch first|non-fast-forward|stale info|atomic/.test(x.reason)) && attempt < ATTEMPTS) {
+      if (r.rejected.length && r.rejected.every((x) => /fetch first|non-fast-forward|stale info|atomic|failed to update ref|cannot lock/.test(x.reason)) && attempt < ATTEMPTS) {
         raced = true;
         break;
       }
