@@ -12,6 +12,7 @@ export { streamLogs, recordedLog, type Sink, type Stream, type FollowOptions } f
 export { cancelRuns, waitFor, waitRuns } from './control.js';
 export { catRunFile, checkoutRun, parseRunPath } from './files.js';
 export { pushLfsObjects, lfsPointersOf } from './lfs.js';
+export { exportRuns, exportToHost, importBundle, type ExportOptions, type ExportResult, type ImportResult, type HostExportResult } from './export.js';
 export { editRun, type MetadataEdit } from './metadata.js';
 export { runToJson, type RunJson } from './json.js';
 export { lineage, upstreamOf, type Lineage, type LineageNode, type LineageRun, type LineageData, type LineageEdge, type LineageOptions, type LineageDirection, type UpstreamEntry, type DownstreamEntry } from './lineage.js';

@@ -239,7 +239,7 @@ interface HostChoice {
   runArgs: Record<string, unknown>;
 }
 
-function resolveHost(config: RunConfig, name: string | null, top: string): HostChoice {
+export function resolveHost(config: RunConfig, name: string | null, top: string): HostChoice {
   const host = name ?? 'local';
   const profile = config.hosts[host] as Record<string, unknown> | undefined;
   if (!profile && host !== 'local') {

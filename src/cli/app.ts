@@ -27,8 +27,10 @@ import LineageCommand from './commands/lineage.js';
 import PushCommand from './commands/push.js';
 import PullCommand from './commands/pull.js';
 import RemoteCommand from './commands/remote.js';
+import ExportCommand from './commands/export.js';
+import ImportCommand from './commands/import.js';
 
-export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand, WhyCommand, RerunCommand, LineageCommand, PushCommand, PullCommand, RemoteCommand];
+export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand, WhyCommand, RerunCommand, LineageCommand, PushCommand, PullCommand, RemoteCommand, ExportCommand, ImportCommand];
 
 /** Subcommand names as registered; run-args.ts keeps the same list without loading clipanion. */
 export const registeredNames = (): string[] => COMMANDS.flatMap((c) => (c.paths ?? []).filter((p) => p.length).map((p) => p[0]!));

@@ -98,4 +98,11 @@ export interface Executor {
   requestCancel(repo: Repo, view: RunView): Promise<void>;
   /** Let the process exit: close what this executor keeps open (connections). */
   close?(): void;
+  /**
+   * Copy a local directory to the host of a profile (`git run export
+   * --host`, Runhouse's `to(system)`), at `remotePath` (relative: to the
+   * login directory); refused when something is there. Returns the path
+   * there. Absent: this executor cannot take a copy.
+   */
+  copyIn?(repo: Repo, profile: HostProfile | null, localDir: string, remotePath: string): Promise<string>;
 }

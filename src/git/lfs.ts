@@ -17,10 +17,11 @@
  * threshold, or when a pointer's content is not in the local store.
  */
 import crypto from 'node:crypto';
-import { closeSync, copyFileSync, createReadStream, existsSync, openSync, readSync, chmodSync, rmSync, renameSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readSync, chmodSync, rmSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from './repo.js';
 import { CatFileBatch, spawnGit } from './gateway.js';
+import { blobToFile } from './content.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 
 export const POINTER_VERSION = 'version https://git-lfs.github.com/spec/v1';
@@ -258,4 +259,26 @@ export async function pushLfsPointers(repo: Repo, remote: string, pointers: Iter
     }
   }
   return { pushed: all.length, absent };
+}
+
+/**
+ * Put a blob's bytes (an imported bundle's copy of an LFS object) into the
+ * local store under `oid`, after checking that they hash to it; content
+ * already there is left alone. False when the bytes are not that object.
+ */
+export async function storeLfsObjectFromBlob(repo: Repo, oid: string, blob: string): Promise<boolean> {
+  if (!/^[0-9a-f]{64}$/.test(oid)) return false;
+  const media = await lfsMediaDir(repo);
+  const file = objectPath(media, oid);
+  if (existsSync(file)) return true;
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.git-run-${process.pid}`;
+  try {
+    await blobToFile(repo, blob, tmp, 0o644);
+    if (hashFile(tmp).oid !== oid) return false;
+    renameSync(tmp, file);
+    return true;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }

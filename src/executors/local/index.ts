@@ -7,6 +7,8 @@ import type { RunView } from '../../store/runs.js';
 import type { Executor, Started } from '../executor.js';
 import path from 'node:path';
 import { controlDirFor } from '../rundir.js';
+import { copyDirToShell } from '../copyin.js';
+import { localShell } from '../../transport/shell.js';
 import { stageLocalInputs } from './inputs.js';
 import { sharedPermFor } from '../../git/shared.js';
 import { cancel, endCommand, LogTail, materializeRun, readLive, refresh, requestCancel, startCommand, startState, type LocalArgs } from './supervise.js';
@@ -62,4 +64,6 @@ export const localExecutor: Executor = {
     const dir = controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
     return requestCancel(dir, await sharedPermFor(repo, dir));
   },
+  // A copy on this machine: the same receiving script, through this machine's shell.
+  copyIn: (_repo, _profile, localDir, remotePath) => copyDirToShell(localShell(), localDir, remotePath),
 };

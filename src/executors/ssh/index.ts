@@ -9,6 +9,7 @@ import { ErrorCode, GitRunError } from '../../errors/index.js';
 import { checkName } from '../../transport/sshconfig.js';
 import { closeAll, connection } from '../../transport/ssh.js';
 import { localExecutor } from '../local/index.js';
+import { copyDirToShell } from '../copyin.js';
 import { cancelRemote, connectionFor, pollRemote, refreshRemote, stageRemoteInputs, startRemote } from './remote.js';
 
 export const sshExecutor: Executor = {
@@ -47,4 +48,5 @@ export const sshExecutor: Executor = {
     await cancelRemote(await connectionFor(view), view);
   },
   close: closeAll,
+  copyIn: async (_repo, profile, localDir, remotePath) => copyDirToShell(await connection(profile!.host!, profile!.sshConfig ?? null), localDir, remotePath),
 };
