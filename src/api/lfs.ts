@@ -5,7 +5,8 @@
  * calls pushLfsObjects after the refs went.
  */
 import type { Repo } from '../git/repo.js';
-import { pointersAmong, pushLfsPointers, type LfsPointer } from '../git/lfs.js';
+import { lfsPointersInRuns, pointersAmong, pushLfsPointers, type LfsPointer } from '../git/lfs.js';
+import { onRunsTransferred } from './share.js';
 import { outputsOf } from '../store/runs.js';
 import { getRun } from './query.js';
 
@@ -27,5 +28,12 @@ export async function lfsPointersOf(repo: Repo, runs: readonly string[]): Promis
  * that made it pushed it.
  */
 export async function pushLfsObjects(repo: Repo, remote: string, runs: readonly string[]): Promise<{ pushed: number; absent: number }> {
-  return pushLfsPointers(repo, remote, await lfsPointersOf(repo, runs));
+  const ids = await Promise.all(runs.map((r) => (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(r) ? r : getRun(repo, r).then((v) => v.id))));
+  return pushLfsPointers(repo, remote, await lfsPointersInRuns(repo, ids));
 }
+
+// `git run push` sends the LFS content of the runs it pushed (after their
+// refs); a pull fetches nothing of it: content is fetched when it is read.
+onRunsTransferred(async (repo, remote, runs, direction) => {
+  if (direction === 'push' && runs.length) await pushLfsObjects(repo, remote, runs);
+});

@@ -22,6 +22,8 @@ import path from 'node:path';
 import type { Repo } from './repo.js';
 import { CatFileBatch, spawnGit } from './gateway.js';
 import { blobToFile } from './content.js';
+import { parseTree } from './loose.js';
+import { RunRef } from './refs.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 
 export const POINTER_VERSION = 'version https://git-lfs.github.com/spec/v1';
@@ -280,5 +282,50 @@ export async function storeLfsObjectFromBlob(repo: Repo, oid: string, blob: stri
     return true;
   } finally {
     rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * The LFS pointers among the outputs of these runs, read with two git
+ * processes whatever their number (a push of 10,000 runs must not start a
+ * process per run): one cat-file --batch walks every `outputs/` tree and
+ * reads the blobs small enough to be pointers, one --batch-check gives the
+ * sizes. A pointer-shaped blob that is malformed is no LFS object: skipped.
+ */
+export async function lfsPointersInRuns(repo: Repo, ids: readonly string[]): Promise<LfsPointer[]> {
+  const batch = new CatFileBatch(repo.processOptions());
+  try {
+    const blobs = new Set<string>();
+    let trees = (await Promise.all(ids.map((id) => batch.read(`${new RunRef(id).name}:outputs`)))).filter((o) => o?.type === 'tree').map((o) => o!.data);
+    while (trees.length) {
+      const sub: string[] = [];
+      for (const t of trees) {
+        for (const e of parseTree(t, repo.objectFormat)) {
+          if (e.mode === '040000') sub.push(e.oid);
+          else if (e.mode === '100644' || e.mode === '100755') blobs.add(e.oid);
+        }
+      }
+      trees = (await Promise.all(sub.map((oid) => batch.read(oid)))).filter((o) => o?.type === 'tree').map((o) => o!.data);
+    }
+    if (!blobs.size) return [];
+    const check = await repo.git(['cat-file', '--batch-check=%(objectname) %(objectsize)'], { input: [...blobs].join('\n') + '\n' });
+    const small = check.stdout
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.split(' '))
+      .filter((p) => p.length === 2 && Number(p[1]) > POINTER_VERSION.length && Number(p[1]) <= POINTER_MAX)
+      .map((p) => p[0]!);
+    const out: LfsPointer[] = [];
+    for (const o of await Promise.all(small.map((oid) => batch.read(oid)))) {
+      try {
+        const p = o ? parsePointer(o.data, o.oid) : null;
+        if (p) out.push(p);
+      } catch {
+        // Malformed: reading it says so; there is nothing to push.
+      }
+    }
+    return out;
+  } finally {
+    batch.close();
   }
 }
