@@ -10,6 +10,7 @@ export { rerunOptions, type RerunOptions } from './rerun.js';
 export { parseSeed, loadRunConfig, writeStarterConfig, STARTER_CONFIG } from './context.js';
 export { streamLogs, recordedLog, type Sink, type Stream, type FollowOptions } from './follow.js';
 export { cancelRuns, waitFor, waitRuns } from './control.js';
+export { removeRuns, collectGarbage, collectHostGarbage, type RemoveOptions, type RemoveResult, type RemovedRun, type Dependent, type GcRules, type GcResult, type HostGcOptions, type HostGcReport } from './remove.js';
 export { catRunFile, checkoutRun, parseRunPath } from './files.js';
 export { pushLfsObjects, lfsPointersOf } from './lfs.js';
 export { exportRuns, exportToHost, importBundle, type ExportOptions, type ExportResult, type ImportResult, type HostExportResult } from './export.js';

@@ -12,14 +12,14 @@ import type { RunOptions, SubmitOptions } from '../api/index.js';
 import type { LeaveMode } from '../core/record.js';
 
 /** Every subcommand name: anything else in first position starts a run. */
-export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', 'submit', 'init', '__supervise', 'diff', 'compare', 'daemon', 'hook', 'completion', 'why', 'rerun', 'lineage', 'push', 'pull', 'remote', 'export', 'import'];
+export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', 'submit', 'init', '__supervise', 'diff', 'compare', 'daemon', 'hook', 'completion', 'why', 'rerun', 'lineage', 'push', 'pull', 'remote', 'export', 'import', 'rm', 'gc'];
 
 /**
  * Names kept for subcommands this tool plans (decision 0011): `git run rm <id>`
  * must not run /bin/rm while `rm` is not a subcommand yet. They run as
  * commands only after `--`.
  */
-export const RESERVED_NAMES = ['rm', 'gc', 'ui'];
+export const RESERVED_NAMES = ['ui'];
 
 /** Options of the run command: their value's key in ParsedRun, or true for a flag. */
 const OPTIONS: Record<string, { key: string; flag?: true; many?: true }> = {

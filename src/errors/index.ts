@@ -47,6 +47,7 @@ export const ErrorCode = {
   UnknownRemote: 'E_UNKNOWN_REMOTE',
   RemoteFailed: 'E_REMOTE_FAILED',
   UpstreamMissing: 'E_UPSTREAM_MISSING',
+  RunHasDependents: 'E_RUN_HAS_DEPENDENTS',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

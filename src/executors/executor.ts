@@ -105,4 +105,32 @@ export interface Executor {
    * there. Absent: this executor cannot take a copy.
    */
   copyIn?(repo: Repo, profile: HostProfile | null, localDir: string, remotePath: string): Promise<string>;
+  /**
+   * `git run gc --host`: remove from the host what no live run in `keep`
+   * needs (code caches, input cache entries, run directories), and nothing a
+   * run the executor cannot tell is over still uses; report what went.
+   * Optional: an executor without it cannot be cleaned this way.
+   */
+  gcHost?(repo: Repo, profile: string, keep: HostKeep, opts: { dryRun: boolean; graceMs: number }): Promise<HostGcReport>;
+}
+
+/** What `gc --host` must leave on a host. */
+export interface HostKeep {
+  /** The profile as checkProfile made it, and its run_args (remote_dir, run_dir...). */
+  profile: HostProfile | null;
+  runArgs: Record<string, unknown>;
+  /** This repository's runs on the host that are queued or running, with the input cache entries (content ids, `.x` when executable) they place. */
+  live: Array<{ view: RunView; inputs: string[] }>;
+}
+
+/** What `gc --host` removed (or, dry, would remove). */
+export interface HostGcReport {
+  host: string;
+  /** Code caches (one per tree), run directories, input cache entries, other leftovers (interrupted copies, trash). */
+  removed: { code: number; runs: number; inputs: number; other: number };
+  /** Run directories kept because their command may still be running (a run of another clone, say). */
+  keptRunning: number;
+  bytesFreed: number;
+  /** The paths removed, relative to the host's git-run directory. */
+  paths: string[];
 }

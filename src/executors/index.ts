@@ -14,7 +14,8 @@ import { sshExecutor } from './ssh/index.js';
 
 const EXECUTORS: ReadonlyMap<string, Executor> = new Map([localExecutor, sshExecutor].map((e) => [e.type, e]));
 
-export type { Executor, Started, StartOptions, LiveOutput, ProfileCheck, Stream } from './executor.js';
+export type { Executor, Started, StartOptions, LiveOutput, ProfileCheck, Stream, HostKeep, HostGcReport } from './executor.js';
+export { inputCacheNames, pruneInputCache } from './inputs.js';
 export { controlDirFor, prepareControlDir, discardControlDir, fetchIgnoreCopy, environCopy } from './rundir.js';
 export { setCliEntry, launchDaemon, launchSupervisor } from './detached.js';
 export { finalStatus, type Observed, type FinalStatus } from './status.js';

@@ -14,7 +14,7 @@
  * other data.
  */
 import crypto from 'node:crypto';
-import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, copyFileSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
 import { blobToFile, treeFiles } from '../git/content.js';
@@ -191,4 +191,46 @@ export async function fillContentCache(repo: Repo, files: readonly InputFile[]):
     }
   }
   return out;
+}
+
+/** The cache entries (content id, `.x` when executable) a run's inputs place. */
+export async function inputCacheNames(repo: Repo, spec: RunSpec): Promise<string[]> {
+  return [...new Set((await inputFiles(repo, spec)).map((f) => cacheName(f.oid, f.mode)))];
+}
+
+const ENTRY = /^([0-9a-f]{40}|[0-9a-f]{64})(\.x)?$/;
+
+/**
+ * Remove content cache entries whose content id is not in `keep` and that
+ * nothing changed since `beforeMs` (an entry just filled or linked may be
+ * about to be placed by a run submitted meanwhile). Anything else in the
+ * directory (an entry being written) is left alone. The bytes counted are
+ * those actually freed: an entry still linked from a run directory frees
+ * nothing.
+ */
+export function pruneInputCache(repo: Repo, keep: ReadonlySet<string>, beforeMs: number): { removed: number; bytes: number } {
+  const dir = contentCacheDir(repo);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return { removed: 0, bytes: 0 };
+  }
+  let removed = 0;
+  let bytes = 0;
+  for (const name of names) {
+    const m = ENTRY.exec(name);
+    if (!m || keep.has(m[1]!)) continue;
+    const file = path.join(dir, name);
+    try {
+      const st = lstatSync(file);
+      if (!st.isFile() || Math.max(st.ctimeMs, st.mtimeMs) >= beforeMs) continue;
+      rmSync(file, { force: true });
+      removed++;
+      if (st.nlink === 1) bytes += st.size;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return { removed, bytes };
 }

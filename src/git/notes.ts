@@ -88,3 +88,45 @@ export async function changedNotes(repo: Repo, from: string, to: string): Promis
   }
   return map;
 }
+
+/**
+ * A notes commit on `tip` without the notes of `ids` (annotated object ids),
+ * or null when none of them has a note. Built from one `ls-tree -r -t`
+ * listing: only the directories that lose an entry are written again (in
+ * process), the others keep their tree ids, whatever the fan-out. The
+ * caller moves the ref (compare-and-swap, usually with other updates).
+ */
+export async function notesWithout(repo: Repo, tip: string, ids: ReadonlySet<string>, message: string): Promise<string | null> {
+  const listing = await lsTree(repo, tip, { recursive: true, trees: true });
+  // Directory path ('' for the root) -> its entries by name.
+  const dirs = new Map<string, Map<string, TreeEntry>>([['', new Map()]]);
+  const parentOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
+  const baseOf = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+  const dirty = new Set<string>();
+  for (const e of listing) {
+    if (e.type === 'tree') dirs.set(e.name, new Map());
+  }
+  for (const e of listing) {
+    const parent = dirs.get(parentOf(e.name));
+    if (!parent) continue; // ls-tree lists a directory before its entries; a path without one cannot occur
+    if (e.type === 'blob' && ids.has(e.name.replace(/\//g, ''))) {
+      for (let d = parentOf(e.name); ; d = parentOf(d)) {
+        dirty.add(d);
+        if (!d) break;
+      }
+      continue;
+    }
+    parent.set(baseOf(e.name), { ...e, name: baseOf(e.name) });
+  }
+  if (!dirty.size) return null;
+  // Deepest first, so each directory's new id is known before its parent is written.
+  for (const d of [...dirty].sort((a, b) => b.split('/').length - a.split('/').length)) {
+    if (!d) continue;
+    const entries = [...dirs.get(d)!.values()];
+    const parent = dirs.get(parentOf(d))!;
+    if (!entries.length) parent.delete(baseOf(d));
+    else parent.set(baseOf(d), { mode: '040000', type: 'tree', name: baseOf(d), oid: await writeTree(repo, entries) });
+  }
+  const tree = await writeTree(repo, [...dirs.get('')!.values()]);
+  return writeCommit(repo, { tree, parents: [tip], message });
+}

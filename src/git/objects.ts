@@ -38,9 +38,11 @@ export async function writeTree(repo: Repo, entries: TreeEntry[]): Promise<strin
   return repo.objects.writeTree(entries);
 }
 
-export async function lsTree(repo: Repo, treeish: string, opts: { recursive?: boolean; long?: boolean } = {}): Promise<TreeEntry[]> {
+export async function lsTree(repo: Repo, treeish: string, opts: { recursive?: boolean; long?: boolean; trees?: boolean } = {}): Promise<TreeEntry[]> {
   const args = ['ls-tree', '-z', '--full-tree'];
   if (opts.recursive) args.push('-r');
+  // With -r, the directories too (each before its entries).
+  if (opts.trees) args.push('-t');
   if (opts.long) args.push('-l');
   args.push(treeish);
   const out = (await repo.git(args)).stdout.toString('utf8');

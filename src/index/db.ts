@@ -822,6 +822,36 @@ export class RunIndex {
     return st;
   }
 
+  /** What deleting runs (rm, gc) needs of these runs, by id; unknown ids are left out. */
+  removalRows(ids: string[]): RemovalRow[] {
+    return this.guard(() => this.cached(`${REMOVAL_SELECT} WHERE r.id IN (SELECT value FROM json_each(?))`).all(JSON.stringify(ids)) as RemovalRow[]);
+  }
+
+  /** The runs whose parent is one of these groups. */
+  childRows(groups: string[]): RemovalRow[] {
+    return this.guard(() => this.cached(`${REMOVAL_SELECT} WHERE r.parent IN (SELECT value FROM json_each(?))`).all(JSON.stringify(groups)) as RemovalRow[]);
+  }
+
+  /** [group, child]: the groups whose children.json lists one of these runs (a group's own children, and runs it reused). */
+  listings(children: string[]): Array<[string, string]> {
+    return this.guard(() => this.cached('SELECT grp, child FROM group_children WHERE child IN (SELECT value FROM json_each(?))', true).all(JSON.stringify(children)) as Array<[string, string]>);
+  }
+
+  /** [group, child]: everything these groups' children.json list. */
+  listedChildren(groups: string[]): Array<[string, string]> {
+    return this.guard(() => this.cached('SELECT grp, child FROM group_children WHERE grp IN (SELECT value FROM json_each(?))', true).all(JSON.stringify(groups)) as Array<[string, string]>);
+  }
+
+  /** Every run and group that has no parent (what gc's rules select among), oldest first, with whether it has a tag. */
+  topLevel(): Array<RemovalRow & { tagged: number }> {
+    return this.guard(() => this.cached(`${REMOVAL_SELECT.replace('FROM runs r', ', EXISTS (SELECT 1 FROM tags t WHERE t.run = r.id) AS tagged FROM runs r')} WHERE r.parent IS NULL ORDER BY r.created_at, r.id`).all() as Array<RemovalRow & { tagged: number }>);
+  }
+
+  /** Object ids (and types) of every input of every run the index has: what the content cache must keep. */
+  inputObjects(): Array<[string, string | null]> {
+    return this.guard(() => this.cached('SELECT DISTINCT oid, type FROM inputs', true).all() as Array<[string, string | null]>);
+  }
+
   /** Every param and metric name in the index (for --where's and --format's checks). */
   names(): { params: string[]; metrics: string[] } {
     return this.guard(() => {
@@ -836,6 +866,23 @@ export class RunIndex {
     this.db.close();
   }
 }
+
+/** A run as deleting it needs it. */
+export interface RemovalRow {
+  id: string;
+  tip: string;
+  kind: 'run' | 'group';
+  /** As the index has it (a group's from its children). */
+  status: Status;
+  parent: string | null;
+  name: string | null;
+  /** The argument vector as JSON text. */
+  command: string;
+  createdAt: string;
+  host: string;
+}
+
+const REMOVAL_SELECT = 'SELECT r.id, r.tip, r.kind, r.status, r.parent, r.name, r.command, r.created_at AS createdAt, r.host FROM runs r';
 
 interface RunRow {
   id: string;

@@ -10,6 +10,7 @@ import { controlDirFor } from '../rundir.js';
 import { copyDirToShell } from '../copyin.js';
 import { localShell } from '../../transport/shell.js';
 import { stageLocalInputs } from './inputs.js';
+import { gcLocalHost } from './gc.js';
 import { sharedPermFor } from '../../git/shared.js';
 import { cancel, endCommand, LogTail, materializeRun, readLive, refresh, requestCancel, startCommand, startState, type LocalArgs } from './supervise.js';
 
@@ -66,4 +67,5 @@ export const localExecutor: Executor = {
   },
   // A copy on this machine: the same receiving script, through this machine's shell.
   copyIn: (_repo, _profile, localDir, remotePath) => copyDirToShell(localShell(), localDir, remotePath),
+  gcHost: gcLocalHost,
 };

@@ -10,6 +10,7 @@ import { checkName } from '../../transport/sshconfig.js';
 import { closeAll, connection } from '../../transport/ssh.js';
 import { localExecutor } from '../local/index.js';
 import { copyDirToShell } from '../copyin.js';
+import { gcSshHost } from './gc.js';
 import { cancelRemote, connectionFor, pollRemote, refreshRemote, stageRemoteInputs, startRemote } from './remote.js';
 
 export const sshExecutor: Executor = {
@@ -49,4 +50,5 @@ export const sshExecutor: Executor = {
   },
   close: closeAll,
   copyIn: async (_repo, profile, localDir, remotePath) => copyDirToShell(await connection(profile!.host!, profile!.sshConfig ?? null), localDir, remotePath),
+  gcHost: (repo, profile, keep, opts) => gcSshHost(repo, profile, keep, { dryRun: opts.dryRun, graceMinutes: Math.ceil(opts.graceMs / 60000) }),
 };
