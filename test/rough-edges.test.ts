@@ -23,9 +23,9 @@ describe('rough edges of the command line (issue 10)', () => {
     await refused(repo, ['lgo'], "'lgo' is not a git-run subcommand nor a command on PATH", 'did you mean `git run log`? to run a command of that name anyway: git run -- lgo');
     await refused(repo, ['shwo', 'abcd'], "'shwo' is not a git-run subcommand nor a command on PATH", 'did you mean `git run show`? to run a command of that name anyway: git run -- shwo');
     await refused(repo, ['zzzzqqqq'], "'zzzzqqqq' is not a git-run subcommand nor a command on PATH", 'to run a command of that name anyway: git run -- zzzzqqqq');
-    // `rm` is on PATH, and planned: it must not delete anything.
+    // `rm` is on PATH, and git-run's own subcommand: it must not delete the file.
     writeFileSync(path.join(repo, 'victim'), 'x');
-    await refused(repo, ['rm', 'victim'], "'rm' is reserved for a git-run subcommand", "to run the command 'rm', put it after `--`: git run -- rm ...");
+    await refused(repo, ['rm', 'victim'], "'victim' is not a run id, nor the name of a run", 'name a run by 4 or more hex digits of its id, or by its name; list runs with `git run log --oneline`');
     await refused(repo, ['-q', 'ui'], "'ui' is reserved for a git-run subcommand", "to run the command 'ui', put it after `--`: git run -- ui ...");
     assert.ok(existsSync(path.join(repo, 'victim')));
     assert.deepEqual(runIds(repo), []);

@@ -15,6 +15,7 @@ import type { Repo } from '../../git/repo.js';
 import type { HostGcReport, HostKeep } from '../executor.js';
 import { shQuote } from '../../util/shell.js';
 import { connection } from '../../transport/ssh.js';
+import type { HostShell } from '../../transport/shell.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
 
 export interface HostGcInput {
@@ -128,10 +129,14 @@ export function hostGcInput(keep: HostKeep, opts: { dryRun: boolean; graceMinute
   };
 }
 
+/** gc --host on any host shell (an ssh connection, a Slurm login node, this machine): one script. */
+export async function gcOnShell(shell: HostShell, profile: string, keep: HostKeep, opts: { dryRun: boolean; graceMinutes: number }): Promise<HostGcReport> {
+  return parseHostGc(profile, (await shell.run(hostGcScript(hostGcInput(keep, opts)))).toString('utf8'));
+}
+
 /** gc --host for an ssh profile: one connection, one script. */
 export async function gcSshHost(_repo: Repo, profile: string, keep: HostKeep, opts: { dryRun: boolean; graceMinutes: number }): Promise<HostGcReport> {
   const alias = keep.profile?.host;
   if (!alias) throw new GitRunError(ErrorCode.BadHostProfile, `host profile '${profile}' has no "host"`, `add "host": "<name in ~/.ssh/config>" to hosts.${profile} in .runconfig`);
-  const conn = await connection(alias, keep.profile?.sshConfig ?? null);
-  return parseHostGc(profile, (await conn.run(hostGcScript(hostGcInput(keep, opts)))).toString('utf8'));
+  return gcOnShell(await connection(alias, keep.profile?.sshConfig ?? null), profile, keep, opts);
 }

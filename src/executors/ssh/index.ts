@@ -50,5 +50,5 @@ export const sshExecutor: Executor = {
   },
   close: closeAll,
   copyIn: async (_repo, profile, localDir, remotePath) => copyDirToShell(await connection(profile!.host!, profile!.sshConfig ?? null), localDir, remotePath),
-  gcHost: (repo, profile, keep, opts) => gcSshHost(repo, profile, keep, { dryRun: opts.dryRun, graceMinutes: Math.ceil(opts.graceMs / 60000) }),
+  gcHost: (repo, profile, keep, opts) => gcSshHost(repo, profile, keep, { dryRun: opts.dryRun, graceMinutes: Math.floor(opts.graceMs / 60000) }),
 };
