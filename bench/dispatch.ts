@@ -24,18 +24,25 @@
  * Interleaved rounds after a warm-up, alternating which goes first; medians.
  * Goal: median(daemon) / median(xargs) <= 1.3 for sleep 0.05.
  *
- * Usage: node dist/bench/dispatch.js [--runs N] [--rounds N] [--warmup N]
+ * With --baseline FILE (another build's dist/git-run.cjs, copied beside
+ * this checkout), that build's daemon runs the same round too, in every
+ * round, and the ratio (this build / the baseline) is printed: builds are
+ * compared within one run, never across two runs of the benchmark
+ * (bench/sweep.ts's header says why).
+ *
+ * Usage: node dist/bench/dispatch.js [--runs N] [--rounds N] [--warmup N] [--baseline FILE]
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, benchEnv, fmtRatio, intArg, machine, printTable, revision, run, runOk, smallRepo, sleep, stats, statsJson, statsRow, STATS_HEADERS, writeResults, commandLine, runBench } from './lib.js';
+import { CLI, benchEnv, fmtRatio, intArg, machine, printTable, revision, run, runOk, smallRepo, sleep, stats, statsJson, statsRow, strArg, STATS_HEADERS, writeResults, commandLine, runBench } from './lib.js';
 
 const RUNS = intArg('runs', 500);
 const ROUNDS = intArg('rounds', 5);
 const WARMUP = intArg('warmup', 1);
 const PARALLEL = 2;
 const GOAL = 1.3;
+const BASELINE = strArg('baseline', '') && path.resolve(strArg('baseline', ''));
 
 const COMMANDS: Record<string, string[]> = { sleep: ['sleep', '0.05'], true: ['true'] };
 
@@ -47,10 +54,9 @@ async function main(): Promise<void> {
   const env = benchEnv(home);
   const lines = Array.from({ length: RUNS }, (_, i) => `${i + 1}\n`).join('');
   let repoCount = 0;
-  const gitRun = (cwd: string, args: string[]) => runOk(process.execPath, [CLI, ...args], { cwd, env });
-
-  /** One daemon round: returns the dispatch time in ms. */
-  const daemonRound = async (cmd: string[]): Promise<number> => {
+  /** One daemon round of the build `cli`: returns the dispatch time in ms. */
+  const daemonRound = async (cmd: string[], cli: string = CLI): Promise<number> => {
+    const gitRun = (cwd: string, args: string[]) => runOk(process.execPath, [cli, ...args], { cwd, env });
     const repo = path.join(root, `repo-${repoCount++}`);
     await smallRepo(repo, env);
     await fs.writeFile(path.join(repo, '.runconfig'), JSON.stringify({ hosts: { local: { type: 'local', max_parallel: PARALLEL } } }));
@@ -100,19 +106,21 @@ async function main(): Promise<void> {
     return Number(process.hrtime.bigint() - t0) / 1e6;
   };
 
-  const results: Record<string, { daemon: number[]; xargs: number[] }> = {};
+  const results: Record<string, { daemon: number[]; xargs: number[]; baseline: number[] }> = {};
   try {
     console.log(`dispatch benchmark: ${RUNS} queued runs at max_parallel ${PARALLEL}, ${WARMUP} warm-up + ${ROUNDS} rounds each, interleaved`);
     for (const [name, cmd] of Object.entries(COMMANDS)) {
-      const r = (results[name] = { daemon: [] as number[], xargs: [] as number[] });
+      const r = (results[name] = { daemon: [] as number[], xargs: [] as number[], baseline: [] as number[] });
+      const kinds = ['daemon', ...(BASELINE ? (['baseline'] as const) : []), 'xargs'] as const;
       for (let round = 0; round < WARMUP + ROUNDS; round++) {
-        const pair = round % 2 === 0 ? (['daemon', 'xargs'] as const) : (['xargs', 'daemon'] as const);
+        const order = round % 2 === 0 ? [...kinds] : [...kinds].reverse();
         const got: Record<string, number> = {};
-        for (const k of pair) got[k] = k === 'daemon' ? await daemonRound(cmd) : await xargsRound(cmd);
-        console.log(`  ${name} round ${round}${round < WARMUP ? ' (warm-up)' : ''}: daemon ${got.daemon!.toFixed(0)} ms, xargs ${got.xargs!.toFixed(0)} ms; load ${os.loadavg()[0]!.toFixed(2)}`);
+        for (const k of order) got[k] = k === 'daemon' ? await daemonRound(cmd) : k === 'baseline' ? await daemonRound(cmd, BASELINE) : await xargsRound(cmd);
+        console.log(`  ${name} round ${round}${round < WARMUP ? ' (warm-up)' : ''}: daemon ${got.daemon!.toFixed(0)} ms${BASELINE ? `, baseline ${got.baseline!.toFixed(0)} ms` : ''}, xargs ${got.xargs!.toFixed(0)} ms; load ${os.loadavg()[0]!.toFixed(2)}`);
         if (round >= WARMUP) {
           r.daemon.push(got.daemon!);
           r.xargs.push(got.xargs!);
+          if (BASELINE) r.baseline.push(got.baseline!);
         }
       }
     }
@@ -120,6 +128,7 @@ async function main(): Promise<void> {
     const rows: string[][] = [];
     for (const [name, cmd] of Object.entries(COMMANDS)) {
       rows.push(statsRow(`daemon: ${RUNS} x ${cmd.join(' ')}`, results[name]!.daemon));
+      if (BASELINE) rows.push(statsRow(`baseline daemon: ${RUNS} x ${cmd.join(' ')}`, results[name]!.baseline));
       rows.push(statsRow(`xargs -P${PARALLEL}: ${RUNS} x ${cmd.join(' ')}`, results[name]!.xargs));
     }
     printTable(STATS_HEADERS, rows);
@@ -127,6 +136,8 @@ async function main(): Promise<void> {
     console.log('');
     console.log(`ratio daemon / xargs, sleep 0.05 (medians): ${fmtRatio(ratio('sleep'))}   goal <= ${GOAL}: ${ratio('sleep') <= GOAL ? 'MET' : 'NOT MET'}`);
     console.log(`ratio daemon / xargs, true (diagnosis: the per-run cost): ${fmtRatio(ratio('true'))}; per run and slot: ${(((stats(results.true!.daemon).median - stats(results.true!.xargs).median) * PARALLEL) / RUNS).toFixed(1)} ms more than xargs`);
+    const toBaseline = (name: string) => stats(results[name]!.daemon).median / stats(results[name]!.baseline).median;
+    if (BASELINE) for (const name of Object.keys(COMMANDS)) console.log(`ratio daemon / the --baseline build's daemon, ${name} (medians): ${fmtRatio(toBaseline(name))}   (${BASELINE})`);
     const file = await writeResults('dispatch', {
       benchmark: 'dispatch',
       command: commandLine(),
@@ -138,7 +149,7 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       warmup: WARMUP,
       unit: 'ms',
-      results: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { command: COMMANDS[k], daemon: statsJson(v.daemon), xargs: statsJson(v.xargs), ratio: Number(ratio(k).toFixed(3)) }])),
+      results: Object.fromEntries(Object.entries(results).map(([k, v]) => [k, { command: COMMANDS[k], daemon: statsJson(v.daemon), xargs: statsJson(v.xargs), ratio: Number(ratio(k).toFixed(3)), ...(BASELINE ? { baseline: statsJson(v.baseline), ratioToBaseline: Number(toBaseline(k).toFixed(3)) } : {}) }])),
       goal: GOAL,
       goalMet: ratio('sleep') <= GOAL,
     });

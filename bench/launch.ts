@@ -34,7 +34,7 @@ import {
 
 const ITERATIONS = intArg('iterations', 20);
 const WARMUP = intArg('warmup', 2);
-const BASELINE = strArg('baseline', '');
+const BASELINE = strArg('baseline', '') && path.resolve(strArg('baseline', ''));
 
 /** The same 20 small files in both repositories. */
 function smallFiles(): Array<[string, string]> {

@@ -36,14 +36,22 @@
  * against that. For diagnosis only: each command's CPU time (user + system,
  * its child processes included).
  *
- * Usage: node dist/bench/sweep.js [--iterations N] [--warmup N] [--children N] [--parallel N] [--settle SECONDS]
+ * With --baseline FILE (another build's dist/git-run.cjs, copied beside
+ * this checkout so that its packages resolve), that build runs the same
+ * submission in every round too, in the alternating order, and the ratio
+ * (this build / the baseline) is printed. Comparing two builds by running the
+ * benchmark once for each measures the file system's drift between the two
+ * runs (the header above: two runs of one build minutes apart measured 1.47
+ * and 2.22 against xargs), not the builds.
+ *
+ * Usage: node dist/bench/sweep.js [--iterations N] [--warmup N] [--children N] [--parallel N] [--settle SECONDS] [--baseline FILE]
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
   CLI, ROOT, benchEnv, childCpuMs, commandLine, cpuMark, foreignCpuShare, drainSupervisors, fmtRatio, intArg, machine, printTable, revision, run, runOk, runRefs, smallRepo, stats, statsJson, statsRow, STATS_HEADERS,
-  sleep, timeMs, writeResults, runBench } from './lib.js';
+  sleep, strArg, timeMs, writeResults, runBench } from './lib.js';
 
 /** The summary line git run submit ends with ("200 succeeded"): above 20 children, the only line when all succeed. */
 const lastLine = (out: string): string => out.trimEnd().split('\n').pop() ?? '';
@@ -56,6 +64,7 @@ const PARALLEL = intArg('parallel', 2);
 const SETTLE = intArg('settle', 60);
 const SLEEP = '0.05';
 const GOAL = 1.3;
+const BASELINE = strArg('baseline', '') && path.resolve(strArg('baseline', ''));
 
 async function main(): Promise<void> {
   const tmp = await fs.realpath(os.tmpdir());
@@ -74,18 +83,19 @@ async function main(): Promise<void> {
     const mach = machine();
 
     let repoCount = 0;
-    let repo = '';
-    const variants = {
-      gitRun: {
-        label: `git run submit --max-parallel ${PARALLEL} <def.json>`,
+    /** One build's submission of the sweep: a fresh repository each round, the same checks after. */
+    const submission = (cli: string, label: string) => {
+      let repo = '';
+      return {
+        label,
         /** Untimed: a fresh repository for this round. */
         before: async () => {
           repo = path.join(root, `repo-${repoCount++}`);
           await smallRepo(repo, env);
         },
         fn: async () => {
-          const r = await run(process.execPath, [CLI, 'submit', '--max-parallel', String(PARALLEL), defFile], { cwd: repo, env });
-          if (r.code !== 0) throw new Error(`git run submit exited ${r.code ?? r.signal}:\n${r.stderr}${r.stdout}`);
+          const r = await run(process.execPath, [cli, 'submit', '--max-parallel', String(PARALLEL), defFile], { cwd: repo, env });
+          if (r.code !== 0) throw new Error(`${label} exited ${r.code ?? r.signal}:\n${r.stderr}${r.stdout}`);
           return r;
         },
         /** Untimed: the submission ran every child and recorded group and children. The repository stays until
@@ -99,7 +109,11 @@ async function main(): Promise<void> {
           const st = await runOk('git', ['status', '--porcelain'], { cwd: repo, env });
           if (st.stdout.trim()) throw new Error(`${repo} is not clean after the submission:\n${st.stdout}`);
         },
-      },
+      };
+    };
+    const variants = {
+      gitRun: submission(CLI, `git run submit --max-parallel ${PARALLEL} <def.json>`),
+      baseline: submission(BASELINE, `the same, the --baseline bundle`),
       xargs: {
         label: `seq ${CHILDREN} | xargs -P${PARALLEL} -I{} sleep ${SLEEP}`,
         before: async () => undefined,
@@ -112,9 +126,9 @@ async function main(): Promise<void> {
       },
     } as const;
     type Key = keyof typeof variants;
-    const order: Key[] = ['gitRun', 'xargs'];
-    const samples: Record<Key, number[]> = { gitRun: [], xargs: [] };
-    const cpu: Record<Key, number[]> = { gitRun: [], xargs: [] };
+    const order: Key[] = ['gitRun', ...(BASELINE ? (['baseline'] as const) : []), 'xargs'];
+    const samples: Record<Key, number[]> = { gitRun: [], baseline: [], xargs: [] };
+    const cpu: Record<Key, number[]> = { gitRun: [], baseline: [], xargs: [] };
 
     console.log(`sweep benchmark: sync and a ${SETTLE} s pause, then ${WARMUP} warm-up round(s), ${ITERATIONS} measured rounds, alternating which goes first; git run is \`node ${path.relative(ROOT, CLI)}\`:`);
     for (const k of order) console.log(`  ${variants[k].label}`);
@@ -137,7 +151,7 @@ async function main(): Promise<void> {
         const { ms, value } = await timeMs(v.fn);
         const used = childCpuMs() - cpu0;
         if (ms < floorMs) throw new Error(`${v.label} took ${ms.toFixed(0)} ms, less than the ${floorMs} ms its sleeps need: not every command ran`);
-        await v.after(value);
+        await v.after(value as { stdout: string; stderr: string });
         if (round >= WARMUP) {
           samples[k].push(ms);
           cpu[k].push(used);
@@ -162,6 +176,8 @@ async function main(): Promise<void> {
     printTable([...STATS_HEADERS, 'CPU ms'], order.map((k) => [...statsRow(variants[k].label, samples[k]), stats(cpu[k]).median.toFixed(0)]));
     console.log('');
     console.log(`ratio git run submit / xargs (medians): ${fmtRatio(ratio)}   goal <= ${GOAL.toFixed(2)}: ${ratio <= GOAL ? 'MET' : 'NOT MET'}`);
+    const toBaseline = BASELINE ? a.median / stats(samples.baseline).median : null;
+    if (toBaseline !== null) console.log(`ratio git run submit / the --baseline bundle (medians): ${fmtRatio(toBaseline)}   (${BASELINE}; CPU ${stats(cpu.gitRun).median.toFixed(0)} / ${stats(cpu.baseline).median.toFixed(0)} ms)`);
     console.log(`lower bound (${CHILDREN} x ${SLEEP} s over ${PARALLEL} slots): ${floorMs} ms; git-run adds ${perChild.toFixed(1)} ms of wall time per child in each of its ${PARALLEL} slots over xargs`);
     console.log(`checks passed: every round ${CHILDREN} new children, ${CHILDREN} succeeded, ${CHILDREN + 1} new refs, repository clean; both sides above the lower bound`);
     console.log(`other processes used ${pct(foreign)} of the CPUs during the measured rounds (the busiest round: ${pct(Math.max(...roundsForeign))})`);
@@ -187,6 +203,7 @@ async function main(): Promise<void> {
       ratio: Number(ratio.toFixed(3)),
       goal: GOAL,
       goalMet: ratio <= GOAL,
+      ...(toBaseline !== null ? { baseline: BASELINE, ratioToBaseline: Number(toBaseline.toFixed(3)) } : {}),
       addedMsPerChildPerSlot: Number(perChild.toFixed(2)),
       results: Object.fromEntries(order.map((k) => [k, { command: variants[k].label, ...statsJson(samples[k]), cpuMs: statsJson(cpu[k]) }])),
       checks: { allChildrenNew: true, allSucceeded: true, newRefsPerRound: CHILDREN + 1, repositoryClean: true, aboveLowerBound: true },
