@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { startSshd, sshdAvailable, type Sshd } from './sshd.js';
 import path from 'node:path';
 import { repoAt, pushLfsObjects } from 'git-run';
 import { git, gitRun, makeRepo, ok, refState, runIds, tmpdir, writeFiles, nodeCmd } from './helpers.js';
@@ -199,5 +200,34 @@ describe('big outputs through Git LFS', function () {
     assert.equal(forged.code, 2, forged.stderr);
     assert.equal(forged.stdout, '');
     assert.match(forged.stderr, /^error: the content of [0-9a-f]{12}:out\/big\.bin (does not match its Git LFS pointer|\(Git LFS object [0-9a-f]{12}, 262144 bytes\) is not in this repository and could not be fetched)/);
+  });
+});
+
+describe('big outputs of a run on an ssh host (a real sshd on 127.0.0.1)', function () {
+  this.timeout(300000);
+  let sshd: Sshd;
+  before(async function () {
+    if (!sshdAvailable(this)) return;
+    sshd = await startSshd();
+  });
+  after(() => sshd?.stop());
+
+  it('arrive as LFS objects: the pointer in the outputs tree, the content in the store, never in the object database', async () => {
+    const remoteDir = `/tmp/git-run-remote-lfs-${process.pid}`;
+    const repo = makeRepo('lfs-ssh', { '.runconfig': JSON.stringify({ large_output: '4KiB', hosts: { box: { type: 'ssh', host: 'testhost', ssh_config: sshd.config, remote_dir: remoteDir } } }) });
+    try {
+      await ok(['-q', '--host', 'box', '--', 'sh', '-c', `head -c ${256 * 1024} /dev/zero | tr '\\0' y > big.bin && echo s > small.txt`], { cwd: repo, env: { SSH_AUTH_SOCK: '' } });
+      const id = runIds(repo)[0]!;
+      assert.equal(JSON.parse(git(repo, 'cat-file', 'blob', `refs/runs/${id}:result.json`)).status, 'succeeded');
+      const want = Buffer.alloc(256 * 1024, 'y');
+      const t = outputsTree(repo, id);
+      assert.ok(t.get('big.bin')!.size < 200, 'a pointer');
+      assert.equal(t.get('small.txt')!.size, 2);
+      assert.ok(existsSync(lfsObject(repo, sha256(want))));
+      assert.ok(largestBlob(repo) < 256 * 1024, 'the content never entered the object database');
+      assert.equal(sha256((await ok(['cat', `${id}:big.bin`], { cwd: repo })).stdoutBytes), sha256(want));
+    } finally {
+      rmSync(remoteDir, { recursive: true, force: true });
+    }
   });
 });

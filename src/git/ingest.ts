@@ -19,6 +19,7 @@ import type { Repo } from './repo.js';
 import { writeBlob } from './objects.js';
 import { spawnGit } from './gateway.js';
 import { isDotGit, refusedOutputs } from './outputs.js';
+import { pointerText, storeLfsStream } from './lfs.js';
 
 /** Files larger than this are streamed into `git hash-object` instead of held in memory. */
 const STREAM_ABOVE = 32 * 1024 * 1024;
@@ -74,7 +75,7 @@ export function checkLinkTarget(entry: string, target: string): void {
 }
 
 /** Read a tar stream into blobs; throws GitRunError (HostileArchive) on the first bad entry. */
-export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimits = DEFAULT_LIMITS): Promise<IngestedFile[]> {
+export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimits = DEFAULT_LIMITS, opts: { lfsAbove?: number | null } = {}): Promise<IngestedFile[]> {
   const files = new Map<string, IngestedFile>();
   const dirs = new Set<string>();
   let count = 0;
@@ -141,6 +142,18 @@ export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimi
       claim(p, false);
       const slot: IngestedFile = { path: p, mode: (e.mode ?? 0o644) & 0o111 ? '100755' : '100644', oid: '', size };
       files.set(p, slot);
+      if (opts.lfsAbove != null && size >= opts.lfsAbove) {
+        // A big output goes to git-lfs's store, never into the object database: its pointer is the blob (decision 0019).
+        let seen = 0;
+        e.on('data', (d: Buffer) => (seen += d.length));
+        pending.push(
+          storeLfsStream(repo, e as unknown as Readable, p).then(async (pointer) => {
+            if (seen !== size || pointer.size !== size) throw hostile(p, `declared ${size} bytes but carried ${seen}`);
+            slot.oid = await writeBlob(repo, pointerText(pointer));
+          }),
+        );
+        return undefined;
+      }
       if (size > STREAM_ABOVE) {
         // Large files go straight through git, never whole in memory.
         const child = spawnGit(['hash-object', '-w', '--stdin', '--no-filters'], repo.processOptions());

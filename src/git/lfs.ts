@@ -19,6 +19,7 @@
 import crypto from 'node:crypto';
 import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readSync, chmodSync, rmSync, renameSync } from 'node:fs';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Repo } from './repo.js';
 import { CatFileBatch, spawnGit } from './gateway.js';
 import { blobToFile } from './content.js';
@@ -92,15 +93,19 @@ const objectPath = (media: string, oid: string) => path.join(media, oid.slice(0,
  * checkpoint can be larger than memory. Returns the pointer.
  */
 export function storeLfsFile(repo: Repo, file: string): Promise<LfsPointer> {
+  return storeLfsStream(repo, createReadStream(file), file);
+}
+
+/** The same for bytes arriving as a stream (an entry of a remote run's outputs archive); `what` names them in messages. Resolves once git-lfs has stored them. */
+export function storeLfsStream(repo: Repo, input: Readable, what: string): Promise<LfsPointer> {
   return new Promise((resolve, reject) => {
-    const child = spawnGit(['lfs', 'clean', '--', path.basename(file)], repo.processOptions());
+    const child = spawnGit(['lfs', 'clean', '--', path.basename(what)], repo.processOptions());
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.stdin.on('error', () => undefined);
-    const input = createReadStream(file);
     input.on('error', (e) => {
       child.kill();
       reject(e);
@@ -110,12 +115,12 @@ export function storeLfsFile(repo: Repo, file: string): Promise<LfsPointer> {
       const data = Buffer.concat(out);
       let p: LfsPointer | null = null;
       try {
-        p = code === 0 ? parsePointer(data, file) : null;
+        p = code === 0 ? parsePointer(data, what) : null;
       } catch {
         p = null;
       }
       if (p) resolve(p);
-      else reject(lfsError(`git lfs clean could not store ${file} (exit ${code}): ${stderr.trim() || 'no pointer came back'}`, 'check that git-lfs works here (`git lfs env`), or raise "large_output" in .runconfig', { file }));
+      else reject(lfsError(`git lfs clean could not store ${what} (exit ${code}): ${stderr.trim() || 'no pointer came back'}`, 'check that git-lfs works here (`git lfs env`), or raise "large_output" in .runconfig', { file: what }));
     });
   });
 }

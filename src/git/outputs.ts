@@ -155,6 +155,19 @@ async function largeOutputLimit(repo: Repo, workDir: string, codeTree: string, c
 }
 
 /**
+ * The size from which a remote run's outputs become LFS objects: null when
+ * none can (outputs of `total` bytes in all stay below the snapshot's
+ * "large_output", or git-lfs is missing). Asked only when there are outputs.
+ */
+export async function lfsThresholdFor(repo: Repo, codeTree: string, total: number): Promise<number | null> {
+  if (total <= 0) return null;
+  const blob = await readBlob(repo, `${codeTree}:.runconfig`);
+  const limit = largeOutputOf(blob ? blob.toString('utf8') : null);
+  if (limit === null || total < limit) return null;
+  return (await lfsAvailable(repo)) ? limit : null;
+}
+
+/**
  * The files among `names` at or above the run's threshold, stored as LFS
  * objects: their `mode pointer-blob\tpath` entries. Nothing when none is
  * that large (the usual run: a stat per file, no process) or git-lfs is

@@ -27,7 +27,7 @@ import { archiveTree } from '../../git/plumbing.js';
 import { lsTree } from '../../git/objects.js';
 import { ingestTar } from '../../git/ingest.js';
 import { worktreeArchive, type WorktreeArchive } from '../../git/worktree-tar.js';
-import { outputsFromCandidates } from '../../git/outputs.js';
+import { lfsThresholdFor, outputsFromCandidates } from '../../git/outputs.js';
 import { connection } from '../../transport/ssh.js';
 import type { HostShell } from '../../transport/shell.js';
 import { shQuote } from '../../util/shell.js';
@@ -364,15 +364,17 @@ export async function fetchOutputs(conn: HostShell, repo: Repo, view: RunView): 
   // The shell becomes tar (exec), so the pid it notes is tar's: a refused archive kills it.
   const tar = `${prologue(view)} && cd "$R/work" && echo $$ > "$R/fetch.pid" && exec tar -c -f - --null --no-recursion -T "$R/changed"`;
   let files;
+  // Big outputs become Git LFS objects as they arrive (decision 0019).
+  const lfsAbove = await lfsThresholdFor(repo, view.spec.code.tree, Number(m[2]));
   if (Number(m[2]) + 1024 * Number(m[1]) <= SMALL_OUTPUTS) {
-    files = await ingestTar(repo, Readable.from([await conn.run(tar)]));
+    files = await ingestTar(repo, Readable.from([await conn.run(tar)]), undefined, { lfsAbove });
   } else {
     const ch = await conn.stream(tar);
     let stderr = '';
     ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = ch.exited;
     try {
-      files = await ingestTar(repo, ch.stdout);
+      files = await ingestTar(repo, ch.stdout, undefined, { lfsAbove });
     } catch (e) {
       // Refused at its first bad entry: stop the stream here and the tar there, rather than drain what follows (20 GB took 100 s).
       ch.close();
