@@ -77,6 +77,8 @@ describe('big outputs through Git LFS', function () {
     assert.equal(git(repo, 'status', '--porcelain'), '', 'the work tree and index are untouched');
     assert.equal(existsSync(path.join(repo, '.gitattributes')), false);
 
+    const shown = JSON.parse((await ok(['show', '--json', id], { cwd: repo })).stdout);
+    assert.deepEqual(shown.outputs.map((o: { path: string; size: number }) => [o.path, o.size]), [['ckpt/model.bin', 20 * MiB], ['small.txt', 5]], 'show tells the content\'s size');
     const cat = await ok(['cat', `${id.slice(0, 8)}:ckpt/model.bin`], { cwd: repo });
     assert.equal(sha256(cat.stdoutBytes), sha256(want));
 

@@ -262,7 +262,8 @@ export async function pushLfsPointers(repo: Repo, remote: string, pointers: Iter
   for (let i = 0; i < all.length; i += 500) {
     const r = await repo.git(['lfs', 'push', '--object-id', '--', remote, ...all.slice(i, i + 500)], { okCodes: [1, 2, 128] });
     if (r.code !== 0) {
-      throw lfsError(`git lfs push to ${JSON.stringify(remote)} failed: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 'check that the remote exists and takes Git LFS objects (`git lfs env` shows its endpoint)', { remote });
+      // The runs' refs went first (git run push): say that only their big outputs' content did not.
+      throw lfsError(`the Git LFS content of these runs' big outputs (${all.length} object${all.length === 1 ? '' : 's'}) could not be sent to ${JSON.stringify(remote)}: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`}`, 'check that the remote takes Git LFS objects (`git lfs env` shows its endpoint), then push again: what was sent is not sent twice', { remote });
     }
   }
   return { pushed: all.length, absent };
