@@ -375,7 +375,7 @@ export async function collectGarbage(repo: Repo, rules: GcRules): Promise<GcResu
     }
     const runDirs = plan.runs.length ? await removeRunDirs(repo, plan.runs) : 0;
     progress('pruning the input content cache');
-    const inputCache = pruneInputCache(repo, await cacheNamesInUse(repo, index), Date.parse(prune));
+    const inputCache = await pruneInputCache(repo, () => cacheNamesInUse(repo, index), Date.parse(prune));
     progress('expiring reflogs and running git gc');
     await expireNotesReflog(repo, prune);
     await gcObjects(repo, prune);
@@ -400,9 +400,14 @@ async function cacheNamesInUse(repo: Repo, index: RunIndex): Promise<Set<string>
     }
     for (const e of await lsTreeIfAny(repo, oid)) if (e.type === 'blob') keep.add(e.oid);
   }
-  for (const r of index.unfinished()) {
-    const v = await readRun(repo, r.id).catch(() => null);
-    if (v) for (const name of await inputCacheNames(repo, v.spec).catch((): string[] => [])) keep.add(name.replace(/\.x$/, ''));
+  const reader = new RunReader(repo);
+  try {
+    for (const r of index.unfinished()) {
+      const v = await reader.read(r.id, r.tip).catch(() => null);
+      if (v) for (const name of await inputCacheNames(repo, v.spec).catch((): string[] => [])) keep.add(name.replace(/\.x$/, ''));
+    }
+  } finally {
+    reader.close();
   }
   return keep;
 }

@@ -201,14 +201,14 @@ export async function inputCacheNames(repo: Repo, spec: RunSpec): Promise<string
 const ENTRY = /^([0-9a-f]{40}|[0-9a-f]{64})(\.x)?$/;
 
 /**
- * Remove content cache entries whose content id is not in `keep` and that
+ * Remove content cache entries whose content id is not in `keepOf()` and that
  * nothing changed since `beforeMs` (an entry just filled or linked may be
  * about to be placed by a run submitted meanwhile). Anything else in the
  * directory (an entry being written) is left alone. The bytes counted are
  * those actually freed: an entry still linked from a run directory frees
  * nothing.
  */
-export function pruneInputCache(repo: Repo, keep: ReadonlySet<string>, beforeMs: number): { removed: number; bytes: number } {
+export async function pruneInputCache(repo: Repo, keepOf: () => Promise<ReadonlySet<string>>, beforeMs: number): Promise<{ removed: number; bytes: number }> {
   const dir = contentCacheDir(repo);
   let names: string[];
   try {
@@ -216,6 +216,9 @@ export function pruneInputCache(repo: Repo, keep: ReadonlySet<string>, beforeMs:
   } catch {
     return { removed: 0, bytes: 0 };
   }
+  // What to keep is worked out only when there is a cache to prune (it reads every unfinished run).
+  if (!names.length) return { removed: 0, bytes: 0 };
+  const keep = await keepOf();
   let removed = 0;
   let bytes = 0;
   for (const name of names) {

@@ -69,7 +69,7 @@ export async function gcLocalHost(repo: Repo, profile: string, keep: HostKeep, o
   }
   const inputs = new Set(keep.live.flatMap((l) => l.inputs).map((n) => n.replace(/\.x$/, '')));
   if (!opts.dryRun) {
-    const pruned = pruneInputCache(repo, inputs, beforeMs);
+    const pruned = await pruneInputCache(repo, async () => inputs, beforeMs);
     report.removed.inputs += pruned.removed;
     report.bytesFreed += pruned.bytes;
   }
