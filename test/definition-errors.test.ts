@@ -110,11 +110,11 @@ describe('bad definitions and configs: a clear error naming file and path, and n
   });
 
   it('a host of a type this version cannot run on', async () => {
-    const repo = makeRepo('bad-host-type', { 'd.json': '{"command": ["true"]}', '.runconfig': JSON.stringify({ hosts: { cluster: { type: 'slurm', host: 'login' } } }) });
+    const repo = makeRepo('bad-host-type', { 'd.json': '{"command": ["true"]}', '.runconfig': JSON.stringify({ hosts: { cluster: { type: 'pbs', host: 'login' } } }) });
     const before = refState(repo);
     const r = await gitRun(['submit', 'd.json', '--host', 'cluster'], { cwd: repo });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /host 'cluster' is of type 'slurm'/);
+    assert.match(r.stderr, /host 'cluster' is of type 'pbs'/);
     assert.equal(refState(repo), before);
   });
 });

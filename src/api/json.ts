@@ -5,6 +5,7 @@
 import type { Repo } from '../git/repo.js';
 import { outputsOf, type RunView } from '../store/runs.js';
 import { pointersAmong } from '../git/lfs.js';
+import { jobOf } from '../core/record.js';
 import type { RunIndex } from '../index/db.js';
 import { downstreamOf, upstreamOf, type DownstreamEntry, type UpstreamEntry } from './lineage.js';
 import { openIndex } from './query.js';
@@ -43,7 +44,10 @@ export interface RunJson {
   /** A remote run: bytes of code sent for it (0 when the host had the tree); null otherwise. */
   codeBytesSent: number | null;
   repetition: number | null;
+  /** A run under a scheduler: its job as the scheduler names it ("123", "123_4" for a task of an array), the job's name, the batch script; null otherwise. */
+  job: { id: string; name: string | null; script: string | null } | null;
 }
+
 
 /** `index`: an open index to find downstream runs in (listings pass theirs); without one, one is opened for this run. */
 export async function runToJson(repo: Repo, v: RunView, index?: RunIndex): Promise<RunJson> {
@@ -91,5 +95,6 @@ export async function runToJson(repo: Repo, v: RunView, index?: RunIndex): Promi
     kind: v.spec.kind ?? 'run',
     codeBytesSent: v.result?.codeBytesSent ?? null,
     repetition: v.spec.repetition ?? null,
+    job: jobOf(v.state),
   };
 }

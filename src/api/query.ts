@@ -8,7 +8,7 @@ import { listRunRefs, readRun, resolveRun, RunReader, type RunView } from '../st
 import { thisHost } from '../util/process.js';
 import { colorBool, gitPager, revList as gitRevList } from '../git/plumbing.js';
 import { compileWhere, parseDate } from '../query/where.js';
-import { checksLocally, refreshRun as refresh } from '../executors/index.js';
+import { checksLocally, describeRun, refreshRun as refresh, type LiveState } from '../executors/index.js';
 import { isFinal, STATUSES, canonicalJson, type Status } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { complete } from './groups.js';
@@ -84,6 +84,15 @@ export async function getRuns(repo: Repo, ids: string[]): Promise<RunView[]> {
 /** Queued and running runs, newest first, each checked where it runs: what has ended is recorded and left out. */
 export async function activeRuns(repo: Repo): Promise<RunView[]> {
   return listRuns(repo, { status: ['queued', 'running'] });
+}
+
+/** What each started run's host says of it now (a job still in a scheduler's queue, and why), by run id; runs whose host says nothing more are left out. */
+export async function liveStates(repo: Repo, views: RunView[]): Promise<Map<string, LiveState>> {
+  const out = new Map<string, LiveState>();
+  // Asked together: an executor batches what it asks of one host.
+  const states = await Promise.all(views.map((v) => (v.status === 'running' ? describeRun(repo, v) : Promise.resolve(null))));
+  views.forEach((v, i) => states[i] && out.set(v.id, states[i]!));
+  return out;
 }
 
 /** What `git run log` selects by (every field optional; repeated values of one field are alternatives, as git's). */

@@ -247,11 +247,32 @@ export async function runChildren(s: Submission, onProgress: (p: Progress) => vo
       recording.push(record(started));
     }
   };
+  // An executor that starts many runs at once (a scheduler's job array) gets them all, with max_parallel.
+  const many = queue.length > 1 ? executorFor(queue[0]!.view) : null;
+  const together = many?.startMany && queue.every((c) => executorFor(c.view) === many) ? many.startMany.bind(many) : null;
+  const all = async (startMany: NonNullable<typeof together>) => {
+    if (stop) return Promise.all(queue.map(async (c) => (await many!.requestCancel(s.repo, c.view), results.push(await readRun(s.repo, c.id)))));
+    const started = await startMany(s.repo, queue.map((c) => c.view), { maxParallel: width, ...(cancelled ? { cancelled } : {}) });
+    p.running = started.filter(Boolean).length;
+    onProgress({ ...p });
+    await Promise.all(
+      started.map(async (st, i) => {
+        if (!st) return void results.push(await readRun(s.repo, queue[i]!.id));
+        try {
+          await st.ended;
+        } finally {
+          p.running--;
+        }
+        await record(st);
+      }),
+    );
+  };
   // Ref updates of the whole sweep go through one long-lived git process.
   const own = !s.repo.refUpdater;
   if (own) s.repo.refUpdater = new RefUpdater(s.repo);
   try {
-    await Promise.all(Array.from({ length: Math.min(width, queue.length) }, slot));
+    if (together) await all(together);
+    else await Promise.all(Array.from({ length: Math.min(width, queue.length) }, slot));
     await Promise.all(recording);
   } finally {
     if (own) {

@@ -449,6 +449,8 @@ export async function prepareSubmission(opts: SubmitOptions, prep: PrepareOption
   const c = await checkSubmission(opts, prep);
   const { repo, def } = c;
   const { plan, environ, lineage } = await planFor(c, repo, c.runner.sendsCode);
+  // What only the executor can check (a scheduler's resources and its word on them), before anything is written.
+  await c.runner.preflight?.(repo, plan.children.map((ch) => ch.spec));
   const { reuse, group: sameGroup } = await lookUp(repo, plan);
   const { maxParallel, sequential, events, meta } = plan;
   const createdAt = plan.children[0]!.spec.createdAt;
@@ -529,6 +531,7 @@ export async function dryRunSubmission(opts: SubmitOptions): Promise<DryRun> {
     await fs.mkdir(dir);
     const scratch = c.repo.scratch(dir);
     const { plan } = await planFor(c, scratch, false);
+    await c.runner.preflight?.(scratch, plan.children.map((ch) => ch.spec));
     const { reuse } = await lookUp(scratch, plan);
     const children: DryRunChild[] = [];
     // One index and one reader for every child's explanation.

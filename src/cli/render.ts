@@ -2,6 +2,7 @@
  * How runs look on a terminal. Plain text when piped; color only on a TTY.
  */
 import type { RunView } from '../api/index.js';
+import { jobOf } from '../core/record.js';
 import type { Status } from '../core/record.js';
 import { escapeText, escapeLines } from './escape.js';
 
@@ -100,6 +101,9 @@ export function block(v: RunView, color: boolean): string {
   if (params.length) lines.push(`Params:  ${params.map(([k, x]) => `${escapeText(k)}=${valueText(x)}`).join(' ')}`);
   lines.push(`Seed:    ${v.spec.seed}`);
   lines.push(`Host:    ${escapeText(v.spec.host)}${v.result?.host ? ` (${escapeText(v.result.host.hostname)})` : ''}`);
+  const job = jobOf(v.state);
+  // The job id is the host's word (a handle in git): escaped like any text from elsewhere.
+  if (job) lines.push(`Job:     ${escapeText(job.id)}${job.name ? ` (${escapeText(job.name)})` : ''}`);
   const d = runDuration(v);
   const ex = exitSummary(v);
   if (d !== null || ex) lines.push(`Result:  ${[ex, d !== null ? duration(d) : ''].filter(Boolean).join(', ')}`);

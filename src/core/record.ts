@@ -155,6 +155,13 @@ export interface RunState {
   handle: RunHandle;
 }
 
+/** The scheduler job a run's handle names (a Slurm run: "123", or "123_4" for a task of an array), its name and batch script; null for a run under no scheduler. Only these keys of the executor's handle are read. */
+export function jobOf(state: RunState | null | undefined): { id: string; name: string | null; script: string | null } | null {
+  const h = state?.handle as { job?: unknown; jobName?: unknown; script?: unknown } | undefined;
+  if (!h || typeof h.job !== 'string') return null;
+  return { id: h.job, name: typeof h.jobName === 'string' ? h.jobName : null, script: typeof h.script === 'string' ? h.script : null };
+}
+
 export interface RunResult {
   status: Exclude<Status, 'queued' | 'running'>;
   exitCode: number | null;

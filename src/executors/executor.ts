@@ -16,7 +16,7 @@
  */
 import type { Repo } from '../git/repo.js';
 import type { RunView } from '../store/runs.js';
-import type { HostProfile, RunState } from '../core/record.js';
+import type { HostProfile, RunSpec, RunState } from '../core/record.js';
 
 export type Stream = 'stdout' | 'stderr';
 
@@ -58,6 +58,15 @@ export interface LiveOutput {
   pollMs: number;
 }
 
+/** A started run as its host sees it now. */
+export interface LiveState {
+  status: 'queued' | 'running';
+  /** Why it waits (a scheduler's reason: Priority, Resources...). */
+  reason: string | null;
+  /** The host's own name for the state (PENDING, RUNNING...). */
+  state: string;
+}
+
 export interface Executor {
   /** The host profile type this executor serves ("type" in .runconfig). */
   readonly type: string;
@@ -96,6 +105,21 @@ export interface Executor {
   cancel(repo: Repo, view: RunView, graceMs: number): Promise<void>;
   /** Ask a run to stop without waiting: whoever runs it records the end. */
   requestCancel(repo: Repo, view: RunView): Promise<void>;
+  /**
+   * At submission, after the plan and before anything is written: check what
+   * only this executor knows (a scheduler's resources, its own word on them);
+   * throws GitRunError (exit 2). Optional: nothing to check.
+   */
+  preflight?(repo: Repo, specs: RunSpec[]): Promise<void>;
+  /**
+   * Start several runs of one submission at once (a scheduler's job array)
+   * instead of one by one; an entry is null when that run was not this
+   * process's to start. `maxParallel`: how many may run at once. Optional:
+   * without it each run goes through start.
+   */
+  startMany?(repo: Repo, views: RunView[], opts?: StartOptions & { maxParallel?: number | null }): Promise<Array<Started | null>>;
+  /** What the host says of a started run now (a job still waiting in a scheduler's queue, and why); null when it says nothing more than the record. Optional. */
+  describe?(repo: Repo, view: RunView): Promise<LiveState | null>;
   /** Let the process exit: close what this executor keeps open (connections). */
   close?(): void;
   /**

@@ -8,13 +8,14 @@ import type { Repo } from '../git/repo.js';
 import type { RunView } from '../store/runs.js';
 import type { RunSpec } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
-import type { Executor } from './executor.js';
+import type { Executor, LiveState } from './executor.js';
 import { localExecutor } from './local/index.js';
 import { sshExecutor } from './ssh/index.js';
+import { slurmExecutor } from './slurm/index.js';
 
-const EXECUTORS: ReadonlyMap<string, Executor> = new Map([localExecutor, sshExecutor].map((e) => [e.type, e]));
+const EXECUTORS: ReadonlyMap<string, Executor> = new Map([localExecutor, sshExecutor, slurmExecutor].map((e) => [e.type, e]));
 
-export type { Executor, Started, StartOptions, LiveOutput, ProfileCheck, Stream, HostKeep, HostGcReport } from './executor.js';
+export type { Executor, Started, StartOptions, LiveOutput, LiveState, ProfileCheck, Stream, HostKeep, HostGcReport } from './executor.js';
 export { inputCacheNames, pruneInputCache } from './inputs.js';
 export { controlDirFor, prepareControlDir, discardControlDir, fetchIgnoreCopy, environCopy } from './rundir.js';
 export { setCliEntry, launchDaemon, launchSupervisor } from './detached.js';
@@ -49,6 +50,9 @@ export const checksLocally = (type: string | null): boolean => (type !== null &&
 
 /** Look at a run where it runs, and record its end if it ended unrecorded. True when the record changed. */
 export const refreshRun = (repo: Repo, view: RunView): Promise<boolean> => executorFor(view).refresh(repo, view);
+
+/** What a started run's host says of it now (a job waiting in a scheduler's queue, and why); null when nothing more than the record. */
+export const describeRun = (repo: Repo, view: RunView): Promise<LiveState | null> => executorFor(view).describe?.(repo, view).catch(() => null) ?? Promise.resolve(null);
 
 /** Ask a run to stop, waiting up to graceMs for its end to be recorded. */
 export const cancelRun = (repo: Repo, view: RunView, graceMs: number): Promise<void> => executorFor(view).cancel(repo, view, graceMs);

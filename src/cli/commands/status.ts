@@ -1,5 +1,5 @@
 import { GitRunCommand, Command, Option } from '../base.js';
-import { repoAt, activeRuns, runToJson, daemonStatus, hookProblems } from '../../api/index.js';
+import { repoAt, activeRuns, liveStates, runToJson, daemonStatus, hookProblems } from '../../api/index.js';
 import { oneline, duration, runDuration } from '../render.js';
 import { escapeText } from '../escape.js';
 
@@ -12,11 +12,15 @@ export default class StatusCommand extends GitRunCommand {
   async run(): Promise<number> {
     const repo = await repoAt();
     const runs = await activeRuns(repo);
+    // A started run may still wait in a scheduler's queue: its host's word, with the reason (Priority, Resources...).
+    const live = await liveStates(repo, runs);
     for (const v of runs) {
-      if (this.json) this.out(JSON.stringify(await runToJson(repo, v)) + '\n');
+      const l = live.get(v.id);
+      if (this.json) this.out(JSON.stringify({ ...(await runToJson(repo, v)), ...(l ? { live: l } : {}) }) + '\n');
       else {
         const d = runDuration(v);
-        this.out(`${oneline(v, this.color)}${d !== null ? `  [${duration(d)}]` : ''}\n`);
+        const waiting = l && l.status === 'queued' ? `  (queued: ${escapeText(l.state)}${l.reason ? `, ${escapeText(l.reason)}` : ''})` : '';
+        this.out(`${oneline(v, this.color)}${waiting}${d !== null && !waiting ? `  [${duration(d)}]` : ''}\n`);
       }
     }
     if (!runs.length && !this.json && (this.context.stdout as NodeJS.WriteStream).isTTY) this.out('no active runs\n');

@@ -83,7 +83,7 @@ async function treeFileCount(repo: Repo, tree: string): Promise<number> {
 const measure = (dir: string) => `find ${dir} \\( -type f -o -type l \\) -printf '%s\\n' | awk '{n++; s+=$1} END {printf "%d %.0f\\n", n, s}'`;
 
 /** Every step starts from the run directory, relative paths taken from $HOME. */
-const prologue = (view: RunView) => `R=${shQuote(remotePaths(view).run)}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`;
+export const prologue = (view: RunView) => `R=${shQuote(remotePaths(view).run)}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`;
 
 /**
  * A remote script that succeeds when the cached copy of the tree is complete:
@@ -194,7 +194,8 @@ export function ensureCodeOnce(conn: HostShell, repo: Repo, view: RunView, onByt
   return p.then(() => ({ sent: 0 }));
 }
 
-function envAssignments(view: RunView): string[] {
+/** The command's environment as quoted `NAME=value` words for `env` (R holds the run directory); the Slurm executor's job uses it too. */
+export function envAssignments(view: RunView): string[] {
   const env: Record<string, string> = { ...view.spec.env };
   for (const [k, v] of Object.entries(view.spec.params)) env[paramEnvName(k)] = typeof v === 'string' ? v : String(v);
   env.GIT_RUN_ID = view.id;
@@ -208,7 +209,7 @@ function envAssignments(view: RunView): string[] {
 const markTree = (view: RunView) => `mkdir -p "$R" && printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree"`;
 
 /** What is in "$R/work" before the run (size, mtime, path): outputs are what differs afterwards. */
-const MANIFEST = `(cd "$R/work" && find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z) > "$R/manifest"`;
+export const MANIFEST = `(cd "$R/work" && find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z) > "$R/manifest"`;
 
 /** With the code in "$R/work": note what is there (unless done already), write the parameters, start the command detached, print "started <pid>". */
 function startScript(view: RunView, manifestDone = false): string {

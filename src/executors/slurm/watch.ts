@@ -1,0 +1,326 @@
+/**
+ * One watcher per host per process: every run of that host this process
+ * follows (a supervisor's sweep, `wait`, `status`, the daemon) is looked at
+ * in the same rounds. A round is one shell step that reads the exit files of
+ * all of them; Slurm is asked (one `squeue` for all of the user's jobs) only
+ * when its word is due: at an interval that backs off from 1 s to 30 s while
+ * nobody asks for more, at once when an exit file says a signal ended the
+ * command (time limit, scancel, requeue), or a cancel marker appears. Exit
+ * files are read every 0.5 s, backing off to 5 s while nothing changes.
+ * (docs/decisions/0016-slurm.md)
+ */
+import type { HostShell } from '../../transport/shell.js';
+import { shQuote } from '../../util/shell.js';
+import { parseSacct, parseSqueue, phaseOf, SQUEUE_FORMAT, type JobInfo, type Phase } from './state.js';
+
+/** A run to watch: where its directory is, which job is its, and the job name that proves it (ids are recycled). */
+export interface Watched {
+  id: string;
+  runDir: string;
+  job: string;
+  name: string;
+}
+
+/** How a run's job ended, as far as the host and Slurm say. */
+export interface JobEnd {
+  /** The exit file's code; null when the job left none. */
+  exit: number | null;
+  /** The command was ended by Slurm's SIGTERM (noted by the batch script). */
+  signalled: boolean;
+  /** A cancel was asked for through git-run (the marker in the run directory). */
+  cancelMarker: boolean;
+  /** Slurm's last word on the job (null: Slurm does not know it, or was not asked). */
+  slurm: JobInfo | null;
+}
+
+/** What is live of a run: Slurm's state and reason (PENDING, Priority...). */
+export interface LiveJob {
+  phase: Phase;
+  state: string;
+  reason: string | null;
+}
+
+interface Files {
+  exit: number | null;
+  signal: boolean;
+  cancel: boolean;
+  attempt: string | null;
+  present: boolean;
+}
+
+interface Entry {
+  w: Watched;
+  /** Someone waits for its end: the process stays alive while it is watched. */
+  keep: boolean;
+  resolve: Array<(e: JobEnd) => void>;
+  reject: Array<(e: unknown) => void>;
+  live: LiveJob | null;
+  /** Slurm's final word, waiting for one more look at the exit file. */
+  slurmEnd: JobInfo | null;
+  /** squeue rounds in a row that did not list the job as ours. */
+  missing: number;
+  /** The attempt whose exit file Slurm said is not the end (a requeue): not asked about again. */
+  judged: string | null;
+  cancelSeen: boolean;
+  /** When a one-off look last asked (an entry nobody waits for is dropped a minute later). */
+  lastLook: number;
+}
+
+const EXIT_MIN = 500;
+const EXIT_MAX = 5000;
+const SQUEUE_MIN = 1000;
+const SQUEUE_MAX = 30_000;
+/** Scripts longer than this go on standard input (one argument may not exceed 128 KiB). */
+const ARG_LIMIT = 100_000;
+/** Shell steps that fail in a row before the watched runs are given up (they stay running, for a later process). */
+const MAX_FAILURES = 5;
+
+const runScript = (shell: HostShell, script: string) => (script.length < ARG_LIMIT ? shell.exec(script) : shell.exec('sh -s', script));
+
+export class HostWatcher {
+  private entries = new Map<string, Entry>();
+  private running = false;
+  private wake: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private exitWait = EXIT_MIN;
+  private squeueWait = SQUEUE_MIN;
+  private nextSqueue = 0;
+  private squeueCache: { at: number; jobs: Map<string, JobInfo> } | null = null;
+  private accounting: boolean | null = null;
+  private failures = 0;
+  private roundWaiters: Array<() => void> = [];
+  /** Ends seen in this process, by run id (a later look gets the same answer). */
+  private finished = new Map<string, JobEnd>();
+  /** Scheduler calls made (squeue, sacct): the benchmark counts them. */
+  schedulerCalls = 0;
+
+  constructor(readonly shell: HostShell) {}
+
+  /** Follow a run until its job ends. */
+  watch(w: Watched): Promise<JobEnd> {
+    const done = this.finished.get(w.id);
+    if (done) return Promise.resolve(done);
+    return new Promise((resolve, reject) => {
+      const e = this.entryFor(w);
+      e.keep = true;
+      e.resolve.push(resolve);
+      e.reject.push(reject);
+      this.squeueWait = SQUEUE_MIN;
+      this.nextSqueue = Math.min(this.nextSqueue || Infinity, Date.now() + SQUEUE_MIN);
+      this.start();
+    });
+  }
+
+  /** One look at a run (with any others due): its end if it ended, else null (its live state is then `live(id)`). */
+  async look(w: Watched): Promise<JobEnd | null> {
+    const done = this.finished.get(w.id);
+    if (done) return done;
+    const e = this.entryFor(w);
+    e.lastLook = Date.now();
+    await new Promise<void>((r) => {
+      this.roundWaiters.push(r);
+      this.start();
+      this.kickExit();
+    });
+    return this.finished.get(w.id) ?? null;
+  }
+
+  /** The live state of a watched run, from Slurm's last answer. */
+  live(id: string): LiveJob | null {
+    const e = this.entries.get(id);
+    if (e?.live) return e.live;
+    return null;
+  }
+
+  /** Ask Slurm now (a cancel was just sent). */
+  kick(): void {
+    this.nextSqueue = 0;
+    this.squeueWait = SQUEUE_MIN;
+    this.kickExit();
+  }
+
+  private kickExit(): void {
+    this.exitWait = EXIT_MIN;
+    this.wake?.();
+  }
+
+  private entryFor(w: Watched): Entry {
+    let e = this.entries.get(w.id);
+    if (!e) {
+      e = { w, keep: false, resolve: [], reject: [], live: null, slurmEnd: null, missing: 0, judged: null, cancelSeen: false, lastLook: Date.now() };
+      this.entries.set(w.id, e);
+    }
+    return e;
+  }
+
+  private start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.loop().finally(() => (this.running = false));
+  }
+
+  private end(e: Entry, end: JobEnd): void {
+    this.entries.delete(e.w.id);
+    this.finished.set(e.w.id, end);
+    for (const r of e.resolve) r(end);
+  }
+
+  private async loop(): Promise<void> {
+    while (this.entries.size) {
+      try {
+        await this.round();
+        this.failures = 0;
+      } catch (err) {
+        // The host could not be asked: try again, and give up after a few rounds (the runs stay running for a later process).
+        if (++this.failures >= MAX_FAILURES) {
+          for (const e of this.entries.values()) for (const r of e.reject) r(err);
+          this.entries.clear();
+        }
+      }
+      const waiters = this.roundWaiters;
+      this.roundWaiters = [];
+      for (const w of waiters) w();
+      if (![...this.entries.values()].some((e) => e.keep)) break;
+      const wait = Math.max(0, Math.min(this.exitWait, this.nextSqueue - Date.now()));
+      await new Promise<void>((r) => {
+        this.wake = r;
+        this.timer = setTimeout(r, wait);
+      });
+      if (this.timer) clearTimeout(this.timer);
+      this.wake = null;
+    }
+    // Someone may have asked for a look as the loop ended.
+    const waiters = this.roundWaiters;
+    this.roundWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Exit files (and markers) of the given runs, in one step. */
+  private async readFiles(list: Entry[]): Promise<Map<string, Files>> {
+    const f = 'f() { R=$1; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; if [ -d "$R" ]; then d=1; else d=0; fi; e=$(cat "$R/exit" 2>/dev/null); a=$(cat "$R/attempt" 2>/dev/null); s=0; [ -e "$R/signal" ] && s=1; k=0; [ -e "$R/cancel" ] && k=1; printf \'%s %s %s %s %s %s\\n\' "$2" "$d" "${e:--}" "$s" "$k" "${a:--}"; }';
+    const script = [f, ...list.map((e, i) => `f ${shQuote(e.w.runDir)} ${i}`)].join('\n');
+    const r = await runScript(this.shell, script);
+    if (r.code !== 0) throw new Error(`reading exit files failed (exit ${r.code}): ${r.stderr.trim()}`);
+    const out = new Map<string, Files>();
+    // The host's answer is parsed strictly: a line that does not fit is not taken.
+    for (const line of r.stdout.toString().split('\n')) {
+      const m = /^(\d{1,7}) ([01]) (-|\d{1,3}) ([01]) ([01]) (-|\d{1,6})$/.exec(line);
+      const e = m ? list[Number(m[1])] : undefined;
+      if (!m || !e) continue;
+      const code = m[3] === '-' ? null : Number(m[3]);
+      out.set(e.w.id, { present: m[2] === '1', exit: code !== null && code <= 255 ? code : null, signal: m[4] === '1', cancel: m[5] === '1', attempt: m[6] === '-' ? null : m[6]! });
+    }
+    return out;
+  }
+
+  private async squeue(): Promise<Map<string, JobInfo> | null> {
+    this.schedulerCalls++;
+    const r = await this.shell.exec(`squeue -h -t all -u "$(id -un)" -o ${shQuote(SQUEUE_FORMAT)}`);
+    if (r.code !== 0) return null; // the controller did not answer: nothing is concluded from silence
+    const jobs = parseSqueue(r.stdout.toString());
+    this.squeueCache = { at: Date.now(), jobs };
+    return jobs;
+  }
+
+  /** sacct for jobs squeue no longer lists, when the site keeps accounting (asked once per process whether it does). */
+  private async sacct(jobs: string[]): Promise<Map<string, JobInfo[]>> {
+    if (this.accounting === false || !jobs.length) return new Map();
+    this.schedulerCalls++;
+    const r = await this.shell.exec(`sacct -n -P -X -j ${shQuote(jobs.join(','))} -o JobID,State,ExitCode,JobName`);
+    if (r.code !== 0) {
+      this.accounting = false;
+      return new Map();
+    }
+    this.accounting = true;
+    return parseSacct(r.stdout.toString());
+  }
+
+  private async round(): Promise<void> {
+    for (const e of [...this.entries.values()]) if (!e.keep && Date.now() - e.lastLook > 60_000) this.entries.delete(e.w.id);
+    const list = [...this.entries.values()];
+    if (!list.length) return;
+    const files = await this.readFiles(list);
+    let changed = false;
+    let needSlurm = false;
+    for (const e of list) {
+      const f = files.get(e.w.id);
+      if (!f) continue;
+      if (f.cancel && !e.cancelSeen) {
+        e.cancelSeen = true;
+        needSlurm = true;
+      }
+      if (f.exit !== null) {
+        // The command ended by itself: the file says all. Ended by a signal: Slurm says why (or that the job comes back).
+        if (!f.signal && f.exit <= 128) {
+          this.end(e, { exit: f.exit, signalled: false, cancelMarker: f.cancel, slurm: e.live ? { state: e.live.state, reason: e.live.reason, name: e.w.name } : null });
+          changed = true;
+        } else if (e.judged !== (f.attempt ?? '-')) needSlurm = true;
+      }
+    }
+    const rest = list.filter((e) => this.entries.has(e.w.id));
+    const due = Date.now() >= this.nextSqueue;
+    if (rest.length && (needSlurm || due || rest.some((e) => !e.keep && !this.squeueCache))) {
+      const cached = !needSlurm && !due && this.squeueCache ? this.squeueCache.jobs : null;
+      const jobs = cached ?? (await this.squeue());
+      if (!cached) {
+        this.squeueWait = Math.min(SQUEUE_MAX, this.squeueWait * 2);
+        this.nextSqueue = Date.now() + this.squeueWait;
+      }
+      if (jobs) {
+        const gone: Entry[] = [];
+        for (const e of rest) {
+          const info = jobs.get(e.w.job);
+          // A job of that id under another name is not ours: the id was recycled.
+          if (!info || info.name !== e.w.name) {
+            // Only a fresh answer counts: a job submitted after the cached one was taken is not in it.
+            if (!cached) {
+              e.missing++;
+              gone.push(e);
+            }
+            continue;
+          }
+          e.missing = 0;
+          const phase = phaseOf(info.state);
+          e.live = { phase, state: info.state, reason: info.reason };
+          if (phase === 'completed' || phase === 'failed' || phase === 'cancelled') e.slurmEnd = info;
+          else if (phase === 'queued') {
+            // Waiting again (a requeue, a preemption): the exit file is the last attempt's, not the end.
+            const f = files.get(e.w.id);
+            if (f?.exit !== null && f?.exit !== undefined) e.judged = f.attempt ?? '-';
+          }
+        }
+        if (gone.length) {
+          const acct = await this.sacct([...new Set(gone.map((e) => e.w.job.split('_')[0]!))]);
+          for (const e of gone) {
+            // The last record under our name: a recycled id also has other jobs' records.
+            const info = (acct.get(e.w.job) ?? []).filter((j) => j.name === e.w.name).at(-1);
+            if (info && ['completed', 'failed', 'cancelled'].includes(phaseOf(info.state))) e.slurmEnd = info;
+          }
+        }
+        // Ended by Slurm's word, or unknown to it: the job may have ended between the two looks; read its files again.
+        const settle = rest.filter((e) => e.slurmEnd || e.missing >= 2);
+        if (settle.length) {
+          const again = await this.readFiles(settle);
+          for (const e of settle) {
+            const f = again.get(e.w.id);
+            this.end(e, { exit: f?.exit ?? null, signalled: !!f?.signal, cancelMarker: !!f?.cancel, slurm: e.slurmEnd });
+            changed = true;
+          }
+        }
+      }
+    }
+    this.exitWait = changed ? EXIT_MIN : Math.min(EXIT_MAX, Math.round(this.exitWait * 1.5));
+  }
+}
+
+const watchers = new Map<string, HostWatcher>();
+
+/** The watcher of a host (one per process), keyed by the host's alias. */
+export function watcherFor(key: string, shell: HostShell): HostWatcher {
+  let w = watchers.get(key);
+  if (!w || w.shell !== shell) {
+    w = new HostWatcher(shell);
+    watchers.set(key, w);
+  }
+  return w;
+}
