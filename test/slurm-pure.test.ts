@@ -97,10 +97,10 @@ describe('Slurm executor, pure parts', () => {
     const sc = parseScontrol('JobId=21 ArrayJobId=20 ArrayTaskId=1 ArrayTaskThrottle=2 JobName=git-run-x y UserId=root(0) GroupId=root(0) JobState=TIMEOUT Reason=TimeLimit Dependency=(null) Requeue=1 Restarts=2 BatchFlag=1 ExitCode=0:15\nJobId=30 JobName=plain UserId=root(0) JobState=COMPLETED Reason=None ExitCode=0:0');
     assert.deepEqual(sc.get('20_1'), { state: 'TIMEOUT', reason: 'TimeLimit', name: 'git-run-x y', exitCode: '0:15', restarts: 2 });
     assert.equal(sc.get('30')!.state, 'COMPLETED');
-    const sa = parseSacct('40|REQUEUED|0:15|git-run-a\n40|COMPLETED|0:0|git-run-a\n41_3|CANCELLED by 0|0:15|git-run-b\nnonsense');
+    const sa = parseSacct('40|REQUEUED|0:15|2026-12-07T20:05:33|git-run-a\n40|COMPLETED|0:0|2026-12-07T20:05:33|git-run-a\n41_3|CANCELLED by 0|0:15|2026-12-07T20:06:00|allocation\nnonsense');
     assert.deepEqual(sa.get('40'), [
-      { state: 'REQUEUED', reason: null, name: 'git-run-a', exitCode: '0:15' },
-      { state: 'COMPLETED', reason: null, name: 'git-run-a', exitCode: '0:0' },
+      { state: 'REQUEUED', reason: null, name: 'git-run-a', exitCode: '0:15', submit: '2026-12-07T20:05:33' },
+      { state: 'COMPLETED', reason: null, name: 'git-run-a', exitCode: '0:0', submit: '2026-12-07T20:05:33' },
     ]);
     assert.equal(sa.get('41_3')![0]!.state, 'CANCELLED');
   });

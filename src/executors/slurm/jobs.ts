@@ -37,6 +37,8 @@ export interface SlurmHandle extends RunHandle {
   jobName: string;
   /** The batch script submitted. */
   script: string;
+  /** When Slurm took the job (squeue's %V right after sbatch): tells our record in accounting from a recycled id's. */
+  submitted?: string | null;
   supervisor: { host: string; pid: number; start: string | null; bootId: string | null };
 }
 
@@ -85,7 +87,7 @@ const watcherOf = (view: RunView, shell: HostShell) => watcherFor(hostKey(view),
 
 const watchedOf = (view: RunView): Watched => {
   const h = view.state!.handle as SlurmHandle;
-  return { id: view.id, runDir: h.runDir, job: h.job, name: h.jobName };
+  return { id: view.id, runDir: h.runDir, job: h.job, name: h.jobName, submitted: h.submitted ?? null };
 };
 
 /** What to write for one run: its command (run.sh), its parameters and the tree it uses. */
@@ -116,6 +118,7 @@ const jobNameOf = (id: string) => `git-run-${id}`;
 interface Submitted {
   job: string;
   script: string;
+  submitted: string | null;
 }
 
 /**
@@ -149,12 +152,17 @@ async function submitBatch(shell: HostShell, repo: Repo, views: RunView[], maxPa
     `printf '%s' ${shQuote(script)} > "$J/job.sh" || exit 1`,
     'command -v sbatch >/dev/null 2>&1 || { echo "sbatch is not on PATH" >&2; exit 127; }',
     // Paths go on the command line (quoted), not in #SBATCH lines, which sbatch splits at blanks.
-    `cd "$HOME" && sbatch --parsable --job-name=${shQuote(name)} --output="$J/slurm${array ? '-%a' : ''}.out" ${array ? `--array=0-${views.length - 1}${throttle} ` : ''}"$J/job.sh"`,
+    `out=$(cd "$HOME" && sbatch --parsable --job-name=${shQuote(name)} --output="$J/slurm${array ? '-%a' : ''}.out" ${array ? `--array=0-${views.length - 1}${throttle} ` : ''}"$J/job.sh") || exit $?`,
+    'printf \'job %s\\n\' "$out"',
+    // When Slurm took it, in its own words: what accounting keeps of a job that never started (no name there).
+    'printf \'submitted %s\\n\' "$(squeue -h -j "${out%%;*}" -o %V 2>/dev/null | head -n 1)"',
   ].join('\n');
-  const out = (await shell.run('sh -s', steps)).toString().trim().split('\n').pop() ?? '';
-  const m = /^(\d{1,12})(;\S+)?$/.exec(out);
+  const lines = (await shell.run('sh -s', steps)).toString().split('\n');
+  const out = lines.find((l) => l.startsWith('job ')) ?? '';
+  const m = /^job (\d{1,12})(;\S+)?$/.exec(out);
   if (!m) throw new GitRunError(ErrorCode.SshFailed, `sbatch on ${shell.target.alias} did not answer with a job id (got ${JSON.stringify(out.slice(0, 80))})`, 'check the Slurm client on the host', { exitCode: -1 });
-  return views.map((_, i) => ({ job: array ? `${m[1]}_${i}` : m[1]!, script }));
+  const at = /^submitted ([0-9T:-]{10,32})$/.exec(lines.find((l) => l.startsWith('submitted ')) ?? '')?.[1] ?? null;
+  return views.map((_, i) => ({ job: array ? `${m[1]}_${i}` : m[1]!, script, submitted: at }));
 }
 
 /** Submit runs (queued) to Slurm, record each as started with its job, and follow them. Null for a run that was not this process's to start. */
@@ -189,6 +197,7 @@ export async function startSlurm(repo: Repo, given: RunView[], opts: StartOption
           job: subs[i]!.job,
           jobName: jobNameOf(batch[0]!.id),
           script: subs[i]!.script,
+          submitted: subs[i]!.submitted,
           supervisor: { host: thisHost(), pid: process.pid, start: processStart(process.pid), bootId: bootId() },
         };
         const view = await recordStart(repo, v, { status: 'running', startedAt, handle } as RunState);
@@ -320,6 +329,9 @@ export async function finalizeSlurm(repo: Repo, shell: HostShell, start: RunView
 /** Reattach: one look at the run's job (batched with the host's others); record the end if it ended. */
 export async function refreshSlurm(repo: Repo, view: RunView): Promise<boolean> {
   if (isFinal(view.status) || !view.state) return false;
+  // Followed by a live process here: it watches the job and records the end; asking the host too would double the scheduler calls.
+  const sup = (view.state.handle as SlurmHandle).supervisor;
+  if (sup && sup.host === thisHost() && sup.pid !== process.pid && (!sup.bootId || sup.bootId === bootId()) && isAlive(sup.pid, sup.start)) return false;
   let shell: HostShell;
   try {
     shell = await shellFor(view);
@@ -328,9 +340,6 @@ export async function refreshSlurm(repo: Repo, view: RunView): Promise<boolean> 
   }
   const end = await watcherOf(view, shell).look(watchedOf(view));
   if (!end) return false;
-  // Followed by a live process here: it records the end.
-  const sup = (view.state.handle as SlurmHandle).supervisor;
-  if (sup && sup.host === thisHost() && sup.pid !== process.pid && (!sup.bootId || sup.bootId === bootId()) && isAlive(sup.pid, sup.start)) return false;
   await finalizeSlurm(repo, shell, view, end);
   return true;
 }

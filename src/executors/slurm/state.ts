@@ -21,6 +21,8 @@ export interface JobInfo {
   /** "code:signal" as Slurm records it, when known. */
   exitCode?: string | null;
   restarts?: number;
+  /** When Slurm took the job ("2026-12-07T20:05:33", the controller's local time), from sacct. */
+  submit?: string | null;
 }
 
 /** How git-run sees a Slurm state. */
@@ -125,16 +127,19 @@ export function parseScontrol(text: string): Map<string, JobInfo> {
 }
 
 /**
- * Parse `sacct -n -P -X -o JobID,State,ExitCode,JobName`: every record of a
- * job id, oldest first (a requeued job has several; a recycled id belongs to
- * several jobs, told apart by name).
+ * Parse `sacct -n -P -X -o JobID,State,ExitCode,Submit,JobName`: every record
+ * of a job id, oldest first (a requeued job has several; a recycled id
+ * belongs to several jobs, told apart by name, or by submit time for a job
+ * that never started: accounting names those "allocation").
  */
+export const SACCT_FORMAT = 'JobID,State,ExitCode,Submit,JobName';
+
 export function parseSacct(text: string): Map<string, JobInfo[]> {
   const jobs = new Map<string, JobInfo[]>();
   for (const line of text.split('\n')) {
-    const m = /^(\d{1,12}(?:_\d{1,7})?)\|([A-Z_]{1,32})(?: by \d+)?\|(\d{1,3}:\d{1,3})\|(.{0,300})$/.exec(line.trim());
+    const m = /^(\d{1,12}(?:_\d{1,7})?)\|([A-Z_]{1,32})(?: by \d+)?\|(\d{1,3}:\d{1,3})\|([0-9T:-]{0,32})\|(.{0,300})$/.exec(line.trim());
     if (!m) continue;
-    jobs.set(m[1]!, [...(jobs.get(m[1]!) ?? []), { state: m[2]!, reason: null, name: m[4]!, exitCode: m[3]! }]);
+    jobs.set(m[1]!, [...(jobs.get(m[1]!) ?? []), { state: m[2]!, reason: null, name: m[5]!, exitCode: m[3]!, submit: m[4] || null }]);
   }
   return jobs;
 }

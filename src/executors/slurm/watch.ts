@@ -11,7 +11,7 @@
  */
 import type { HostShell } from '../../transport/shell.js';
 import { shQuote } from '../../util/shell.js';
-import { parseSacct, parseSqueue, phaseOf, SQUEUE_FORMAT, type JobInfo, type Phase } from './state.js';
+import { parseSacct, parseSqueue, phaseOf, SACCT_FORMAT, SQUEUE_FORMAT, type JobInfo, type Phase } from './state.js';
 
 /** A run to watch: where its directory is, which job is its, and the job name that proves it (ids are recycled). */
 export interface Watched {
@@ -19,6 +19,8 @@ export interface Watched {
   runDir: string;
   job: string;
   name: string;
+  /** When Slurm took the job (squeue's %V at submission), or null: what tells our record in accounting when the name is not there. */
+  submitted: string | null;
 }
 
 /** How a run's job ended, as far as the host and Slurm say. */
@@ -223,13 +225,18 @@ export class HostWatcher {
   }
 
   /** sacct for jobs squeue no longer lists, when the site keeps accounting (asked once per process whether it does). */
-  private async sacct(jobs: string[]): Promise<Map<string, JobInfo[]>> {
+  private async sacct(jobs: string[]): Promise<Map<string, JobInfo[]> | null> {
     if (this.accounting === false || !jobs.length) return new Map();
     this.schedulerCalls++;
-    const r = await this.shell.exec(`sacct -n -P -X -j ${shQuote(jobs.join(','))} -o JobID,State,ExitCode,JobName`);
+    const r = await this.shell.exec(`sacct -n -P -X -j ${shQuote(jobs.join(','))} -o ${SACCT_FORMAT}`);
     if (r.code !== 0) {
-      this.accounting = false;
-      return new Map();
+      // Accounting off (or no sacct): squeue's word is all there is, for the rest of the process.
+      // Any other failure (slurmdbd busy or restarting) says nothing: nothing is concluded this round.
+      if (/accounting storage is disabled|not found|No such file/i.test(r.stderr) || r.code === 127) {
+        this.accounting = false;
+        return new Map();
+      }
+      return null;
     }
     this.accounting = true;
     return parseSacct(r.stdout.toString());
@@ -291,9 +298,12 @@ export class HostWatcher {
         }
         if (gone.length) {
           const acct = await this.sacct([...new Set(gone.map((e) => e.w.job.split('_')[0]!))]);
-          for (const e of gone) {
+          // Accounting did not answer: a job it may know is not called lost on squeue's word alone.
+          if (!acct) for (const e of gone) e.missing = Math.min(e.missing, 1);
+          for (const e of acct ? gone : []) {
             // The last record under our name: a recycled id also has other jobs' records.
-            const info = (acct.get(e.w.job) ?? []).filter((j) => j.name === e.w.name).at(-1);
+            // (A job that never started has no name in accounting: its submit time tells.)
+            const info = (acct?.get(e.w.job) ?? []).filter((j) => j.name === e.w.name || (!!e.w.submitted && j.submit === e.w.submitted)).at(-1);
             if (info && ['completed', 'failed', 'cancelled'].includes(phaseOf(info.state))) e.slurmEnd = info;
           }
         }
