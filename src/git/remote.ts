@@ -47,7 +47,7 @@ export interface TransferFailure {
  * caller says it in the user's words).
  */
 export async function listRemoteRuns(repo: Repo, remote: string): Promise<{ runs: RemoteRef[]; notes: string | null } | TransferFailure> {
-  const r = await repo.git(['ls-remote', '--refs', remote, `${RUNS_PREFIX}*`, NOTES_REF], { okCodes: [1, 2, 128], env: NO_PROMPT });
+  const r = await repo.git(['ls-remote', '--refs', remote, `${RUNS_PREFIX}*`, NOTES_REF], { okCodes: [1, 2, 128] });
   if (r.code !== 0) return { code: r.code, stderr: r.stderr };
   const runs: RemoteRef[] = [];
   let notes: string | null = null;
@@ -62,9 +62,6 @@ export async function listRemoteRuns(repo: Repo, remote: string): Promise<{ runs
   return { runs, notes };
 }
 
-/** Never ask for a password on a terminal: a remote that wants one refuses (the error says so), as in a script. */
-const NO_PROMPT = { GIT_TERMINAL_PROMPT: '0', GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes' };
-
 export interface TransferOptions {
   /** Called with git's progress text (stderr, as it comes) when progress is wanted. */
   progress?: (chunk: string) => void;
@@ -74,7 +71,8 @@ export interface TransferOptions {
 function transfer(repo: Repo, args: string[], opts: TransferOptions & { input?: string }): Promise<{ code: number; stdout: string; stderr: string }> {
   const full = opts.progress ? [args[0]!, '--progress', ...args.slice(1)] : [args[0]!, '--quiet', ...args.slice(1)];
   return new Promise((resolve, reject) => {
-    const child = spawnGit(full, repo.processOptions({ env: NO_PROMPT }));
+    // ssh and credential prompts reach the user's terminal as with git itself (core.sshCommand, the agent, a passphrase).
+    const child = spawnGit(full, repo.processOptions());
     child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input);
     let out = '';
