@@ -454,7 +454,13 @@ export async function startSlurmCluster(opts: SlurmOptions = {}): Promise<SlurmC
   let slurmd: Daemon | null = null;
   let dbd: Daemon | null = null;
   const daemons = () => [ctld, slurmd, dbd].filter((d): d is Daemon => !!d);
-  const handle: Daemons = { killNow: () => daemons().forEach((d) => d.killNow()) };
+  const handle: Daemons = {
+    killNow: () => {
+      // Jobs first (bounded): a job's slurmstepd outlives slurmd and keeps its command running.
+      if (ctld && !ctld.exited) spawnSync('scancel', ['--user', os.userInfo().username], { env, timeout: 5000, stdio: 'ignore' });
+      daemons().forEach((d) => d.killNow());
+    },
+  };
   live.add(handle);
 
   const logTail = (lines = 30) =>
