@@ -5,7 +5,7 @@
  * calls pushLfsObjects after the refs went.
  */
 import type { Repo } from '../git/repo.js';
-import { lfsPointersInRuns, pointersAmong, pushLfsPointers, type LfsPointer } from '../git/lfs.js';
+import { lfsPointersInRuns, mayHoldLfsContent, pointersAmong, pushLfsPointers, type LfsPointer } from '../git/lfs.js';
 import { onRunsTransferred } from './share.js';
 import { outputsOf } from '../store/runs.js';
 import { getRun } from './query.js';
@@ -28,6 +28,7 @@ export async function lfsPointersOf(repo: Repo, runs: readonly string[]): Promis
  * that made it pushed it.
  */
 export async function pushLfsObjects(repo: Repo, remote: string, runs: readonly string[]): Promise<{ pushed: number; absent: number }> {
+  if (!(await mayHoldLfsContent(repo))) return { pushed: 0, absent: 0 };
   const ids = await Promise.all(runs.map((r) => (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(r) ? r : getRun(repo, r).then((v) => v.id))));
   return pushLfsPointers(repo, remote, await lfsPointersInRuns(repo, ids));
 }

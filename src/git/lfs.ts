@@ -292,46 +292,86 @@ export async function storeLfsObjectFromBlob(repo: Repo, oid: string, blob: stri
 }
 
 /**
- * The LFS pointers among the outputs of these runs, read with two git
+ * Whether this repository may hold LFS content at all: git-lfs keeps it
+ * under `.git/lfs/`, unless lfs.storage moves it (then that setting says
+ * so). A push of runs that never had a big output here then pays a stat and
+ * a config read, not a walk of every run's outputs.
+ */
+export async function mayHoldLfsContent(repo: Repo): Promise<boolean> {
+  if (existsSync(path.join(repo.commonDir, 'lfs'))) return true;
+  return (await repo.git(['config', '--get', 'lfs.storage'], { okCodes: [1] })).code === 0;
+}
+
+/** Objects from `git cat-file --batch` output: header, bytes, newline; missing ones left out. */
+function parseBatch(out: Buffer): Array<{ oid: string; type: string; data: Buffer }> {
+  const objects: Array<{ oid: string; type: string; data: Buffer }> = [];
+  let at = 0;
+  while (at < out.length) {
+    const nl = out.indexOf(10, at);
+    if (nl < 0) break;
+    const [oid, type, size] = out.subarray(at, nl).toString('utf8').split(' ');
+    if (type === 'missing' || size === undefined) {
+      at = nl + 1;
+      continue;
+    }
+    const end = nl + 1 + Number(size);
+    objects.push({ oid: oid!, type: type!, data: out.subarray(nl + 1, end) });
+    at = end + 1;
+  }
+  return objects;
+}
+
+/** Read these objects in one `git cat-file --batch`, the whole list written at once. */
+async function readObjects(repo: Repo, specs: readonly string[]): Promise<Array<{ oid: string; type: string; data: Buffer }>> {
+  if (!specs.length) return [];
+  // A full object id is never looked up as a ref name too (10,000 lookups each stat'ing refs/ otherwise).
+  const r = await repo.git(['-c', 'core.warnAmbiguousRefs=false', 'cat-file', '--batch'], { input: specs.join('\n') + '\n' });
+  return parseBatch(r.stdout);
+}
+
+/**
+ * The LFS pointers among the outputs of these runs, with a handful of git
  * processes whatever their number (a push of 10,000 runs must not start a
- * process per run): one cat-file --batch walks every `outputs/` tree and
- * reads the blobs small enough to be pointers, one --batch-check gives the
- * sizes. A pointer-shaped blob that is malformed is no LFS object: skipped.
+ * process per run, nor wait on 10,000 round trips): one cat-file --batch per
+ * level of the outputs trees (each distinct tree read once), one
+ * --batch-check for the blobs' sizes, one --batch for those small enough to
+ * be pointers. A pointer-shaped blob that is malformed is no LFS object:
+ * skipped (reading it says why).
  */
 export async function lfsPointersInRuns(repo: Repo, ids: readonly string[]): Promise<LfsPointer[]> {
-  const batch = new CatFileBatch(repo.processOptions());
-  try {
-    const blobs = new Set<string>();
-    let trees = (await Promise.all(ids.map((id) => batch.read(`${new RunRef(id).name}:outputs`)))).filter((o) => o?.type === 'tree').map((o) => o!.data);
-    while (trees.length) {
-      const sub: string[] = [];
-      for (const t of trees) {
-        for (const e of parseTree(t, repo.objectFormat)) {
-          if (e.mode === '040000') sub.push(e.oid);
-          else if (e.mode === '100644' || e.mode === '100755') blobs.add(e.oid);
-        }
-      }
-      trees = (await Promise.all(sub.map((oid) => batch.read(oid)))).filter((o) => o?.type === 'tree').map((o) => o!.data);
-    }
-    if (!blobs.size) return [];
-    const check = await repo.git(['cat-file', '--batch-check=%(objectname) %(objectsize)'], { input: [...blobs].join('\n') + '\n' });
-    const small = check.stdout
-      .toString('utf8')
-      .split('\n')
-      .map((l) => l.split(' '))
-      .filter((p) => p.length === 2 && Number(p[1]) > POINTER_VERSION.length && Number(p[1]) <= POINTER_MAX)
-      .map((p) => p[0]!);
-    const out: LfsPointer[] = [];
-    for (const o of await Promise.all(small.map((oid) => batch.read(oid)))) {
-      try {
-        const p = o ? parsePointer(o.data, o.oid) : null;
-        if (p) out.push(p);
-      } catch {
-        // Malformed: reading it says so; there is nothing to push.
+  if (!ids.length) return [];
+  const seen = new Set<string>();
+  const blobs = new Set<string>();
+  let level = (await readObjects(repo, ids.map((id) => `${new RunRef(id).name}:outputs`))).filter((o) => o.type === 'tree');
+  while (level.length) {
+    const next: string[] = [];
+    for (const t of level) {
+      if (seen.has(t.oid)) continue;
+      seen.add(t.oid);
+      for (const e of parseTree(t.data, repo.objectFormat)) {
+        if (e.mode === '040000') {
+          if (!seen.has(e.oid)) next.push(e.oid);
+        } else if (e.mode === '100644' || e.mode === '100755') blobs.add(e.oid);
       }
     }
-    return out;
-  } finally {
-    batch.close();
+    level = (await readObjects(repo, [...new Set(next)])).filter((o) => o.type === 'tree');
   }
+  if (!blobs.size) return [];
+  const check = await repo.git(['cat-file', '--batch-check=%(objectname) %(objectsize)'], { input: [...blobs].join('\n') + '\n' });
+  const small = check.stdout
+    .toString('utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((p) => p.length === 2 && Number(p[1]) > POINTER_VERSION.length && Number(p[1]) <= POINTER_MAX)
+    .map((p) => p[0]!);
+  const out: LfsPointer[] = [];
+  for (const o of await readObjects(repo, small)) {
+    try {
+      const p = parsePointer(o.data, o.oid);
+      if (p) out.push(p);
+    } catch {
+      // Malformed: nothing to push.
+    }
+  }
+  return out;
 }
