@@ -11,7 +11,8 @@
  * the template twice (cp -a, then sync) and times both sides on their own
  * copy, interleaved, alternating which goes first; the ratio is of medians.
  *
- * Usage: node dist/bench/gc.js [--fixture DIR] [--rounds N] [--older-than DATE]
+ * Usage: node dist/bench/gc.js [--fixture DIR] [--rounds N] [--older-than DATE] [--template DIR]
+ *        --template: a copy of the fixture's runs/ prepared as above (refs packed, index built), used as is
  *        (the fixture is made with bench/fixture.ts, 100,000 runs, when DIR has none)
  */
 import { existsSync } from 'node:fs';
@@ -39,11 +40,14 @@ runBench(async () => {
   // A fixed copy of the bundle next to it (it resolves its packages from the same node_modules).
   const cli = path.join(path.dirname(CLI), `.gc-bench-${process.pid}${path.extname(CLI)}`);
   await fs.copyFile(CLI, cli);
-  const template = path.join(root, 'template');
+  const given = strArg('template', '');
+  const template = given ? path.resolve(given) : path.join(root, 'template');
   try {
     const mach = machine();
-    await runOk('cp', ['-a', '--reflink=auto', path.join(fixture, 'runs'), template], { cwd: root, env });
-    await runOk('git', ['pack-refs', '--all'], { cwd: template, env });
+    if (!given) {
+      await runOk('cp', ['-a', '--reflink=auto', path.join(fixture, 'runs'), template], { cwd: root, env });
+      await runOk('git', ['pack-refs', '--all'], { cwd: template, env });
+    }
     const indexMs = (await timeMs(() => runOk(process.execPath, [cli, 'log', '-n', '1', '--oneline'], { cwd: template, env }))).ms;
     const dry = JSON.parse((await runOk(process.execPath, [cli, 'gc', '--older-than', olderThan, '--dry-run', '--json'], { cwd: template, env })).stdout) as { runs: Array<{ id: string }> };
     const ids = dry.runs.map((r) => r.id);
