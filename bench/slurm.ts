@@ -42,7 +42,7 @@ import path from 'node:path';
 import { startSlurmCluster, type SlurmCluster } from '../test/slurmd.js';
 import {
   CLI as BUILT, benchEnv, commandLine, fmtRatio, intArg, machine, percentile, printTable, revision, run, runOk, sleep, smallRepo, stats, statsJson, statsRow, STATS_HEADERS,
-  timeMs, writeResults, runBench, strArg } from './lib.js';
+  timeMs, writeResults, runBench, strArg, supervisorsIn } from './lib.js';
 
 const ROUNDS = intArg('rounds', 5);
 const CHILDREN = intArg('children', 500);
@@ -304,8 +304,12 @@ async function main(): Promise<void> {
       cluster: { cpus: slurm.cpus, startSeconds: started }, children: CHILDREN, rounds: ROUNDS, loadAtEnd: load(), ...results });
     console.log(`figures written to ${file}`);
   } finally {
+    // The detached supervisors record the cancelled runs after the last drain: given 120 s, then stopped by pid.
+    const repos = Array.from({ length: ctx.repos }, (_, i) => path.join(root, `repo-${i}`));
+    for (const deadline = Date.now() + 120000; Date.now() < deadline && repos.some((r) => supervisorsIn(r).length); ) await sleep(500);
+    for (const r of repos) for (const pid of supervisorsIn(r)) process.kill(pid, 'SIGTERM');
     await slurm.stop();
-    await fs.rm(root, { recursive: true, force: true });
+    await fs.rm(root, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }
 
