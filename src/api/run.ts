@@ -4,7 +4,7 @@
  * supervisor. The submission itself is api/submit.ts.
  */
 import type { Repo } from '../git/repo.js';
-import { readRun, type RunView } from '../store/runs.js';
+import { readRun, readRuns, type RunView } from '../store/runs.js';
 import { streamLogs, type Sink } from './follow.js';
 import { prepareSubmission, type SubmitOptions, type Submission, type SubmittedChild } from './submit.js';
 import { openIndex } from './query.js';
@@ -293,7 +293,7 @@ export async function superviseById(repo: Repo, id: string): Promise<void> {
     await runHere(repo, view);
     return;
   }
-  const children = await Promise.all(view.children.filter((c) => !c.reused).map((c) => readRun(repo, c.id)));
+  const children = await readRuns(repo, view.children.filter((c) => !c.reused).map((c) => c.id));
   const queued = children.filter((c) => c.status === 'queued');
   const maxParallel = typeof view.spec.runArgs.max_parallel === 'number' ? view.spec.runArgs.max_parallel : os.cpus().length;
   await runChildren({

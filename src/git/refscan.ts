@@ -102,6 +102,26 @@ export async function forEachRunRef(repo: Repo, pattern = ''): Promise<Array<{ i
   return runs;
 }
 
+/**
+ * The tips of the given runs (absent ones left out), through one
+ * for-each-ref per thousand ids instead of a rev-parse each: a sweep's
+ * supervisor reads all its children at once (500 rev-parse processes cost
+ * a Slurm sweep's submission about 10 s on a loaded machine).
+ */
+export async function runTips(repo: Repo, ids: readonly string[]): Promise<Map<string, string>> {
+  const tips = new Map<string, string>();
+  for (let i = 0; i < ids.length; i += 1000) {
+    const names = ids.slice(i, i + 1000).map((id) => new RunRef(id).name);
+    const out = await repo.text(['for-each-ref', '--format=%(objectname) %(refname)', ...names]);
+    for (const line of out.split('\n')) {
+      const [tip, refname] = line.split(' ');
+      const ref = refname ? RunRef.parse(refname) : null;
+      if (ref && tip) tips.set(ref.id, tip);
+    }
+  }
+  return tips;
+}
+
 /** Pack every ref, in the background (git locks against a concurrent packer). */
 export function packRefsInBackground(repo: Repo): void {
   spawnGitDetached(['pack-refs', '--all', '--prune'], repo.processOptions());

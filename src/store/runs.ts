@@ -7,7 +7,7 @@ import os from 'node:os';
 import { existsSync } from 'node:fs';
 import type { Repo } from '../git/repo.js';
 import { CatFileBatch } from '../git/gateway.js';
-import { countLooseRunRefs, forEachRunRef, packRefsInBackground } from '../git/refscan.js';
+import { countLooseRunRefs, forEachRunRef, packRefsInBackground, runTips } from '../git/refscan.js';
 import { NOTES_REF, RUNS_PREFIX, RunRef } from '../git/refs.js';
 import { parseTree } from '../git/loose.js';
 import { blobEntry, editEntries, lsTreeIfAny, readBlob, revParse, treeEntry, writeBlob, writeCommit, writeFiles, writeTree, type TreeEntry } from '../git/objects.js';
@@ -221,6 +221,25 @@ export async function readRun(repo: Repo, id: string): Promise<RunView> {
   const reader = new RunReader(repo);
   try {
     return await reader.read(id, tip);
+  } finally {
+    reader.close();
+  }
+}
+
+/** Several runs read at once: one ref listing and one reader for all, in the order given. */
+export async function readRuns(repo: Repo, ids: readonly string[]): Promise<RunView[]> {
+  if (ids.length <= 1) return Promise.all(ids.map((id) => readRun(repo, id)));
+  const tips = await runTips(repo, ids);
+  // Listing every note once pays off only for many runs.
+  const reader = new RunReader(repo, ids.length > 50);
+  try {
+    return await Promise.all(
+      ids.map((id) => {
+        const tip = tips.get(id);
+        if (!tip) throw runNotFound(id);
+        return reader.read(id, tip);
+      }),
+    );
   } finally {
     reader.close();
   }
