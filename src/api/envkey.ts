@@ -14,6 +14,7 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
+import { adjustSharedPerm, mkdirShared, sharedPerm } from '../git/shared.js';
 
 const KEY_BYTES = 32;
 
@@ -85,9 +86,12 @@ export async function cloneId(repo: Repo): Promise<string> {
   };
   const found = read();
   if (found) return found;
-  await fs.mkdir(repo.stateDir, { recursive: true });
+  const perm = await sharedPerm(repo);
+  mkdirShared(perm, repo.stateDir);
   const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
   await fs.writeFile(tmp, crypto.randomBytes(8).toString('hex') + '\n', { mode: 0o644 });
+  // In a shared repository every member's submissions read it: git's shared mode, as for everything under .git/git-run/.
+  adjustSharedPerm(perm, tmp);
   try {
     // link() does not replace: two first submissions at once agree on one id.
     await fs.link(tmp, file);
