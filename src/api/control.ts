@@ -5,7 +5,7 @@ import type { Repo } from '../git/repo.js';
 import { readRun, type RunView } from '../store/runs.js';
 import { revParse } from '../git/objects.js';
 import { RunRef } from '../git/refs.js';
-import { refreshRun as refresh, cancelRun } from '../executors/index.js';
+import { refreshRun as refresh, cancelRunsAt } from '../executors/index.js';
 import { isFinal } from '../core/record.js';
 import { getRun } from './query.js';
 import { complete } from './groups.js';
@@ -14,11 +14,15 @@ import { complete } from './groups.js';
 export async function cancelRuns(repo: Repo, names: string[], graceMs = 5000): Promise<RunView[]> {
   const views = [];
   for (const n of names) views.push(await getRun(repo, n)); // resolve all first: one bad name cancels nothing
-  const out: RunView[] = [];
+  // A group is cancelled through its unfinished children, all at once where the executor can (one scancel for a Slurm array).
+  const targets: RunView[] = [];
   for (const v of views) {
-    await cancelRun(repo, v, graceMs);
-    out.push(await waitFor(repo, v.id, graceMs + 5000));
+    if (!v.children) targets.push(v);
+    else for (const c of v.children) if (!c.reused) targets.push(await readRun(repo, c.id));
   }
+  await cancelRunsAt(repo, targets.filter((v) => !isFinal(v.status)), graceMs);
+  const out: RunView[] = [];
+  for (const v of views) out.push(await waitFor(repo, v.id, graceMs + 5000));
   return out;
 }
 

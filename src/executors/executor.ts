@@ -103,6 +103,8 @@ export interface Executor {
   readLive(repo: Repo, view: RunView, offsets: Record<Stream, number>): Promise<LiveOutput>;
   /** Ask a run to stop and wait (up to graceMs) for its end to be recorded. */
   cancel(repo: Repo, view: RunView, graceMs: number): Promise<void>;
+  /** Ask several runs of this executor to stop at once (a group's children: one scancel for their array), without waiting. Optional: without it each goes through cancel. */
+  cancelMany?(repo: Repo, views: RunView[]): Promise<void>;
   /** Ask a run to stop without waiting: whoever runs it records the end. */
   requestCancel(repo: Repo, view: RunView): Promise<void>;
   /**

@@ -57,6 +57,19 @@ export const describeRun = (repo: Repo, view: RunView): Promise<LiveState | null
 /** Ask a run to stop, waiting up to graceMs for its end to be recorded. */
 export const cancelRun = (repo: Repo, view: RunView, graceMs: number): Promise<void> => executorFor(view).cancel(repo, view, graceMs);
 
+/** Ask runs to stop: those of an executor that stops many at once together (one call), the others one by one (waiting up to graceMs each). */
+export async function cancelRunsAt(repo: Repo, views: RunView[], graceMs: number): Promise<void> {
+  const byExecutor = new Map<Executor, RunView[]>();
+  for (const v of views) {
+    const e = executorFor(v);
+    byExecutor.set(e, [...(byExecutor.get(e) ?? []), v]);
+  }
+  for (const [e, vs] of byExecutor) {
+    if (e.cancelMany && vs.length > 1) await e.cancelMany(repo, vs);
+    else for (const v of vs) await e.cancel(repo, v, graceMs);
+  }
+}
+
 /** Close what every executor keeps open (ssh connections), so the process can exit. */
 export function closeExecutors(): void {
   for (const e of EXECUTORS.values()) e.close?.();

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import type { Executor } from '../executor.js';
+import type { RunView } from '../../store/runs.js';
 import { checkName } from '../../transport/sshconfig.js';
 import { closeAll, connection } from '../../transport/ssh.js';
 import { localExecutor } from '../local/index.js';
@@ -50,6 +51,15 @@ export const slurmExecutor: Executor = {
     // Not submitted: the marker in its state directory here stops it, as for a local run.
     if (!view.state) return localExecutor.cancel(repo, view, graceMs);
     await cancelSlurm(view);
+  },
+  async cancelMany(repo, views) {
+    // Submitted runs: one scancel per host profile for all their jobs; the others stop as local queued runs do.
+    const byHost = new Map<string, RunView[]>();
+    for (const v of views) {
+      if (!v.state) await localExecutor.requestCancel(repo, v);
+      else byHost.set(v.spec.host ?? '', [...(byHost.get(v.spec.host ?? '') ?? []), v]);
+    }
+    await Promise.all([...byHost.values()].map((vs) => cancelSlurm(...vs)));
   },
   async requestCancel(repo, view) {
     if (!view.state) return localExecutor.requestCancel(repo, view);

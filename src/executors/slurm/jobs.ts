@@ -213,7 +213,8 @@ export async function startSlurm(repo: Repo, given: RunView[], opts: StartOption
     );
   }
   const started = given.map((v) => out.get(v.id) ?? null);
-  void opts.cancelled?.then(() => Promise.all(started.map((s) => s && cancelSlurm(s.view).catch(() => undefined))));
+  // A cancelled sweep: one scancel for all its jobs (one array), not one per child.
+  void opts.cancelled?.then(() => cancelSlurm(...started.flatMap((s) => (s ? [s.view] : []))).catch(() => undefined));
   return started;
 }
 
@@ -284,6 +285,9 @@ export async function finalizeSlurm(repo: Repo, shell: HostShell, start: RunView
       exit = { code: end.exit, signal: null, error: slurmSays && end.exit !== 0 ? stateWords(state!) : null, note: end.exit > 128 ? `exit ${end.exit}: killed by signal ${end.exit - 128}?` : null };
     } else if (slurmSays) {
       exit = { code: null, signal: null, error: stateWords(state!) };
+    } else if (end.cancelMarker && !state) {
+      // Cancelled through git-run and then gone from squeue (a pending array task scancel'led leaves no line): the cancel is why.
+      exit = { code: null, signal: null, error: `cancelled; Slurm no longer lists job ${h.job}` };
     }
     let outputsTree: string | null = null;
     let outputs: ObservedOutputs | null = null;
