@@ -183,6 +183,23 @@ describe('the Slurm executor (a real cluster on 127.0.0.1)', function () {
     assert.equal(j.job.id, job);
   });
 
+  it("logs -f follows a job's output while it runs, every line once, and ends when the run ends", async () => {
+    const { repo, dir } = clusterRepo('follow');
+    // The second line waits for a file the test makes once the first has been seen: the follow is live, not a replay.
+    const flag = `${dir}-go`;
+    cleanup.push(flag);
+    const id = (await runOk(repo, ['-d', '--host', 'here', '--', 'sh', '-c', `echo first; while [ ! -e ${flag} ]; do sleep 0.1; done; echo second`])).stdout.trim();
+    let seen = '';
+    const following = run(repo, ['logs', '-f', id], {}, (c) => void c.stdout?.on('data', (d: Buffer) => (seen += d.toString())));
+    await until('logs -f shows the first line while the job runs', () => seen.includes('first\n'), 120000);
+    assert.equal((await showJson(repo, id)).status, 'running');
+    writeFileSync(flag, '');
+    const f = await following;
+    assert.equal(f.code, 0, f.stderr);
+    assert.equal(f.stdout, 'first\nsecond\n');
+    assert.equal((await showJson(repo, id)).status, 'succeeded');
+  });
+
   it('refuses bad resources and what Slurm refuses, exit 2, nothing written', async () => {
     const { repo } = clusterRepo('bad');
     const cases: Array<[string[], RegExp, NodeJS.ProcessEnv?]> = [
