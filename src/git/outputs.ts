@@ -8,10 +8,10 @@
  * .gitignore would hide outputs (results/ is commonly ignored). So these
  * commands switch those off and name every ignore rule explicitly.
  */
-import { promises as fs, copyFileSync, lstatSync, readFileSync } from 'node:fs';
+import { promises as fs, lstatSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from './repo.js';
-import { tempPath } from './snapshot.js';
+import { copyIndexFile, tempPath } from './snapshot.js';
 import { emptyTree, lsTree } from './objects.js';
 import { CatFileBatch, type Env } from './gateway.js';
 import { readBlob } from './objects.js';
@@ -202,7 +202,7 @@ export async function collectOutputs(repo: Repo, d: RunDirectory, codeTree: stri
   if (rules.privateIndex === false) return collectWith(repo, d, codeTree, rules);
   const own = await tempPath(repo, 'collect');
   try {
-    copyFileSync(d.indexFile, own);
+    copyIndexFile(d.indexFile, own);
     return await collectWith(repo, { ...d, indexFile: own }, codeTree, rules);
   } finally {
     await fs.rm(own, { force: true });

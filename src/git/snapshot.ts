@@ -6,7 +6,7 @@
  * work on a copy of the index (GIT_INDEX_FILE), which also keeps git's stat
  * cache, so only files that changed since the last `git add` are re-hashed.
  */
-import { promises as fs, copyFileSync } from 'node:fs';
+import { promises as fs, copyFileSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Repo } from './repo.js';
@@ -27,6 +27,21 @@ export async function tempPath(repo: Repo, label: string): Promise<string> {
   const dir = path.join(repo.stateDir, 'tmp');
   mkdirShared(await sharedPerm(repo), dir);
   return path.join(dir, `${label}-${process.pid}-${crypto.randomBytes(4).toString("hex")}`);
+}
+
+/**
+ * Copy an index file keeping its timestamp. git trusts an entry's stat data
+ * only when the file is older than the index (its racy-timestamp rule; Debian's
+ * git compares whole seconds): a copy stamped "now" would make an entry written
+ * in the index's own second look clean, and a file changed since in that second,
+ * with the same size, would be taken as unchanged. The copy's mtime is the
+ * original's, rounded down, so it is never newer.
+ */
+export function copyIndexFile(from: string, to: string): void {
+  copyFileSync(from, to);
+  const st = statSync(from);
+  const sec = Math.floor(st.mtimeMs / 1000);
+  utimesSync(to, sec, sec);
 }
 
 /** Where the index of a snapshot is kept (with its stat data) for sending the tree from the work tree. */
@@ -55,7 +70,7 @@ export async function takeSnapshot(repo: Repo, opts: { sendIgnoreFile: string | 
   const env = { GIT_INDEX_FILE: index };
   try {
     try {
-      copyFileSync(path.join(repo.gitDir, 'index'), index);
+      copyIndexFile(path.join(repo.gitDir, 'index'), index);
     } catch (e) {
       // No index yet (a repository with no commit and nothing added): start empty.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
