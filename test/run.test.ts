@@ -39,6 +39,18 @@ describe('git run -- <command>', () => {
     assert.deepEqual([...Buffer.from(git(repo, 'cat-file', 'blob', `refs/runs/${id}:logs/stdout`), 'latin1')].length > 0, true);
   });
 
+  it('--json: stdout is the JSON alone, the command\'s own output goes to stderr', async () => {
+    const repo = makeRepo('json-stdout', { 'a.txt': 'a' });
+    const r = await ok(['--json', '--', 'sh', '-c', 'echo out; echo err >&2'], { cwd: repo });
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.status, 'succeeded');
+    assert.equal(r.stdout.trim().split('\n').length, 1);
+    assert.match(r.stderr, /^out$/m);
+    assert.match(r.stderr, /^err$/m);
+    // The record keeps each stream as the command wrote it.
+    assert.equal(git(repo, 'cat-file', 'blob', `refs/runs/${j.id}:logs/stdout`), 'out');
+  });
+
   it('records the state chain submitted -> started -> finished, with the code as a subtree', async () => {
     const repo = makeRepo('chain', { 'src/model.py': 'w = 1\n' });
     await ok(['-q', '--', 'true'], { cwd: repo });

@@ -70,7 +70,8 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
         const s = Math.max(0.001, (Date.now() - t0) / 1000);
         write(io.stderr, Buffer.from(`\r\x1b[Kgit-run: sending code ${humanSize(bytes)} (${humanSize(bytes / s)}/s)`));
       },
-      sink: (stream, chunk) => write(stream === 'stdout' ? io.stdout : io.stderr, chunk),
+      // With --json, stdout is the JSON alone: the command's own output goes to stderr (`git run --json -- cmd | jq` works).
+      sink: (stream, chunk) => write(stream === 'stdout' && !p.json ? io.stdout : io.stderr, chunk),
       cancelled,
       onSubmitted: (runId, wasReused, applied, how) => {
         id = runId;

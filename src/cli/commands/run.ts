@@ -23,7 +23,7 @@ export default class RunCommand extends GitRunCommand {
 
   detach = Option.Boolean('-d,--detach', false, { description: 'print the run id and return at once' });
   quiet = Option.Boolean('-q,--quiet', false, { description: 'no closing status line on stderr' });
-  json = Option.Boolean('--json', false, { description: 'print the run as one JSON object on stdout when it ends (with -d: at once)' });
+  json = Option.Boolean('--json', false, { description: 'print the run as one JSON object on stdout when it ends (with -d: at once); the command\'s own output goes to stderr' });
   name = Option.String('--name', { description: 'a name for the run' });
   notes = Option.String('--notes', { description: 'free-form notes' });
   tags = Option.Array('--tag', { description: 'a tag (repeatable; commas separate several)' });
