@@ -32,3 +32,4 @@ export { hookLog, hookProblems, hookLogFile, type HookEvent } from './hooks/log.
 export { runPostCommit, hookTriggers, type PostCommitOptions } from './hooks/post-commit.js';
 export { drainPostCommits } from './hooks/queue.js';
 export { pushRuns, pullRuns, configureRemote, resolveRemote, splitPushArgs, onRunsTransferred, type PushOptions, type PushResult, type PullResult, type ShareOptions, type Skipped, type RemoteConfig, type TransferHook } from './share.js';
+export { metricHistory, type MetricHistory } from './metrics-history.js';

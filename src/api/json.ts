@@ -6,6 +6,7 @@ import type { Repo } from '../git/repo.js';
 import { outputsOf, type RunView } from '../store/runs.js';
 import { pointersAmong } from '../git/lfs.js';
 import { jobOf } from '../core/record.js';
+import { historyErrorsOf } from '../core/metrics.js';
 import type { RunIndex } from '../index/db.js';
 import { downstreamOf, upstreamOf, type DownstreamEntry, type UpstreamEntry } from './lineage.js';
 import { openIndex } from './query.js';
@@ -38,6 +39,8 @@ export interface RunJson {
   /** Runs that consumed its outputs: {run, path (what it took), dest (where it placed it), oid}. */
   downstream: DownstreamEntry[];
   metrics: Record<string, number>;
+  /** Broken lines of the metrics history, skipped: how many and the first (`line N: why`); null when none. */
+  metricsErrors: { lines: number; first: string } | null;
   runArgs: Record<string, unknown>;
   /** 'group' for a parent run. */
   kind: 'run' | 'group';
@@ -91,6 +94,7 @@ export async function runToJson(repo: Repo, v: RunView, index?: RunIndex): Promi
     upstream: upstreamOf(v.spec.inputs),
     downstream,
     metrics: v.metrics ?? {},
+    metricsErrors: historyErrorsOf(v.result?.metricsErrors),
     runArgs: v.spec.runArgs,
     kind: v.spec.kind ?? 'run',
     codeBytesSent: v.result?.codeBytesSent ?? null,

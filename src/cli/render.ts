@@ -4,6 +4,7 @@
 import type { RunView } from '../api/index.js';
 import { jobOf } from '../core/record.js';
 import type { Status } from '../core/record.js';
+import { historyErrorsOf } from '../core/metrics.js';
 import { escapeText, escapeLines } from './escape.js';
 
 const COLORS: Record<Status, string> = {
@@ -111,6 +112,8 @@ export function block(v: RunView, color: boolean): string {
   const metrics = Object.entries(v.metrics ?? {});
   if (metrics.length) lines.push(`Metrics: ${metrics.map(([k, x]) => `${escapeText(k)}=${formatNumber(x)}`).join(' ')}`);
   if (v.result?.metricsError) lines.push(`Metrics: none (${escapeText(v.result.metricsError)})`);
+  const me = historyErrorsOf(v.result?.metricsErrors);
+  if (me) lines.push(me.lines ? `Metrics history: ${me.lines} broken line${me.lines === 1 ? '' : 's'} skipped (${escapeText(me.first)})` : `Metrics history: not read (${escapeText(me.first)})`);
   if (v.meta.tags.length) lines.push(`Tags:    ${v.meta.tags.map(escapeText).join(', ')}`);
   if (v.meta.name) lines.push('', `    ${escapeText(v.meta.name)}`);
   if (v.meta.notes) lines.push('', ...escapeLines(v.meta.notes).map((l) => `    ${l}`));

@@ -9,6 +9,7 @@
  *   + result.json RunResult, logs/stdout, logs/stderr, outputs/ (when any)
  */
 import crypto from 'node:crypto';
+import type { HistoryErrors } from './metrics.js';
 
 export const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'lost'] as const;
 export type Status = (typeof STATUSES)[number];
@@ -72,6 +73,8 @@ export interface RunSpec {
   clone?: string;
   /** Where the submission came from: 'command line', a definition file's path, or `experiment:<name>` (what `why` and `rerun` look for). */
   source?: string;
+  /** The metrics history file, relative to cwd, when .runconfig's "metrics_file" names one (absent: metrics.jsonl). */
+  metricsFile?: string;
 }
 
 /**
@@ -177,6 +180,8 @@ export interface RunResult {
   inputBytesSent?: number;
   /** Why the run's metrics.json gave no metrics (it is kept among the outputs all the same). */
   metricsError?: string;
+  /** Broken lines of the run's metrics history (metrics.jsonl), skipped: how many, and the first one. */
+  metricsErrors?: HistoryErrors;
 }
 
 /** Canonical JSON: keys sorted at every level, so equal values hash equally. */

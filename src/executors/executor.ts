@@ -101,6 +101,14 @@ export interface Executor {
   refresh(repo: Repo, view: RunView): Promise<boolean>;
   /** New output of a run that is running, from the given offsets. */
   readLive(repo: Repo, view: RunView, offsets: Record<Stream, number>): Promise<LiveOutput>;
+  /**
+   * Bytes of a file the command writes in its run directory (`rel`: relative
+   * to the top of the run's work tree, checked by the caller), from `offset`,
+   * at most `max` (less when the file is shorter; empty when it is absent).
+   * `ended`: the command has ended. A live run's metrics history is read so.
+   * Optional: without it a live run's files cannot be read before its record.
+   */
+  readFile?(repo: Repo, view: RunView, rel: string, offset: number, max: number): Promise<{ data: Buffer; ended: boolean }>;
   /** Ask a run to stop and wait (up to graceMs) for its end to be recorded. */
   cancel(repo: Repo, view: RunView, graceMs: number): Promise<void>;
   /** Ask several runs of this executor to stop at once (a group's children: one scancel for their array), without waiting. Optional: without it each goes through cancel. */

@@ -14,7 +14,8 @@ import { blobEntry, editEntries, lsTreeIfAny, readBlob, revParse, treeEntry, wri
 import { updateRefs } from '../git/transaction.js';
 import { appendNote, listNotes } from '../git/notes.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
-import { METRICS_FILE, parseMetrics, type Metrics } from '../core/metrics.js';
+import { METRICS_FILE, HISTORY_FILE, SUMMARY_FILE, MAX_HISTORY_BYTES, historyFileOf, mergeMetrics, parseMetrics, parseSummary, summarizeHistory, summaryJson, type Metrics } from '../core/metrics.js';
+import { parsePointer, readLfsContent } from '../git/lfs.js';
 import { foldMetadata, formatEvent, type GroupChild, type Metadata, type MetadataEvent, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
 
 export interface RunView {
@@ -141,10 +142,41 @@ export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Prom
         changes[METRICS_FILE] = blobEntry(METRICS_FILE, oid);
       } else r = { ...r, metricsError: parsed.error };
     }
+    // The history (decision 0020): the same blob at the top, and its summary beside it, so readers never parse the history again.
+    const hist = `${view.spec.cwd}${historyFileOf(view.spec)}`;
+    const hoid = await revParse(repo, `${end.outputsTree}:${hist}`);
+    if (hoid) {
+      const read = await readHistory(repo, hoid, `the metrics history of run ${view.id.slice(0, 12)} (${hist})`);
+      if ('data' in read) {
+        const sum = summarizeHistory(read.data);
+        changes[HISTORY_FILE] = blobEntry(HISTORY_FILE, hoid);
+        changes[SUMMARY_FILE] = blobEntry(SUMMARY_FILE, await writeBlob(repo, summaryJson(sum)));
+        if (sum.errors) r = { ...r, metricsErrors: sum.errors };
+        metrics = mergeMetrics(sum.stats, metrics);
+      } else r = { ...r, metricsErrors: { lines: 0, first: read.error } };
+    }
   }
   changes['result.json'] = blobEntry('result.json', await writeBlob(repo, JSON.stringify(r, null, 2) + '\n'));
   const how = r.signal ? `signal ${r.signal}` : r.exitCode !== null ? `exit ${r.exitCode}` : r.error ?? '';
   return advanceRun(repo, view, changes, `${r.status}${how ? ` (${how})` : ''}\n`, { result: r, status: r.status, metrics });
+}
+
+/**
+ * A history's bytes from its blob (an ordinary one, or a Git LFS pointer
+ * whose content is read from git-lfs's store), or why not: never fatal.
+ */
+export async function readHistory(repo: Repo, oid: string, where: string): Promise<{ data: Buffer } | { error: string }> {
+  const blob = await readBlob(repo, oid);
+  if (!blob) return { error: `${where} cannot be read` };
+  try {
+    const p = parsePointer(blob, where);
+    if (!p) return blob.length > MAX_HISTORY_BYTES ? { error: `larger than ${MAX_HISTORY_BYTES} bytes: not read` } : { data: blob };
+    if (p.size > MAX_HISTORY_BYTES) return { error: `larger than ${MAX_HISTORY_BYTES} bytes: not read` };
+    return { data: await readLfsContent(repo, p, where) };
+  } catch (e) {
+    if (e instanceof GitRunError) return { error: e.message };
+    throw e;
+  }
 }
 
 /** Status as the commits record it; liveness checks live in the executors. */
@@ -201,7 +233,9 @@ export class RunReader {
     const entries = parseTree(root.data, this.repo.objectFormat).map((e) => ({ ...e, type: (e.mode === '040000' ? 'tree' : e.mode === '160000' ? 'commit' : 'blob') as TreeEntry['type'] }));
     const m = entries.find((e) => e.name === METRICS_FILE);
     const parsed = m ? parseMetrics((await this.batch.read(m.oid))?.data.toString('utf8') ?? '') : null;
-    const metrics = parsed && 'metrics' in parsed ? parsed.metrics : null;
+    const json = parsed && 'metrics' in parsed ? parsed.metrics : null;
+    const sm = entries.find((e) => e.name === SUMMARY_FILE);
+    const metrics = sm ? mergeMetrics(parseSummary((await this.batch.read(sm.oid))?.data.toString('utf8') ?? ''), json) : json;
     return { id, tip, spec, state, result, status: statusOf(state, result), meta: foldMetadata(note), entries, children, metrics };
   }
 

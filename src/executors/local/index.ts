@@ -12,7 +12,7 @@ import { localShell } from '../../transport/shell.js';
 import { stageLocalInputs } from './inputs.js';
 import { gcLocalHost } from './gc.js';
 import { sharedPermFor } from '../../git/shared.js';
-import { cancel, endCommand, LogTail, materializeRun, readLive, refresh, requestCancel, startCommand, startState, type LocalArgs } from './supervise.js';
+import { cancel, endCommand, LogTail, materializeRun, readLive, readWorkFile, refresh, requestCancel, startCommand, startState, type LocalArgs } from './supervise.js';
 
 /** Inputs hard-linked from the content cache into the run directory (./inputs.ts). */
 async function stageInputs(repo: Repo, view: RunView): Promise<void> {
@@ -60,6 +60,7 @@ export const localExecutor: Executor = {
     const live = readLive(repo, view, offsets);
     return { ...live, pollMs: live.ended ? 10 : 25 };
   },
+  readFile: async (repo, view, rel, offset, max) => readWorkFile(repo, view, rel, offset, max),
   cancel: (repo, view, graceMs) => cancel(repo, view, graceMs),
   requestCancel: async (repo, view) => {
     const dir = controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);

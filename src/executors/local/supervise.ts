@@ -21,7 +21,7 @@
  * (the whole process group was SIGKILLed, or the machine went down).
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, promises as fs, existsSync, fstatSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { constants as fsConstants, openSync, closeSync, promises as fs, existsSync, fstatSync, readFileSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Repo } from '../../git/repo.js';
 import { mkdirShared, openShared, sharedMode, sharedPermFor, writeFileShared } from '../../git/shared.js';
@@ -31,6 +31,7 @@ import { failpoint } from '../../core/failpoint.js';
 import { hostInfo, readRun, recordEnd, recordStart, type RunView } from '../../store/runs.js';
 import { isFinal, type RunHandle, type RunResult, type RunState } from '../../core/record.js';
 import { paramEnvName } from '../../core/sweep.js';
+import { historyFileOf } from '../../core/metrics.js';
 import { bootId, groupAlive, isAlive, killGroup, processStart, thisHost } from '../../util/process.js';
 import { readJsonFile, writeAtomic } from '../../util/files.js';
 import { PARAMS_DIR, cancelMarker, controlDirFor, environCopy, fetchIgnoreCopy, supervisorFile, type RunDirArgs } from '../rundir.js';
@@ -85,6 +86,7 @@ function commandEnv(view: RunView, controlDir: string): NodeJS.ProcessEnv {
   env.GIT_RUN_SEED = String(view.spec.seed);
   env.GIT_RUN_DIR = work;
   env.GIT_RUN_PARAMS = path.join(work, PARAMS_DIR, 'params.json');
+  env.GIT_RUN_METRICS = path.join(work, view.spec.cwd, historyFileOf(view.spec));
   env.GIT_RUN_INPUTS = inputsEnv(resolvedInputs(view.spec));
   return env;
 }
@@ -401,6 +403,27 @@ export async function cancel(repo: Repo, view: RunView, graceMs = 5000): Promise
 }
 
 /** New bytes of a file from `offset` (empty when it does not exist yet). */
+/** A file of a live run's work tree from `offset` (at most `max` bytes); a link is not followed: the file is the command's own. */
+export function readWorkFile(repo: Repo, view: RunView, rel: string, offset: number, max: number): { data: Buffer; ended: boolean } {
+  const dir = localHandle(view)?.controlDir ?? controlDirFor(repo, view.id, view.spec.runArgs as LocalArgs);
+  const ended = hasExit(files(dir).exit) || !existsSync(dir);
+  let fd: number;
+  try {
+    fd = openSync(path.join(files(dir).work, rel), fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+  } catch {
+    return { data: Buffer.alloc(0), ended };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size <= offset) return { data: Buffer.alloc(0), ended };
+    const buf = Buffer.alloc(Math.min(max, st.size - offset));
+    const n = readSync(fd, buf, 0, buf.length, offset);
+    return { data: buf.subarray(0, n), ended };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function readFrom(file: string, offset: number): Buffer {
   let fd: number;
   try {

@@ -10,7 +10,7 @@ import type { RunView } from '../../store/runs.js';
 import { checkName } from '../../transport/sshconfig.js';
 import { closeAll, connection } from '../../transport/ssh.js';
 import { localExecutor } from '../local/index.js';
-import { pollRemote, stageRemoteInputs } from '../ssh/remote.js';
+import { pollRemote, readRemoteFile, stageRemoteInputs } from '../ssh/remote.js';
 import { cancelSlurm, liveSlurm, preflightSlurm, refreshSlurm, shellFor, startSlurm } from './jobs.js';
 import { isFinal } from '../../core/record.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
@@ -46,6 +46,11 @@ export const slurmExecutor: Executor = {
     const poll = await pollRemote(await shellFor(view), view, offsets);
     // A job waiting in the queue has no output yet; its end is the exit file, or the record.
     return { stdout: poll.stdout, stderr: poll.stderr, ended: poll.exit !== null || isFinal(view.status), pollMs: 1000 };
+  },
+  async readFile(_repo, view, rel, offset, max) {
+    if (!view.state) return { data: Buffer.alloc(0), ended: false };
+    const r = await readRemoteFile(await shellFor(view), view, rel, offset, max);
+    return { data: r.data, ended: r.exit !== null || isFinal(view.status) };
   },
   async cancel(repo, view, graceMs) {
     // Not submitted: the marker in its state directory here stops it, as for a local run.

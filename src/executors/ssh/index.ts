@@ -11,7 +11,7 @@ import { closeAll, connection } from '../../transport/ssh.js';
 import { localExecutor } from '../local/index.js';
 import { copyDirToShell } from '../copyin.js';
 import { gcSshHost } from './gc.js';
-import { cancelRemote, connectionFor, pollRemote, refreshRemote, stageRemoteInputs, startRemote } from './remote.js';
+import { cancelRemote, connectionFor, pollRemote, readRemoteFile, refreshRemote, stageRemoteInputs, startRemote } from './remote.js';
 
 export const sshExecutor: Executor = {
   type: 'ssh',
@@ -38,6 +38,11 @@ export const sshExecutor: Executor = {
     if (!view.state) return { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), ended: false, pollMs: 250 };
     const poll = await pollRemote(await connectionFor(view), view, offsets);
     return { stdout: poll.stdout, stderr: poll.stderr, ended: poll.exit !== null || !poll.alive, pollMs: 250 };
+  },
+  async readFile(_repo, view, rel, offset, max) {
+    if (!view.state) return { data: Buffer.alloc(0), ended: false };
+    const r = await readRemoteFile(await connectionFor(view), view, rel, offset, max);
+    return { data: r.data, ended: r.gone || r.exit !== null };
   },
   async cancel(repo, view, graceMs) {
     // Not started: the marker in its state directory here stops it, as for a local run.

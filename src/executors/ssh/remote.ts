@@ -33,6 +33,7 @@ import type { HostShell } from '../../transport/shell.js';
 import { shQuote } from '../../util/shell.js';
 import { readRun, recordEnd, recordStart, type RunView } from '../../store/runs.js';
 import { paramEnvName } from '../../core/sweep.js';
+import { historyFileOf } from '../../core/metrics.js';
 import { isFinal, type RunHandle, type RunResult, type RunState } from '../../core/record.js';
 import { bootId, isAlive, processStart, thisHost } from '../../util/process.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
@@ -202,7 +203,7 @@ export function envAssignments(view: RunView): string[] {
   env.GIT_RUN_SEED = String(view.spec.seed);
   env.PYTHONUNBUFFERED = '1';
   env.GIT_RUN_INPUTS = inputsEnv(resolvedInputs(view.spec));
-  return Object.entries(env).map(([k, v]) => shQuote(`${k}=${v}`)).concat(`"GIT_RUN_DIR=$R/work"`, `"GIT_RUN_PARAMS=$R/work/${PARAMS_DIR}/params.json"`);
+  return Object.entries(env).map(([k, v]) => shQuote(`${k}=${v}`)).concat(`"GIT_RUN_DIR=$R/work"`, `"GIT_RUN_PARAMS=$R/work/${PARAMS_DIR}/params.json"`, `"GIT_RUN_METRICS=$R/work/"${shQuote(view.spec.cwd + historyFileOf(view.spec))}`);
 }
 
 /** The start of a run directory: the tree marker first, so that from now on --leave none of another run keeps this code. */
@@ -338,6 +339,39 @@ export async function pollRemote(conn: HostShell, view: RunView, offsets: { stdo
     return b;
   };
   return { exit, alive, cancelled, stdout: Buffer.from(take()), stderr: Buffer.from(take()) };
+}
+
+/** At most this much of a file per round trip (a live metrics history is read in such chunks). */
+export const REMOTE_CHUNK = 8 * 1024 * 1024;
+
+/**
+ * A file of a live run's work tree on the host, from `offset` (at most
+ * `max` bytes, and REMOTE_CHUNK): the length first, then exactly those
+ * bytes, parsed strictly (the host's answer is hostile input).
+ */
+export async function readRemoteFile(conn: HostShell, view: RunView, rel: string, offset: number, max: number): Promise<{ data: Buffer; exit: number | null; gone: boolean }> {
+  const off = Math.max(0, Math.floor(offset));
+  const cap = Math.max(0, Math.min(Math.floor(max), REMOTE_CHUNK));
+  const f = `"$R/work/"${shQuote(rel)}`;
+  const script = [
+    prologue(view),
+    `[ -d "$R" ] || { echo gone; exit 0; }`,
+    `e=$(cat "$R/exit" 2>/dev/null); echo "exit $e"`,
+    `if [ -f ${f} ] && [ ! -L ${f} ]; then s=$(wc -c < ${f}); else s=0; fi; n=$((s - ${off})); [ "$n" -lt 0 ] && n=0; [ "$n" -gt ${cap} ] && n=${cap}; echo "$n"; [ "$n" -gt 0 ] && tail -c +${off + 1} ${f} 2>/dev/null | head -c "$n"; exit 0`,
+  ].join('; ');
+  const out = await conn.run(script);
+  const bad = () => new GitRunError(ErrorCode.SshFailed, `the host answered a read of ${JSON.stringify(rel)} with something unexpected`, 'check the remote run directory');
+  const nl1 = out.indexOf(10);
+  if (nl1 < 0) throw bad();
+  const first = out.subarray(0, nl1).toString();
+  if (first === 'gone') return { data: Buffer.alloc(0), exit: null, gone: true };
+  const m = /^exit (\d{0,3})$/.exec(first);
+  if (!m) throw bad();
+  const nl2 = out.indexOf(10, nl1 + 1);
+  if (nl2 < 0) throw bad();
+  const n = Number(out.subarray(nl1 + 1, nl2).toString());
+  if (!Number.isInteger(n) || n < 0 || n > cap || nl2 + 1 + n > out.length) throw bad();
+  return { data: Buffer.from(out.subarray(nl2 + 1, nl2 + 1 + n)), exit: m[1] ? Number(m[1]) : null, gone: false };
 }
 
 /** Ask the host to stop a run: SIGTERM to its process group, SIGKILL after the grace period. */

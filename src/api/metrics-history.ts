@@ -1,0 +1,89 @@
+/**
+ * A run's metric histories (decision 0020) as series, for charts (`git run
+ * ui`) and `git run logs -f --metrics`: a finished run's from git (the
+ * metrics.jsonl blob recorded at the top of its finished commit), a live
+ * run's from its run directory, wherever it runs, through the executor.
+ */
+import type { Repo } from '../git/repo.js';
+import { readHistory, readRun, type RunView } from '../store/runs.js';
+import { executorFor } from '../executors/index.js';
+import { isFinal } from '../core/record.js';
+import { HISTORY_FILE, MAX_HISTORY_BYTES, brokenCounter, downsample, historyFileOf, scanHistory, type HistoryErrors, type HistorySeries } from '../core/metrics.js';
+import { getRun } from './query.js';
+
+export interface MetricHistory {
+  series: Array<{ name: string; steps: number[]; values: number[] }>;
+  /** Broken lines skipped. */
+  broken: number;
+  /** Read from a run that has not ended (more points may come). */
+  live: boolean;
+}
+
+/** A full run id is read as is (no name lookup, no look at its host): what a page polling a run passes. */
+const FULL_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+
+export async function metricHistory(repo: Repo, runId: string, opts: { names?: string[]; maxPoints?: number } = {}): Promise<MetricHistory> {
+  let view = FULL_ID.test(runId) ? await readRun(repo, runId) : await getRun(repo, runId);
+  let live = false;
+  let data: Buffer | null = null;
+  if (!isFinal(view.status)) {
+    const got = await readLiveHistory(repo, view);
+    if (got.ended) {
+      // Ended while we looked: its record may be written already, with the whole history.
+      const again = await readRun(repo, view.id);
+      if (isFinal(again.status)) view = again;
+      else (data = got.data), (live = true);
+    } else (data = got.data), (live = true);
+  }
+  if (!live) data = await recordedHistory(repo, view);
+  const only = opts.names ? new Set(opts.names) : undefined;
+  const { series, errors } = seriesOf(data ?? Buffer.alloc(0), !live, only);
+  const max = opts.maxPoints;
+  return { series: max !== undefined && max > 0 ? series.map((s) => downsample(s, max)) : series, broken: errors?.lines ?? 0, live };
+}
+
+/** The recorded history of a finished run (empty when it wrote none, or it cannot be read). */
+export async function recordedHistory(repo: Repo, view: RunView): Promise<Buffer> {
+  const e = view.entries.find((x) => x.name === HISTORY_FILE && x.type === 'blob');
+  if (!e) return Buffer.alloc(0);
+  const r = await readHistory(repo, e.oid, `the metrics history of run ${view.id.slice(0, 12)}`);
+  return 'data' in r ? r.data : Buffer.alloc(0);
+}
+
+/** A live run's history file from `offset`, read to its current end (bounded); `ended`: its command has ended. */
+export async function readLiveHistory(repo: Repo, view: RunView, offset = 0): Promise<{ data: Buffer; ended: boolean }> {
+  const ex = executorFor(view);
+  if (!ex.readFile || !view.state) return { data: Buffer.alloc(0), ended: false };
+  const rel = view.spec.cwd + historyFileOf(view.spec);
+  const parts: Buffer[] = [];
+  let at = offset;
+  let ended = false;
+  for (;;) {
+    const want = MAX_HISTORY_BYTES - (at - offset);
+    if (want <= 0) break;
+    const r = await ex.readFile(repo, view, rel, at, want);
+    ended = r.ended;
+    if (!r.data.length) break;
+    parts.push(r.data);
+    at += r.data.length;
+  }
+  return { data: Buffer.concat(parts), ended };
+}
+
+/** Every point of a history, per metric in order of first appearance (only `only` when given). `final`: a last line without its newline counts. */
+export function seriesOf(buf: Buffer, final: boolean, only?: ReadonlySet<string>): { series: HistorySeries[]; errors: HistoryErrors | null } {
+  const byName = new Map<string, HistorySeries>();
+  const c = brokenCounter();
+  scanHistory(buf, {
+    final,
+    broken: c.broken,
+    point: (name, step, value) => {
+      if (only && !only.has(name)) return;
+      let s = byName.get(name);
+      if (!s) byName.set(name, (s = { name, steps: [], values: [] }));
+      s.steps.push(step);
+      s.values.push(value);
+    },
+  });
+  return { series: [...byName.values()], errors: c.errors() };
+}

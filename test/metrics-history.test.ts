@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { metricHistory, repoAt } from 'git-run';
+import { makeRepo, ok, gitRun, showJson, git, runIds } from './helpers.js';
+
+/** A shell script that appends the given lines to $GIT_RUN_METRICS. */
+const appendLines = (lines: string[]) => lines.map((l) => `printf '%s\\n' '${l}' >> "$GIT_RUN_METRICS"`).join('\n') + '\n';
+
+describe('metric histories (metrics.jsonl)', function () {
+  this.timeout(180000);
+
+  it('the history is recorded with the run, its last values are metrics, metrics.json wins where both have a name; $GIT_RUN_METRICS names the file', async () => {
+    const repo = makeRepo('hist-basic', {
+      'sub/train.sh':
+        'printf "%s" "$GIT_RUN_METRICS" > where.txt\n' +
+        appendLines(['{"step": 10, "loss": 0.9, "val": {"acc": 0.5}}', '{"step": 20, "loss": 0.2}', '{"step": 30, "loss": 0.4, "val": {"acc": 0.7}}']) +
+        `printf '%s' '{"loss": 0.35, "test": 0.66}' > metrics.json\n`,
+    });
+    await ok(['-q', '--', 'sh', 'train.sh'], { cwd: `${repo}/sub` });
+    const id = runIds(repo)[0]!;
+    const where = git(repo, 'cat-file', 'blob', `refs/runs/${id}:outputs/sub/where.txt`);
+    assert.match(where, /^\/.*\/work\/sub\/metrics\.jsonl$/, 'an absolute path in the directory the command runs in');
+    const j = await showJson(repo, id);
+    assert.deepEqual(j.metrics, { loss: 0.35, 'val.acc': 0.7, test: 0.66 });
+    assert.equal(j.metricsErrors, null);
+    // The same blob at the top of the finished commit as among the outputs.
+    assert.equal(git(repo, 'rev-parse', `refs/runs/${id}:metrics.jsonl`), git(repo, 'rev-parse', `refs/runs/${id}:outputs/sub/metrics.jsonl`));
+    const h = await metricHistory(await repoAt(repo), id);
+    assert.equal(h.live, false);
+    assert.equal(h.broken, 0);
+    assert.deepEqual(h.series, [
+      { name: 'loss', steps: [10, 20, 30], values: [0.9, 0.2, 0.4] },
+      { name: 'val.acc', steps: [10, 30], values: [0.5, 0.7] },
+    ]);
+    const only = await metricHistory(await repoAt(repo), id.slice(0, 8), { names: ['val.acc'] });
+    assert.deepEqual(only.series.map((s) => s.name), ['val.acc']);
+  });
+
+  it('without "step" a point takes its line number; non-numbers and non-finite numbers are no points', async () => {
+    const repo = makeRepo('hist-steps', { 'run.sh': appendLines(['{"a": 1}', '', '{"a": 2, "b": "x", "c": null, "d": [1], "e": true}', '{"a": 1e400}']) });
+    await ok(['-q', '--', 'sh', 'run.sh'], { cwd: repo });
+    const id = runIds(repo)[0]!;
+    const h = await metricHistory(await repoAt(repo), id);
+    assert.deepEqual(h.series, [{ name: 'a', steps: [1, 3], values: [1, 2] }]);
+    assert.equal(h.broken, 0, 'an empty line and a line without numbers are not broken');
+    assert.deepEqual((await showJson(repo, id)).metrics, { a: 2 });
+  });
+
+  it('broken lines are counted, skipped and reported (show and --json); the run still succeeds', async () => {
+    const repo = makeRepo('hist-broken', {
+      'run.sh': appendLines(['{"step": 1, "loss": 0.5}', 'not json', '[1, 2]', '{"step": "x", "loss": 1}', '{"step": 5, "loss": 0.25}']) + `printf '%s' '{"step": 6, "lo' >> "$GIT_RUN_METRICS"\n`,
+    });
+    const r = await gitRun(['--', 'sh', 'run.sh'], { cwd: repo });
+    assert.equal(r.code, 0, r.stderr);
+    const id = runIds(repo)[0]!;
+    const j = await showJson(repo, id);
+    assert.equal(j.status, 'succeeded');
+    assert.deepEqual(j.metrics, { loss: 0.25 });
+    assert.equal(j.metricsErrors.lines, 4);
+    assert.match(j.metricsErrors.first, /^line 2: not JSON/);
+    const shown = (await ok(['show', id], { cwd: repo })).stdout;
+    assert.match(shown, /^Metrics history: 4 broken lines skipped \(line 2: not JSON/m);
+    const h = await metricHistory(await repoAt(repo), id);
+    assert.equal(h.broken, 4);
+    assert.deepEqual(h.series, [{ name: 'loss', steps: [1, 5], values: [0.5, 0.25] }]);
+  });
+
+  it('a hostile history is bounded and safe: a huge line, a million lines, __proto__, control characters in names', async () => {
+    const big = `'{"x": "' + 'a'.repeat(200000) + '"}'`;
+    const gen = [
+      "const fs = require('fs'); const out = fs.openSync(process.env.GIT_RUN_METRICS, 'a');",
+      "let s = ''; for (let i = 1; i <= 1000000; i++) { s += '{\"n\":' + i + '}\\n'; if (s.length > 1e6) { fs.writeSync(out, s); s = ''; } }",
+      `s += ${big} + '\\n'; s += JSON.stringify({ step: 2e6, __proto__x: 1 }).replace('__proto__x', '__proto__') + '\\n';`,
+      "s += JSON.stringify({ step: 2e6 + 1, ['a\\u001b[31mred\\u0007']: 7, constructor: 3 }) + '\\n'; fs.writeSync(out, s);",
+    ].join('\n');
+    const repo = makeRepo('hist-hostile', { 'gen.js': gen });
+    const r = await gitRun(['--', process.execPath, 'gen.js'], { cwd: repo });
+    assert.equal(r.code, 0, r.stderr);
+    const id = runIds(repo)[0]!;
+    const j = await showJson(repo, id);
+    assert.equal(j.metrics.n, 1000000);
+    assert.ok(Object.hasOwn(j.metrics, '__proto__'), 'a metric like any other');
+    assert.equal(Object.getOwnPropertyDescriptor(j.metrics, '__proto__')!.value, 1);
+    assert.equal(j.metrics['a\u001b[31mred\u0007'], 7);
+    assert.equal(j.metrics.constructor, 3);
+    assert.equal(j.metricsErrors.lines, 1);
+    assert.match(j.metricsErrors.first, /^line 1000001: longer than 65536 bytes$/);
+    const shown = (await ok(['show', id], { cwd: repo })).stdout;
+    assert.ok(!shown.includes('\u001b') && !shown.includes('\u0007'), 'control characters are escaped');
+    const h = await metricHistory(await repoAt(repo), id, { maxPoints: 400 });
+    const n = h.series.find((s) => s.name === 'n')!;
+    assert.ok(n.steps.length <= 400 && n.steps.length >= 100, `downsampled to ${n.steps.length}`);
+    assert.equal(n.steps[0], 1);
+    assert.equal(n.steps.at(-1), 1000000);
+    assert.equal(n.values.at(-1), 1000000);
+    assert.deepEqual(h.series.map((s) => s.name).sort(), ['__proto__', 'a\u001b[31mred\u0007', 'constructor', 'n'].sort());
+  });
+});
