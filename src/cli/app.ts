@@ -31,8 +31,9 @@ import ExportCommand from './commands/export.js';
 import ImportCommand from './commands/import.js';
 import RmCommand from './commands/rm.js';
 import GcCommand from './commands/gc.js';
+import UiCommand from './commands/ui.js';
 
-export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand, WhyCommand, RerunCommand, LineageCommand, PushCommand, PullCommand, RemoteCommand, ExportCommand, ImportCommand, RmCommand, GcCommand];
+export const COMMANDS = [RunCommand, ShowCommand, LogCommand, LogsCommand, StatusCommand, CancelCommand, WaitCommand, CatCommand, CheckoutCommand, EditCommand, SubmitCommand, InitCommand, SuperviseCommand, DiffCommand, CompareCommand, DaemonCommand, HookCommand, CompletionCommand, WhyCommand, RerunCommand, LineageCommand, PushCommand, PullCommand, RemoteCommand, ExportCommand, ImportCommand, RmCommand, GcCommand, UiCommand];
 
 /** Subcommand names as registered; run-args.ts keeps the same list without loading clipanion. */
 export const registeredNames = (): string[] => COMMANDS.flatMap((c) => (c.paths ?? []).filter((p) => p.length).map((p) => p[0]!));

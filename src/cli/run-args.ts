@@ -12,7 +12,7 @@ import type { RunOptions, SubmitOptions } from '../api/index.js';
 import type { LeaveMode } from '../core/record.js';
 
 /** Every subcommand name: anything else in first position starts a run. */
-export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', 'submit', 'init', '__supervise', 'diff', 'compare', 'daemon', 'hook', 'completion', 'why', 'rerun', 'lineage', 'push', 'pull', 'remote', 'export', 'import', 'rm', 'gc'];
+export const SUBCOMMAND_NAMES = ['show', 'log', 'logs', 'status', 'cancel', 'wait', 'cat', 'checkout', 'edit', 'submit', 'init', '__supervise', 'diff', 'compare', 'daemon', 'hook', 'completion', 'why', 'rerun', 'lineage', 'push', 'pull', 'remote', 'export', 'import', 'rm', 'gc', 'ui'];
 
 /**
  * Names kept for subcommands this tool plans (decision 0011): `git run rm <id>`

@@ -48,6 +48,7 @@ export const ErrorCode = {
   RemoteFailed: 'E_REMOTE_FAILED',
   UpstreamMissing: 'E_UPSTREAM_MISSING',
   RunHasDependents: 'E_RUN_HAS_DEPENDENTS',
+  PortInUse: 'E_PORT_IN_USE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

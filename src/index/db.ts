@@ -137,6 +137,25 @@ export interface RunSummary {
   command: string;
 }
 
+/** A row of the web page's runs table (tableRows). */
+export interface TableRow {
+  id: string;
+  name: string | null;
+  status: Status;
+  kind: string;
+  createdAt: string;
+  parent: string | null;
+  host: string | null;
+  /** The argument vector as JSON text. */
+  command: string;
+  duration: number | null;
+  /** How many runs name this one their parent. */
+  children: number;
+  params: Array<[string, string | number]>;
+  metrics: Array<[string, number]>;
+  tags: string[];
+}
+
 /** The columns of a LinkRow, in its order. */
 const LINK_SELECT = 'SELECT i.run, i.path, i.oid, i.type, i.upstream, i.upstream_path, i.worktree, r.name, r.status, r.kind, r.created_at, r.command FROM inputs i';
 
@@ -859,6 +878,34 @@ export class RunIndex {
         params: this.db.prepare("SELECT name FROM names WHERE kind = 'param' ORDER BY name").pluck().all() as string[],
         metrics: this.db.prepare("SELECT name FROM names WHERE kind = 'metric' ORDER BY name").pluck().all() as string[],
       };
+    });
+  }
+
+  /**
+   * What the web page's runs table shows of these runs, in this order (unknown ids left out): one question per
+   * table (json_each: the ids as one parameter) for a page of rows, params, metrics and tags as [name, value] lists.
+   */
+  tableRows(ids: string[]): TableRow[] {
+    return this.guard(() => {
+      const sel = JSON.stringify(ids);
+      const rows = this.cached(`SELECT id, name, status, kind, created_at AS createdAt, parent, host, command, duration,
+        (SELECT count(*) FROM runs c WHERE c.parent = r.id) AS children FROM runs r WHERE r.id IN (SELECT value FROM json_each(?))`).all(sel) as Array<Omit<TableRow, 'params' | 'metrics' | 'tags'>>;
+      const byId = new Map<string, TableRow>(rows.map((r) => [r.id, { ...r, params: [], metrics: [], tags: [] }]));
+      for (const [run, name, text, num] of this.cached('SELECT run, name, text, num FROM params WHERE run IN (SELECT value FROM json_each(?))', true).all(sel) as Array<[string, string, string, number | null]>) {
+        byId.get(run)?.params.push([name, num ?? text]);
+      }
+      for (const [run, name, num] of this.cached('SELECT run, name, num FROM metrics WHERE run IN (SELECT value FROM json_each(?))', true).all(sel) as Array<[string, string, number]>) byId.get(run)?.metrics.push([name, num]);
+      for (const [run, tag] of this.cached('SELECT run, tag FROM tags WHERE run IN (SELECT value FROM json_each(?))', true).all(sel) as Array<[string, string]>) byId.get(run)?.tags.push(tag);
+      return ids.map((id) => byId.get(id)).filter((r): r is TableRow => !!r);
+    });
+  }
+
+  /** [run, value] of one column for every run that has it: what sorting a whole selection by it needs. */
+  columnValues(column: { param: string } | { metric: string } | 'name' | 'status' | 'duration'): Array<[string, string | number | null]> {
+    return this.guard(() => {
+      if (typeof column === 'string') return this.cached(`SELECT id, ${column} FROM runs`, true).all() as Array<[string, string | number | null]>;
+      if ('param' in column) return this.cached('SELECT run, coalesce(num, text) FROM params WHERE name = ?', true).all(column.param) as Array<[string, string | number]>;
+      return this.cached('SELECT run, num FROM metrics WHERE name = ?', true).all(column.metric) as Array<[string, number]>;
     });
   }
 
