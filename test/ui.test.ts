@@ -218,6 +218,26 @@ describe('git run ui (in a real browser)', function () {
     }
   });
 
+  it("a live run's loss curve grows while it runs; a broken metrics file is shown as such", async () => {
+    const flag = path.join(tmpdir('ui-curve'), 'go');
+    const before = new Set(runIds(repo));
+    const line = (step: number, loss: number) => `printf '%s\\n' '{"step": ${step}, "loss": ${loss}}' >> "$GIT_RUN_METRICS"`;
+    const script = `${line(1, 0.9)}; ${line(2, 0.7)}; while [ ! -e '${flag}' ]; do sleep 0.1; done; ${line(3, 0.5)}; echo 'not json' >> "$GIT_RUN_METRICS"`;
+    await ok(['-d', '-q', '--', 'sh', '-c', script], { cwd: repo });
+    const live = await until('the detached run', () => runIds(repo).find((id) => !before.has(id)), 60000);
+    await page.goto(`${ui.base}/run/${live}`);
+    // Two points drawn while it waits for the flag; a third once it is there.
+    await page.waitForSelector('#history[data-points="2"] .history-chart[data-metric="loss"][data-series="1"] canvas');
+    assert.equal(await page.$('.broken-metrics'), null);
+    writeFileSync(flag, '');
+    await page.waitForSelector('#history[data-points="3"]');
+    // Recorded with its broken last line: the page says so.
+    await until('the run to end', async () => (await showJson(repo, live)).status === 'succeeded', 60000);
+    await page.goto(`${ui.base}/run/${live}`);
+    await page.waitForSelector('#history[data-points="3"]');
+    assert.match((await page.textContent('.broken-metrics'))!, /1 broken line in the metrics file/);
+  });
+
   it('a port in use is said (exit 2); a bad --port too', async () => {
     const port = new URL(ui.base).port;
     const r = await gitRun(['ui', '--port', port], { cwd: repo });

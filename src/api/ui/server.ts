@@ -20,14 +20,19 @@ import { diffRuns } from '../diff.js';
 import { catRunFile } from '../files.js';
 import { comparison, runLogs, runPage, runsPage, Selections, sweepOf } from './data.js';
 import { resolveRun } from '../../store/runs.js';
+import { metricHistory } from '../metrics-history.js';
+
+/** Points per series a chart gets (downsampled beyond: a canvas is a few hundred pixels wide anyway). */
+const points = (q: URLSearchParams): number => {
+  const n = Number(q.get('points'));
+  return Number.isInteger(n) && n > 0 ? Math.min(n, 100_000) : 2000;
+};
 
 export interface UiOptions {
   /** 0 or absent: any free port. */
   port?: number;
   /** Where app.js, app.css and index.html are (dist/ui). */
   assetsDir: string;
-  /** Extra API routes (metric histories), by path after /api/run/<id>/. */
-  runRoutes?: Record<string, (repo: Repo, id: string, query: URLSearchParams) => Promise<unknown>>;
 }
 
 export interface UiServer {
@@ -114,6 +119,16 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
     }
     if (method === 'GET' && what === 'diff' && parts.length === 1) return diffRuns(repo, [q.get('a') ?? '', q.get('b') ?? ''], { patch: true });
     if (method === 'GET' && what === 'sweep' && id && parts.length === 2) return sweepOf(repo, index, id);
+    if (method === 'GET' && what === 'histories' && parts.length === 1) {
+      // Many runs' histories in one request (a sweep's children): one round trip instead of 200.
+      const names = q.get('names')?.split(',').filter(Boolean);
+      const out: Record<string, unknown> = Object.create(null);
+      for (const n of (q.get('ids') ?? '').split(',').filter(Boolean).slice(0, 1000)) {
+        const full = await resolveRun(repo, n);
+        out[full] = await metricHistory(repo, full, { maxPoints: points(q), ...(names ? { names } : {}) });
+      }
+      return out;
+    }
     if (what === 'run' && id) {
       if (method === 'GET' && parts.length === 2) return runPage(repo, index, id);
       if (method === 'GET' && sub === 'logs' && parts.length === 3) return runLogs(repo, id);
@@ -122,8 +137,7 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
         return { file: data };
       }
       if (method === 'POST' && sub === 'edit' && parts.length === 3) return edit(repo, id, body);
-      const extra = method === 'GET' && sub && parts.length === 3 ? opts.runRoutes?.[sub] : undefined;
-      if (extra) return extra(repo, await resolveRun(repo, id), q);
+      if (method === 'GET' && sub === 'metrics' && parts.length === 3) return metricHistory(repo, await resolveRun(repo, id), { maxPoints: points(q) });
     }
     throw new HttpError(404, `no such API: ${method} /api/${parts.join('/')}`);
   };

@@ -228,7 +228,7 @@ async function runPage(name: string): Promise<void> {
     try {
       await api(`/api/run/${r.id}/edit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
       editMsg.textContent = 'saved';
-      await runPage(r.id);
+      await route();
     } catch (e) {
       editMsg.textContent = e instanceof ApiError ? `error: ${e.message}` : String(e);
     }
@@ -290,7 +290,7 @@ async function runPage(name: string): Promise<void> {
   if (!r.children.length) await drawHistory(charts, [r.id], ['running', 'queued'].includes(r.status));
   reload = async () => {
     const now = await api(`/api/run/${r.id}`);
-    if (now.run.tip !== r.tip && JSON.stringify(now.run) !== JSON.stringify(r)) await runPage(r.id);
+    if (JSON.stringify(now.run) !== JSON.stringify(r)) await route();
   };
 }
 
@@ -311,31 +311,31 @@ function outputs(r: Json): HTMLElement {
   );
 }
 
-/** Metric histories of these runs, overlaid per metric; redrawn while `live`. */
+/** Metric histories of these runs, overlaid per metric; redrawn while `live` (until every run has ended). */
 async function drawHistory(el: HTMLElement, ids: string[], live: boolean): Promise<void> {
+  let timer = 0;
   const draw = async () => {
-    const hs = await Promise.all(ids.map((id) => api(`/api/run/${id}/metrics`).catch((e) => (e instanceof ApiError && e.status === 404 && !e.body?.error?.code ? null : Promise.reject(e)))));
-    if (hs.every((x) => x === null)) return false;
+    const hs: Record<string, Json> = ids.length === 1 ? { [ids[0]!]: await api(`/api/run/${ids[0]}/metrics`) } : await api(`/api/histories?ids=${ids.join(',')}&points=500`);
     const byMetric = new Map<string, Line[]>();
     const notes: string[] = [];
-    hs.forEach((hist, i) => {
-      if (!hist) return;
-      if (hist.broken) notes.push(`${short(ids[i]!)}: ${hist.broken} broken line${hist.broken === 1 ? '' : 's'} in its metrics file (skipped)`);
+    for (const id of ids) {
+      const hist = hs[id];
+      if (!hist) continue;
+      // A broken metrics file is said, not hidden: its good lines are still drawn.
+      if (hist.broken) notes.push(`${ids.length > 1 ? `${short(id)}: ` : ''}${hist.broken} broken line${hist.broken === 1 ? '' : 's'} in the metrics file (skipped)`);
       for (const s of hist.series) {
         if (!byMetric.has(s.name)) byMetric.set(s.name, []);
-        byMetric.get(s.name)!.push({ label: ids.length > 1 ? short(ids[i]!) : s.name, steps: s.steps, values: s.values });
+        byMetric.get(s.name)!.push({ label: ids.length > 1 ? short(id) : s.name, steps: s.steps, values: s.values });
       }
-    });
-    const boxes = [...byMetric.entries()].map(([name, lines]) => {
-      const box = h('div', { class: 'chart history-chart', 'data-metric': name });
-      return { box, name, lines };
-    });
-    el.replaceChildren(...(notes.length ? [h('p', { class: 'error broken-metrics' }, notes.join('\n'))] : []), ...boxes.map((b) => b.box));
+    }
+    const boxes = [...byMetric.entries()].map(([name, lines]) => ({ box: h('div', { class: 'chart history-chart', 'data-metric': name }), name, lines }));
+    el.replaceChildren(...(notes.length ? [h('pre', { class: 'error broken-metrics' }, notes.join('\n'))] : []), ...(boxes.length ? boxes.map((b) => b.box) : [h('p', { class: 'dim' }, 'no metric history (a run appends lines like {"step": 1, "loss": 0.3} to $GIT_RUN_METRICS)')]));
     for (const b of boxes) historyChart(b.box, b.lines, b.name);
     el.dataset.points = String([...byMetric.values()].flat().reduce((s, l) => s + l.steps.length, 0));
-    return true;
+    if (timer && !ids.some((id) => hs[id]?.live)) clearInterval(timer);
   };
-  if ((await draw()) && live) timers.push(window.setInterval(() => void draw().catch(() => undefined), 1500));
+  await draw();
+  if (live) timers.push((timer = window.setInterval(() => void draw().catch(() => undefined), 1500)));
 }
 
 // ---------- a sweep's charts ----------
@@ -399,7 +399,7 @@ async function sweepPage(name: string): Promise<void> {
   await drawHistory(hist, rows.map((r) => r.id), rows.some((r) => r.status === 'running'));
   reload = async () => {
     const now = await api(`/api/sweep/${encodeURIComponent(name)}`);
-    if (JSON.stringify(now.rows) !== JSON.stringify(rows)) await sweepPage(name);
+    if (JSON.stringify(now.rows) !== JSON.stringify(rows)) await route();
   };
 }
 

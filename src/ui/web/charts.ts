@@ -43,6 +43,8 @@ export function historyChart(el: HTMLElement, lines: Line[], title: string): voi
       width: width(el),
       height: 300,
       scales: { x: { time: false } },
+      // A sweep's 200 lines would bury the chart under their legend.
+      legend: { show: lines.length <= 12 },
       axes: [{ label: 'step' }, {}],
       series: [{ label: 'step' }, ...lines.map((l, i) => ({ label: l.label, stroke: color(i), spanGaps: true, points: { show: steps.length < 60 } }))],
     },
