@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, gitRun, showJson, tmpdir, until } from './helpers.js';
+import { makeRepo, gitRun, git, showJson, tmpdir, until } from './helpers.js';
 import { slurmAvailable, slurmCluster, type SlurmCluster } from './slurmd.js';
 
 /**
@@ -26,7 +26,8 @@ describe('Slurm scheduler calls for many runs (a real cluster on 127.0.0.1)', fu
     for (const name of ['scancel', 'squeue']) {
       const real = ['/usr/bin', '/usr/local/bin'].map((d) => path.join(d, name)).find((p) => existsSync(p));
       assert.ok(real, `${name} not found`);
-      writeFileSync(path.join(bin, name), `#!/bin/sh\nprintf '%s %s\\n' ${name} "$*" >> '${log}'\nexec ${real} "$@"\n`);
+      // CALLS_LOG (when set) takes one command's calls apart from its supervisors'.
+      writeFileSync(path.join(bin, name), `#!/bin/sh\nprintf '%s %s\\n' ${name} "$*" >> "\${CALLS_LOG:-${log}}"\nexec ${real} "$@"\n`);
       chmodSync(path.join(bin, name), 0o755);
     }
   });
@@ -42,7 +43,7 @@ describe('Slurm scheduler calls for many runs (a real cluster on 127.0.0.1)', fu
       '.runconfig': JSON.stringify({ hosts: { here: { type: 'slurm', remote_dir: dir } } }),
     });
   };
-  const run = (repo: string, args: string[]) => gitRun(args, { cwd: repo, env: { SLURM_CONF: slurm.conf, PATH: `${bin}:${process.env.PATH}` } });
+  const run = (repo: string, args: string[], env: NodeJS.ProcessEnv = {}) => gitRun(args, { cwd: repo, env: { SLURM_CONF: slurm.conf, PATH: `${bin}:${process.env.PATH}`, ...env } });
   const calls = (name: string) => readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith(`${name} `));
   /** Submit a sweep in the background; its group and children once every child is recorded with its job. */
   async function submitted(repo: string, n: number, extra: string[] = []): Promise<{ group: string; children: Array<{ id: string; job: string }> }> {
@@ -77,5 +78,34 @@ describe('Slurm scheduler calls for many runs (a real cluster on 127.0.0.1)', fu
     const made = calls('scancel').slice(before);
     assert.equal(made.length, 1, `scancel calls:\n${made.join('\n')}`);
     for (const { job } of children) assert.ok(made[0]!.split(' ').includes(job), `${job} in ${made[0]}`);
+  });
+
+  it('`git run status` over many Slurm runs of one host makes ONE squeue call, followed or not, and shows every queued one with its reason', async () => {
+    const n = 8;
+    const repo = sweepRepo('status', n, ['true']);
+    // --begin keeps every job pending for an hour, whatever the machine's speed: the test controls the state.
+    const { group, children } = await submitted(repo, n, ['--run-arg', 'sbatch=["--begin=now+3600"]']);
+    let k = 0;
+    /** One status, its own calls counted apart; it must make exactly one squeue call, whatever it shows. */
+    const status = async () => {
+      const own = path.join(path.dirname(log), `status-${k++}.log`);
+      writeFileSync(own, '');
+      const r = await run(repo, ['status'], { CALLS_LOG: own });
+      assert.equal(r.code, 0, r.stderr);
+      const made = readFileSync(own, 'utf8').split('\n').filter((l) => l.startsWith('squeue '));
+      assert.equal(made.length, 1, `squeue calls of one status over ${n} runs:\n${made.join('\n')}`);
+      return r.stdout;
+    };
+    const allQueued = (out: string) => children.every(({ id }) => out.split('\n').some((l) => l.startsWith(id.slice(0, 12)) && /\(queued: PENDING, BeginTime\)/.test(l)));
+    // Followed by their supervisor (alive): status only asks what each job is doing.
+    await until('status shows every child queued (BeginTime)', async () => allQueued(await status()), 60000);
+    // Nobody follows them any more: status also looks for their ends (the exit files), still with one squeue.
+    const sup = JSON.parse(git(repo, 'show', `refs/runs/${children[0]!.id}:state.json`)).handle.supervisor.pid as number;
+    process.kill(sup, 'SIGKILL');
+    await until('the supervisor is gone', () => { try { process.kill(sup, 0); return false; } catch { return true; } }, 60000);
+    await until('status (nobody following) shows every child queued (BeginTime)', async () => allQueued(await status()), 60000);
+    const c = await run(repo, ['cancel', group]);
+    assert.equal(c.code, 0, c.stderr);
+    for (const { id } of children) await until(`${id.slice(0, 12)} recorded`, async () => (await showJson(repo, id)).status === 'cancelled', 120000);
   });
 });

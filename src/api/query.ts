@@ -45,12 +45,28 @@ export function parseStatuses(s: string | undefined): Status[] | undefined {
 export async function listRuns(repo: Repo, opts: ListOptions = {}): Promise<RunView[]> {
   const ids = await selectRuns(repo, { ...(opts.status ? { status: opts.status } : {}), ...(opts.limit !== undefined ? { limit: opts.limit } : {}) });
   const views = await getRuns(repo, ids);
-  const out: RunView[] = [];
-  for (const v of views) {
-    let now = v;
-    if (!v.children && !isFinal(v.status) && (await refresh(repo, v).catch(() => false))) now = await complete(repo, await readRun(repo, v.id));
-    if (!opts.status || opts.status.includes(now.status)) out.push(now);
-  }
+  // Checked a few at a time: the looks at one remote host then go together (one scheduler call for all of a host's runs).
+  // Runs of this machine one after another, as before (a look is cheap, and an end recorded here writes git).
+  const check = async (v: RunView) => (!v.children && !isFinal(v.status) && (await refresh(repo, v).catch(() => false)) ? complete(repo, await readRun(repo, v.id)) : v);
+  const remote = (v: RunView) => !v.children && !isFinal(v.status) && !!v.state && !checksLocally(v.state.handle.executor);
+  const checked = await mapLimit(views, REFRESH_WIDTH, async (v) => (remote(v) ? check(v) : v));
+  for (const [i, v] of views.entries()) if (!remote(v)) checked[i] = await check(v);
+  return checked.filter((now) => !opts.status || opts.status.includes(now.status));
+}
+
+const REFRESH_WIDTH = 16;
+
+/** fn over items, at most `width` at once, results in order. */
+async function mapLimit<T, U>(items: T[], width: number, fn: (item: T) => Promise<U>): Promise<U[]> {
+  const out: U[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
   return out;
 }
 

@@ -21,7 +21,7 @@ import { resolvedInputs } from '../inputs.js';
 import { resourcesOf } from './resources.js';
 import { batchScript } from './script.js';
 import { phaseOf, stateWords } from './state.js';
-import { watcherFor, type JobEnd, type Watched } from './watch.js';
+import { ONE_SHOT_FRESH, watcherFor, type JobEnd, type Watched } from './watch.js';
 
 /** A Slurm run's handle, in its state commit: enough for any later process to find the job and check it is still ours. */
 export interface SlurmHandle extends RunHandle {
@@ -353,8 +353,8 @@ export async function liveSlurm(view: RunView): Promise<{ status: 'queued' | 'ru
   if (isFinal(view.status) || !view.state) return null;
   const shell = await shellFor(view);
   const w = watcherOf(view, shell);
-  await w.look(watchedOf(view));
-  const live = w.live(view.id);
+  // Just looked at (the status's own refresh of this run): that answer, not another round.
+  const live = w.recentLive(view.id, ONE_SHOT_FRESH) ?? ((await w.look(watchedOf(view))), w.live(view.id));
   if (!live) return null;
   return { status: live.phase === 'queued' ? 'queued' : 'running', reason: live.reason, state: live.state };
 }

@@ -66,12 +66,20 @@ interface Entry {
   cancelSeen: boolean;
   /** When a one-off look last asked (an entry nobody waits for is dropped a minute later). */
   lastLook: number;
+  /** When a round last read Slurm's word on it (a fresh or cached answer), or null. */
+  seenAt: number | null;
 }
 
 const EXIT_MIN = 500;
 const EXIT_MAX = 5000;
 const SQUEUE_MIN = 1000;
 const SQUEUE_MAX = 30_000;
+/**
+ * How long squeue's answer serves one-off looks (`status`, `show`, `wait`'s
+ * once-a-second look) when no run is followed here: one `git run status`
+ * over many runs is then one squeue per host, not one per backoff interval.
+ */
+export const ONE_SHOT_FRESH = 10_000;
 /** Scripts longer than this go on standard input (one argument may not exceed 128 KiB). */
 const ARG_LIMIT = 100_000;
 /** Shell steps that fail in a row before the watched runs are given up (they stay running, for a later process). */
@@ -90,6 +98,7 @@ export class HostWatcher {
   private squeueCache: { at: number; jobs: Map<string, JobInfo> } | null = null;
   private accounting: boolean | null = null;
   private failures = 0;
+  /** Looks waiting for the next round to start (a round already under way may not include their run). */
   private roundWaiters: Array<() => void> = [];
   /** Ends seen in this process, by run id (a later look gets the same answer). */
   private finished = new Map<string, JobEnd>();
@@ -134,6 +143,12 @@ export class HostWatcher {
     return null;
   }
 
+  /** The live state of a run seen in a round within `ms` (a status that just looked at it), or null: look again. */
+  recentLive(id: string, ms: number): LiveJob | null {
+    const e = this.entries.get(id);
+    return e?.live && e.seenAt !== null && Date.now() - e.seenAt < ms ? e.live : null;
+  }
+
   /** Ask Slurm now (a cancel was just sent). */
   kick(): void {
     this.nextSqueue = 0;
@@ -149,7 +164,7 @@ export class HostWatcher {
   private entryFor(w: Watched): Entry {
     let e = this.entries.get(w.id);
     if (!e) {
-      e = { w, keep: false, resolve: [], reject: [], live: null, slurmEnd: null, missing: 0, judged: null, cancelSeen: false, lastLook: Date.now() };
+      e = { w, keep: false, resolve: [], reject: [], live: null, slurmEnd: null, missing: 0, judged: null, cancelSeen: false, lastLook: Date.now(), seenAt: null };
       this.entries.set(w.id, e);
     }
     return e;
@@ -158,7 +173,11 @@ export class HostWatcher {
   private start(): void {
     if (this.running) return;
     this.running = true;
-    void this.loop().finally(() => (this.running = false));
+    void this.loop().finally(() => {
+      this.running = false;
+      // A look asked for as the loop was ending gets its round.
+      if (this.roundWaiters.length) this.start();
+    });
   }
 
   private end(e: Entry, end: JobEnd): void {
@@ -168,7 +187,12 @@ export class HostWatcher {
   }
 
   private async loop(): Promise<void> {
+    // Looks asked for together (a status over many runs) join the first round.
+    await new Promise((r) => setImmediate(r));
     while (this.entries.size) {
+      // The looks this round answers: those asked for before it started (a later one's run may not be in it).
+      const waiters = this.roundWaiters;
+      this.roundWaiters = [];
       try {
         await this.round();
         this.failures = 0;
@@ -179,11 +203,10 @@ export class HostWatcher {
           this.entries.clear();
         }
       }
-      const waiters = this.roundWaiters;
-      this.roundWaiters = [];
       for (const w of waiters) w();
-      if (![...this.entries.values()].some((e) => e.keep)) break;
-      const wait = Math.max(0, Math.min(this.exitWait, this.nextSqueue - Date.now()));
+      if (!this.roundWaiters.length && ![...this.entries.values()].some((e) => e.keep)) break;
+      // A look asked for during the round gets the next one at once.
+      const wait = this.roundWaiters.length ? 0 : Math.max(0, Math.min(this.exitWait, this.nextSqueue - Date.now()));
       await new Promise<void>((r) => {
         this.wake = r;
         this.timer = setTimeout(r, wait);
@@ -265,8 +288,10 @@ export class HostWatcher {
       }
     }
     const rest = list.filter((e) => this.entries.has(e.w.id));
-    const due = Date.now() >= this.nextSqueue;
-    if (rest.length && (needSlurm || due || rest.some((e) => !e.keep && !this.squeueCache))) {
+    // Followed runs ask at the backoff's pace; one-off looks alone take an answer up to ONE_SHOT_FRESH old.
+    const following = rest.some((e) => e.keep);
+    const due = following ? Date.now() >= this.nextSqueue : !this.squeueCache || Date.now() - this.squeueCache.at >= ONE_SHOT_FRESH;
+    if (rest.length && (needSlurm || due || !following)) {
       const cached = !needSlurm && !due && this.squeueCache ? this.squeueCache.jobs : null;
       const jobs = cached ?? (await this.squeue());
       if (!cached) {
@@ -287,6 +312,7 @@ export class HostWatcher {
             continue;
           }
           e.missing = 0;
+          e.seenAt = Date.now();
           const phase = phaseOf(info.state);
           e.live = { phase, state: info.state, reason: info.reason };
           if (phase === 'completed' || phase === 'failed' || phase === 'cancelled') e.slurmEnd = info;
@@ -308,7 +334,9 @@ export class HostWatcher {
           }
         }
         // Ended by Slurm's word, or unknown to it: the job may have ended between the two looks; read its files again.
-        const settle = rest.filter((e) => e.slurmEnd || e.missing >= 2);
+        // A job cancelled through git-run that a fresh answer no longer lists is over (a pending array task
+        // scancel'led leaves no line): one answer suffices, so a one-off look (`show`, `status`) records it too.
+        const settle = rest.filter((e) => e.slurmEnd || e.missing >= 2 || (e.missing >= 1 && files.get(e.w.id)?.cancel));
         if (settle.length) {
           const again = await this.readFiles(settle);
           for (const e of settle) {
