@@ -142,20 +142,36 @@ describe('--where expressions', () => {
   describe('compiled SQL', () => {
     it('a comparison on a param is an EXISTS keyed by the run, with every value a parameter', () => {
       assert.deepEqual(compileWhere('params.lr > 0.1', CTX), {
-        sql: 'EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ? AND p.num > ?)',
+        sql: 'EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ? AND +p.num > ?)',
         args: ['lr', 0.1],
+        drivers: [{ sql: 'SELECT p.run AS run FROM params p WHERE p.name = ? AND p.num > ?', args: ['lr', 0.1] }],
       });
       assert.deepEqual(compileWhere("params.opt = 'adam'", CTX), {
-        sql: 'EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ? AND p.text = ?)',
+        sql: 'EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ? AND +p.text = ?)',
         args: ['opt', 'adam'],
+        drivers: [{ sql: 'SELECT p.run AS run FROM params p WHERE p.name = ? AND p.text = ?', args: ['opt', 'adam'] }],
       });
       assert.deepEqual(compileWhere('metrics.val.loss <= 1e-3', CTX), {
-        sql: 'EXISTS (SELECT 1 FROM metrics m WHERE m.run = r.id AND m.name = ? AND m.num <= ?)',
+        sql: 'EXISTS (SELECT 1 FROM metrics m WHERE m.run = r.id AND m.name = ? AND +m.num <= ?)',
         args: ['val.loss', 0.001],
+        drivers: [{ sql: 'SELECT m.run AS run FROM metrics m WHERE m.name = ? AND m.num <= ?', args: ['val.loss', 0.001] }],
       });
-      assert.deepEqual(compileWhere('status = failed', CTX), { sql: 'r.status = ?', args: ['failed'] });
-      assert.deepEqual(compileWhere('tags contains best', CTX), { sql: 'EXISTS (SELECT 1 FROM tags t WHERE t.run = r.id AND t.tag = ?)', args: ['best'] });
-      assert.deepEqual(compileWhere('name = x', CTX), { sql: '(r.name IS NOT NULL AND r.name = ?)', args: ['x'] });
+      assert.deepEqual(compileWhere('status = failed', CTX), { sql: 'r.status = ?', args: ['failed'], drivers: [{ sql: 'SELECT s.id AS run FROM runs s WHERE s.status IN (?)', args: ['failed'] }] });
+      assert.deepEqual(compileWhere('tags contains best', CTX), {
+        sql: 'EXISTS (SELECT 1 FROM tags t WHERE t.run = r.id AND t.tag = ?)',
+        args: ['best'],
+        drivers: [{ sql: 'SELECT t.run AS run FROM tags t WHERE t.tag IN (?)', args: ['best'] }],
+      });
+      // No driver where the condition holds for runs without such a row (!=, not, a negated list) or has no index.
+      for (const e of ['params.lr != 1', 'not params.lr > 1', 'params.lr not in (1, 2)', 'metrics.acc != 1', 'tags != best', 'name = x', 'params.lr > 1 or name = x']) {
+        assert.deepEqual(compileWhere(e, CTX).drivers, [], e);
+      }
+      // and: any side's; or: the union of both sides'.
+      assert.equal(compileWhere('params.lr > 1 and name = x and metrics.acc > 0.5', CTX).drivers.length, 2);
+      assert.deepEqual(compileWhere('params.lr > 1 or tags = best', CTX).drivers, [
+        { sql: 'SELECT run FROM (SELECT p.run AS run FROM params p WHERE p.name = ? AND p.num > ?) UNION SELECT run FROM (SELECT t.run AS run FROM tags t WHERE t.tag IN (?))', args: ['lr', 1, 'best'] },
+      ]);
+      assert.deepEqual(compileWhere('name = x', CTX), { sql: '(r.name IS NOT NULL AND r.name = ?)', args: ['x'], drivers: [] });
     });
 
     it('precedence: not binds tighter than and, and tighter than or', () => {
@@ -403,7 +419,7 @@ describe('--where expressions', () => {
       const plan = (db.prepare(`EXPLAIN QUERY PLAN SELECT id FROM runs r WHERE ${sql} ORDER BY created_at DESC LIMIT 50`).all(...args) as Array<{ detail: string }>).map((r) => r.detail);
       for (const t of ['p', 'm', 't']) assert.ok(plan.some((d) => new RegExp(`^SEARCH ${t} (EXISTS )?USING PRIMARY KEY \\(run=\\? AND`).test(d)), plan.join('\n'));
       // Runs are walked in created_at order, so LIMIT stops early.
-      assert.ok(plan.includes('SCAN r USING INDEX runs_created'), plan.join('\n'));
+      assert.ok(plan.includes('SCAN r USING COVERING INDEX runs_created'), plan.join('\n'));
       assert.ok(!plan.some((d) => /SCAN (p|m|t)\b/.test(d)), plan.join('\n'));
       assert.ok(!plan.some((d) => /TEMP B-TREE/.test(d)), plan.join('\n'));
     });

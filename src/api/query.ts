@@ -140,6 +140,8 @@ export interface RunQuery {
 }
 
 type Index = import('../index/db.js').RunIndex;
+type Condition = import('../index/db.js').Condition;
+type SelectStep = import('../index/db.js').SelectStep;
 
 /** The index, synced, with every local run on this host checked for liveness first. `onProgress`: runs read so far of a long (re)build. */
 export async function openIndex(repo: Repo, onProgress?: (done: number, total: number) => void): Promise<Index> {
@@ -164,14 +166,20 @@ export async function openIndex(repo: Repo, onProgress?: (done: number, total: n
 }
 
 /** Ids of the runs a query selects, newest first. */
-export async function selectRuns(repo: Repo, q: RunQuery, index?: Index): Promise<string[]> {
+export async function selectRuns(repo: Repo, q: RunQuery, index?: Index, opts: { explain?: SelectStep[]; tuning?: { probe?: number; window?: number } } = {}): Promise<string[]> {
   const own = !index;
   const idx = index ?? (await openIndex(repo));
   try {
-    const conditions: Array<{ sql: string; args: Array<string | number> }> = [];
+    const conditions: Condition[] = [];
     const any = (sqls: string[], args: Array<string | number>) => conditions.push({ sql: sqls.join(' OR '), args });
     if (q.where) conditions.push(compileWhere(q.where, { ...idx.names() }));
-    if (q.status?.length) any(q.status.map(() => 'r.status = ?'), q.status);
+    // (+column in an EXISTS: see row() in src/query/where.ts.)
+    // Each option's condition comes with its driver (a superset of its runs, from an index: see RunIndex.select).
+    const drive = (sql: string, args: Array<string | number>) => (conditions[conditions.length - 1]!.drivers = [{ sql, args }]);
+    if (q.status?.length) {
+      any(q.status.map(() => 'r.status = ?'), q.status);
+      drive(`SELECT s.id AS run FROM runs s WHERE s.status IN (${q.status.map(() => '?').join(', ')})`, q.status);
+    }
     if (q.since) conditions.push({ sql: 'r.created_at >= ?', args: [dateOption('--since', q.since)] });
     if (q.until) conditions.push({ sql: 'r.created_at <= ?', args: [dateOption('--until', q.until)] });
     if (q.author?.length) any(q.author.map(() => 'r.creator REGEXP ?'), q.author.map((a) => regexOption('--author', a)));
@@ -179,21 +187,33 @@ export async function selectRuns(repo: Repo, q: RunQuery, index?: Index): Promis
       const res = q.grep.map((g) => regexOption('--grep', g));
       any(res.map(() => '(r.name REGEXP ? OR r.notes REGEXP ?)'), res.flatMap((g) => [g, g]));
     }
-    if (q.tags?.length) any(q.tags.map(() => 'EXISTS (SELECT 1 FROM tags t WHERE t.run = r.id AND t.tag = ?)'), q.tags);
+    if (q.tags?.length) {
+      any(q.tags.map(() => 'EXISTS (SELECT 1 FROM tags t WHERE t.run = r.id AND t.tag = ?)'), q.tags);
+      drive(`SELECT t.run AS run FROM tags t WHERE t.tag IN (${q.tags.map(() => '?').join(', ')})`, q.tags);
+    }
     if (q.hosts?.length) any(q.hosts.map(() => 'r.host = ?'), q.hosts);
     for (const [name, value] of q.params ?? []) {
       const n = value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : null;
       conditions.push(
         n === null
-          ? { sql: 'EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ? AND p.text = ?)', args: [name, value] }
-          : { sql: 'EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ? AND (p.num = ? OR p.text = ?))', args: [name, n, value] },
+          ? {
+              sql: 'EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ? AND +p.text = ?)',
+              args: [name, value],
+              drivers: [{ sql: 'SELECT p.run AS run FROM params p WHERE p.name = ? AND p.text = ?', args: [name, value] }],
+            }
+          : {
+              sql: 'EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ? AND (+p.num = ? OR +p.text = ?))',
+              args: [name, n, value],
+              // Each half from its own index (an OR in one SELECT would read the name's every row).
+              drivers: [{ sql: 'SELECT p.run AS run FROM params p WHERE p.name = ? AND p.num = ? UNION SELECT p.run AS run FROM params p WHERE p.name = ? AND p.text = ?', args: [name, n, name, value] }],
+            },
       );
     }
     if (q.parent) conditions.push({ sql: 'r.parent = ?', args: [await resolveRun(repo, q.parent)] });
     if (q.children === false) conditions.push({ sql: 'r.parent IS NULL', args: [] });
     let commits: string[] | undefined;
     if (q.revisions?.length || q.paths?.length || q.dashDash) commits = await revList(repo, q.revisions ?? [], q.paths ?? [], !!q.dashDash);
-    return idx.select({ conditions, ...(commits ? { commits } : {}), ...(q.limit !== undefined ? { limit: q.limit } : {}) });
+    return idx.select({ conditions, ...(commits ? { commits } : {}), ...(q.limit !== undefined ? { limit: q.limit } : {}), ...(opts.explain ? { explain: opts.explain } : {}), ...(opts.tuning ? { tuning: opts.tuning } : {}) });
   } finally {
     if (own) idx.close();
   }

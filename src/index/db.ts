@@ -32,7 +32,7 @@ import { foldMetadata, groupStatus, type GroupChild, type RunResult, type RunSpe
 import { parseMetrics, METRICS_FILE } from '../core/metrics.js';
 import { canonicalJson } from '../core/record.js';
 
-const SCHEMA_VERSION = 8;
+const SCHEMA_VERSION = 9;
 
 /** The tables and indexes (exported for the query-plan tests). */
 export const SCHEMA = `
@@ -51,7 +51,8 @@ export const SCHEMA = `
   );
   CREATE INDEX runs_key ON runs(key);
   CREATE INDEX runs_portable_key ON runs(portable_key);
-  CREATE INDEX runs_created ON runs(created_at);
+  -- (created_at, id): the order every listing is in, walked without touching the rows (issue 16)
+  CREATE INDEX runs_created ON runs(created_at, id);
   CREATE INDEX runs_parent ON runs(parent);
   CREATE INDEX runs_commit ON runs(source_commit);
   CREATE INDEX runs_status ON runs(status);
@@ -60,6 +61,12 @@ export const SCHEMA = `
   CREATE TABLE params (run TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL, num REAL, PRIMARY KEY (run, name)) WITHOUT ROWID;
   CREATE TABLE metrics (run TEXT NOT NULL, name TEXT NOT NULL, num REAL NOT NULL, PRIMARY KEY (run, name)) WITHOUT ROWID;
   CREATE TABLE tags (run TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (run, tag)) WITHOUT ROWID;
+  -- ---- Query drivers (issue 16): a selective --where starts from the runs that have such a value ----
+  CREATE INDEX params_num ON params(name, num, run);
+  CREATE INDEX params_text ON params(name, text, run);
+  CREATE INDEX metrics_num ON metrics(name, num, run);
+  CREATE INDEX tags_tag ON tags(tag, run);
+  -- ---- end of the query drivers ----
   CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
   -- every param and metric name ever indexed (a DISTINCT over 500,000 rows took 120 ms on each query)
   CREATE TABLE names (kind TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (kind, name)) WITHOUT ROWID;
@@ -98,6 +105,8 @@ export interface IndexedRun {
 export interface Condition {
   sql: string;
   args: Array<string | number>;
+  /** Supersets of the runs it holds for, each a `SELECT ... AS run` with its arguments (see select). */
+  drivers?: Array<{ sql: string; args: Array<string | number> }>;
 }
 
 export interface IndexQuery {
@@ -105,7 +114,24 @@ export interface IndexQuery {
   /** Only runs whose source commit is one of these (a revision range's commits). */
   commits?: string[];
   limit?: number;
+  /** When given, each statement select ran is added to it, with its query plan and the rows it gave (benchmarks, tests). */
+  explain?: SelectStep[];
+  /** Thresholds (tests exercise every path with small ones). */
+  tuning?: { probe?: number; window?: number };
 }
+
+/** One statement of a selection: why it ran, SQLite's plan for it, the rows it gave. */
+export interface SelectStep {
+  step: 'probe' | 'driven' | 'window' | 'ordered';
+  sql: string;
+  plan: string[];
+  rows: number;
+}
+
+/** A driver with fewer runs than this drives the query at once (counting stops here: a probe reads at most this many index entries). */
+const PROBE = 2000;
+/** With no driver that small, the newest this many runs are tried first (a dense filter finds its page there). */
+const WINDOW = 5000;
 
 /**
  * One input link: the consuming run, where it placed the input, the content id, where it came from, and the
@@ -764,7 +790,18 @@ export class RunIndex {
     });
   }
 
-  /** Ids of the runs that pass every condition, newest first. */
+  /**
+   * Ids of the runs that pass every condition, newest first.
+   *
+   * Walking runs newest first and testing each stops early when matches are
+   * common, but reads every run when there are none (100,000 EXISTS lookups).
+   * So the conditions' drivers (supersets from the (name, value) indexes) are
+   * counted first, each up to PROBE entries: one with fewer drives the query
+   * (its runs, tested and sorted). Otherwise, with a limit, the newest WINDOW
+   * runs are tried (a dense filter fills its page there); when that falls
+   * short, the intersection of the drivers drives it, or without drivers, the
+   * walk goes on. Every path applies every condition, in the same order.
+   */
   select(q: IndexQuery): string[] {
     return this.guard(() => {
       const where = q.conditions.map((c) => `(${c.sql})`);
@@ -778,8 +815,52 @@ export class RunIndex {
         })();
         where.push('r.source_commit IN (SELECT c FROM selected_commits)');
       }
-      const sql = `SELECT r.id FROM runs r${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY r.created_at DESC, r.id DESC${q.limit !== undefined ? ' LIMIT ?' : ''}`;
-      return (this.db.prepare(sql).pluck().all(...args, ...(q.limit !== undefined ? [q.limit] : [])) as string[]);
+      const limit = q.limit !== undefined ? ' LIMIT ?' : '';
+      const limitArgs = q.limit !== undefined ? [q.limit] : [];
+      const order = ' ORDER BY r.created_at DESC, r.id DESC';
+      const run = (step: SelectStep['step'], sql: string, a: Array<string | number>): string[] => {
+        const st = this.db.prepare(sql);
+        const out = (step === 'probe' ? [st.pluck().get(...a) as number] : (st.pluck().all(...a) as string[]));
+        if (q.explain) {
+          const plan = (this.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...a) as Array<{ detail: string }>).map((r) => r.detail);
+          q.explain.push({ step, sql, plan, rows: step === 'probe' ? (out[0] as unknown as number) : out.length });
+        }
+        return out as string[];
+      };
+      const ordered = (extra: string[], extraArgs: Array<string | number>) => {
+        const all = [...extra, ...where];
+        return run(extra.length ? 'window' : 'ordered', `SELECT r.id FROM runs r${all.length ? ` WHERE ${all.join(' AND ')}` : ''}${order}${limit}`, [...extraArgs, ...args, ...limitArgs]);
+      };
+      // CROSS JOIN: SQLite keeps the driver as the outer loop.
+      const driven = (d: { sql: string; args: Array<string | number> }) =>
+        run('driven', `SELECT r.id FROM (SELECT DISTINCT run FROM (${d.sql})) AS c CROSS JOIN runs r ON r.id = c.run${where.length ? ` WHERE ${where.join(' AND ')}` : ''}${order}${limit}`, [...d.args, ...args, ...limitArgs]);
+
+      const probeMax = q.tuning?.probe ?? PROBE;
+      const window = q.tuning?.window ?? WINDOW;
+      const drivers: Array<{ sql: string; args: Array<string | number>; count: number }> = [];
+      for (const d of q.conditions.flatMap((c) => c.drivers ?? [])) {
+        let count: number;
+        try {
+          count = run('probe', `SELECT count(*) FROM (SELECT 1 FROM (${d.sql}) LIMIT ?)`, [...d.args, probeMax])[0] as unknown as number;
+        } catch (e) {
+          // A driver SQLite will not take (too deep, too many terms): the query is answered without it.
+          if (isDamage(e) || isBusy(e)) throw e;
+          continue;
+        }
+        drivers.push({ ...d, count });
+        if (count === 0) break;
+      }
+      drivers.sort((a, b) => a.count - b.count);
+      if (drivers.length && drivers[0]!.count < probeMax) return driven(drivers[0]!);
+      if (q.limit !== undefined && drivers.length) {
+        // The creation time of the window's oldest run: every run newer than it is in the window.
+        const edge = this.db.prepare('SELECT created_at FROM runs ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?').pluck().get(window - 1) as string | undefined;
+        if (edge === undefined) return ordered([], []);
+        const first = ordered(['r.created_at >= ?'], [edge]);
+        if (first.length >= q.limit) return first;
+      }
+      if (!drivers.length) return ordered([], []);
+      return driven(drivers.length === 1 ? drivers[0]! : { sql: drivers.map((d) => `SELECT run FROM (${d.sql})`).join(' INTERSECT '), args: drivers.flatMap((d) => d.args) });
     });
   }
 

@@ -23,6 +23,13 @@
  * Params and metrics are tested with correlated EXISTS subqueries keyed by
  * (r.id, name), which the tables' primary keys answer directly: the planner
  * can walk runs in created_at order and stop at the LIMIT.
+ *
+ * A condition that can only hold for a run with certain rows (a param or
+ * metric in a range, a tag, a status) also yields a driver: the same test as
+ * a `SELECT ... AS run` over its table's (name, value) index, a superset of
+ * the runs the condition holds for. The index starts from the smallest driver
+ * when the filter is selective, instead of walking 100,000 runs in time order
+ * to find none (src/index/db.ts select).
  */
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { closest } from '../core/definition.js';
@@ -41,6 +48,19 @@ export interface WhereContext {
 export interface CompiledWhere {
   sql: string;
   args: Array<string | number>;
+  /** Alternative supersets of the matching runs (each a `SELECT ... AS run`): any one of them may drive the query. */
+  drivers: Array<{ sql: string; args: Array<string | number> }>;
+}
+
+type Driver = CompiledWhere['drivers'][number];
+
+/** Collects `?` arguments in the order their placeholders are written. */
+class Args {
+  readonly list: Array<string | number> = [];
+  ph(...values: Array<string | number>): string {
+    this.list.push(...values);
+    return values.map(() => '?').join(', ');
+  }
 }
 
 type FieldType = 'text' | 'hex' | 'status' | 'kind' | 'int' | 'duration' | 'time' | 'tags' | 'upstream' | 'downstream' | 'input';
@@ -372,8 +392,33 @@ function describe(type: FieldType | 'param' | 'metric'): string {
 
 class Compiler {
   readonly args: Array<string | number> = [];
+  /** Each condition's driver, when it has one (see the top of the file). */
+  private readonly driverOf = new Map<Node, Driver>();
 
   constructor(private readonly now: Date | undefined) {}
+
+  /**
+   * Supersets of the runs a node holds for, as alternatives: any child's of an
+   * `and`; for an `or`, the union of one of each child's (none when a child
+   * has none); none under a `not` (its runs are the complement).
+   */
+  drivers(n: Node): Driver[] {
+    switch (n.kind) {
+      case 'cond': {
+        const d = this.driverOf.get(n);
+        return d ? [d] : [];
+      }
+      case 'not':
+        return [];
+      case 'and':
+        return n.items.flatMap((i) => this.drivers(i));
+      case 'or': {
+        const each = n.items.map((i) => this.drivers(i)[0]);
+        if (each.some((d) => !d)) return [];
+        return [{ sql: each.map((d) => `SELECT run FROM (${d!.sql})`).join(' UNION '), args: each.flatMap((d) => d!.args) }];
+      }
+    }
+  }
 
   node(n: Node): string {
     switch (n.kind) {
@@ -418,6 +463,10 @@ class Compiler {
           }
           return x;
         });
+        if (c.type === 'status' && (n.op === '=' || n.op === 'in')) {
+          const a = new Args();
+          this.driverOf.set(n, { sql: `SELECT s.id AS run FROM runs s WHERE s.status IN (${a.ph(...vals)})`, args: a.list });
+        }
         return this.column(c, n.op, vals);
       }
       case 'int':
@@ -496,7 +545,12 @@ class Compiler {
     const vals = n.values.map((v) => v.text);
     const has = (vs: string[]) =>
       `EXISTS (SELECT 1 FROM tags t WHERE t.run = r.id AND ${vs.length === 1 ? `t.tag = ${this.ph(vs[0]!)}` : `t.tag IN (${this.ph(...vs)})`})`;
-    return n.op === '=' || n.op === 'in' || n.op === 'contains' ? has(vals) : `NOT ${has(vals)}`;
+    if (n.op === '=' || n.op === 'in' || n.op === 'contains') {
+      const a = new Args();
+      this.driverOf.set(n, { sql: `SELECT t.run AS run FROM tags t WHERE t.tag IN (${a.ph(...vals)})`, args: a.list });
+      return has(vals);
+    }
+    return `NOT ${has(vals)}`;
   }
 
   /**
@@ -531,38 +585,57 @@ class Compiler {
     return n.op === '=' || n.op === 'in' ? has : `NOT ${has}`;
   }
 
+  /**
+   * A test on one row of params (p) or metrics (m) named `name`, as an EXISTS
+   * for the run r and, when the test can only hold for certain rows, as the
+   * condition's driver (the same test, over the table's (name, value) index).
+   */
+  private row(n: Extract<Node, { kind: 'cond' }>, table: 'params' | 'metrics', name: string, pred: (a: Args, c: (column: 'num' | 'text') => string) => string, drives: boolean): string {
+    const t = table === 'params' ? 'p' : 'm';
+    const a = new Args();
+    // The EXISTS writes the value as +column (the same value, no index term): the primary key (run, name)
+    // answers it, never a scan of the name's range in the (name, value) index the driver uses.
+    const sql = `EXISTS (SELECT 1 FROM ${table} ${t} WHERE ${t}.run = r.id AND ${t}.name = ${a.ph(name)} AND ${pred(a, (c) => `+${t}.${c}`)})`;
+    this.args.push(...a.list);
+    if (drives) {
+      const d = new Args();
+      this.driverOf.set(n, { sql: `SELECT ${t}.run AS run FROM ${table} ${t} WHERE ${t}.name = ${d.ph(name)} AND ${pred(d, (c) => `${t}.${c}`)}`, args: d.list });
+    }
+    return sql;
+  }
+
   private param(name: string, n: Extract<Node, { kind: 'cond' }>): string {
-    const head = `EXISTS (SELECT 1 FROM params p WHERE p.run = r.id AND p.name = ${this.ph(name)} AND `;
     const { op, values } = n;
     for (const v of values) if (v.kind === 'raw' && op !== 'contains' && op !== 'not contains') throw badNumber(v);
     if (op === 'contains' || op === 'not contains') {
-      return `${head}instr(p.text, ${this.ph(values[0]!.text)}) ${op === 'contains' ? '> 0' : '= 0'})`;
+      return this.row(n, 'params', name, (a, c) => `instr(${c('text')}, ${a.ph(values[0]!.text)}) ${op === 'contains' ? '> 0' : '= 0'}`, op === 'contains');
     }
     // Numbers compare with num (0.10 = 0.1, 9 < 10), anything else with the text.
     if (op === 'in' || op === 'not in') {
       const nums = values.filter((v) => v.kind === 'number').map((v) => this.number(v, '', ''));
       const texts = values.filter((v) => v.kind !== 'number').map((v) => v.text);
-      const parts: string[] = [];
-      if (nums.length) parts.push(`p.num IN (${this.ph(...nums)})`);
-      if (texts.length) parts.push(`p.text IN (${this.ph(...texts)})`);
-      const pos = parts.length === 1 ? parts[0]! : `(${parts.join(' OR ')})`;
-      // p.num is NULL for a text value: IFNULL makes 'not in' true there, as != is.
-      return `${head}${op === 'in' ? pos : `NOT IFNULL(${pos}, 0)`})`;
+      return this.row(n, 'params', name, (a, c) => {
+        const parts: string[] = [];
+        if (nums.length) parts.push(`${c('num')} IN (${a.ph(...nums)})`);
+        if (texts.length) parts.push(`${c('text')} IN (${a.ph(...texts)})`);
+        const pos = parts.length === 1 ? parts[0]! : `(${parts.join(' OR ')})`;
+        // num is NULL for a text value: IFNULL makes 'not in' true there, as != is.
+        return op === 'in' ? pos : `NOT IFNULL(${pos}, 0)`;
+      }, op === 'in');
     }
     const v = values[0]!;
     if (v.kind === 'number') {
       const x = this.number(v, '', '');
-      // IS NOT: a text value ('adam') is != 1, where p.num != 1 would be NULL.
-      return `${head}p.num ${op === '!=' ? 'IS NOT' : op} ${this.ph(x)})`;
+      // IS NOT: a text value ('adam') is != 1, where num != 1 would be NULL.
+      return this.row(n, 'params', name, (a, c) => `${c('num')} ${op === '!=' ? 'IS NOT' : op} ${a.ph(x)}`, op !== '!=');
     }
-    return `${head}p.text ${op} ${this.ph(v.text)})`;
+    return this.row(n, 'params', name, (a, c) => `${c('text')} ${op} ${a.ph(v.text)}`, op !== '!=');
   }
 
   private metric(name: string, n: Extract<Node, { kind: 'cond' }>): string {
     const nums = n.values.map((v) => this.number(v, `metrics.${quoteName(name)}`, 'a number such as 0.9 or 1e-3'));
-    const head = `EXISTS (SELECT 1 FROM metrics m WHERE m.run = r.id AND m.name = ${this.ph(name)} AND `;
-    if (n.op === 'in' || n.op === 'not in') return `${head}m.num ${n.op === 'in' ? 'IN' : 'NOT IN'} (${this.ph(...nums)}))`;
-    return `${head}m.num ${n.op} ${this.ph(nums[0]!)})`;
+    if (n.op === 'in' || n.op === 'not in') return this.row(n, 'metrics', name, (a, c) => `${c('num')} ${n.op === 'in' ? 'IN' : 'NOT IN'} (${a.ph(...nums)})`, n.op === 'in');
+    return this.row(n, 'metrics', name, (a, c) => `${c('num')} ${n.op} ${a.ph(nums[0]!)}`, n.op !== '!=');
   }
 }
 
@@ -593,7 +666,9 @@ export function compileWhere(text: string, ctx: WhereContext): CompiledWhere {
     const c = new Compiler(ctx.now);
     const sql = c.node(node);
     if (c.args.length > MAX_ARGS) throw new WhereError(ErrorCode.BadExpression, `more than ${MAX_ARGS} values`, 0, 'split the query');
-    return { sql, args: c.args };
+    // A driver repeats its condition's values: past the limit, the query is answered without one.
+    const drivers = c.drivers(node).filter((d) => d.args.length <= MAX_ARGS);
+    return { sql, args: c.args, drivers };
   } catch (e) {
     if (e instanceof WhereError) fail(text, e, e.code);
     if (e instanceof LexError) fail(text, e, ErrorCode.BadExpression);
