@@ -4,7 +4,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, 
 import { startSshd, sshdAvailable, type Sshd } from './sshd.js';
 import path from 'node:path';
 import { repoAt, pushLfsObjects } from 'git-run';
-import { git, gitRun, makeRepo, ok, refState, runIds, tmpdir, writeFiles, nodeCmd } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { ENV, git, gitRun, makeRepo, ok, refState, runIds, tmpdir, writeFiles, nodeCmd } from './helpers.js';
 
 /** Bytes a run writes (the same function in the test and in the run): incompressible enough, deterministic. */
 const BYTES = `(n)=>{const b=Buffer.alloc(n);for(let i=0;i+4<=n;i+=4)b.writeUInt32LE((i*2654435761)>>>0,i);return b}`;
@@ -231,5 +232,59 @@ describe('big outputs of a run on an ssh host (a real sshd on 127.0.0.1)', funct
     } finally {
       rmSync(remoteDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('rm and gc free Git LFS content no ref reaches any more (issue 14)', function () {
+  this.timeout(300000);
+
+  it('the content of deleted runs goes; content another run, a branch or the index still reaches stays; every remaining run reads', async () => {
+    const repo = makeRepo('lfs-free', { '.runconfig': JSON.stringify({ large_output: '4KiB' }), 'train.sh': 'true\n' });
+    const made = async (args: string[]): Promise<string> => {
+      const before = new Set(runIds(repo));
+      await ok(['-q', '--', ...args], { cwd: repo });
+      const id = runIds(repo).filter((x) => !before.has(x));
+      assert.equal(id.length, 1);
+      return id[0]!;
+    };
+    // Two runs with the same content under different paths (one LFS object), and four with content of their own.
+    const sizes = { shared: 8192, own: 8196, branch: 8200, staged: 8204, last: 8208 };
+    const a = await made(writes('a.bin', sizes.shared));
+    const b = await made(writes('copy/a.bin', sizes.shared));
+    const c = await made(writes('c.bin', sizes.own));
+    const d = await made(writes('d.bin', sizes.branch));
+    const e = await made(writes('e.bin', sizes.staged));
+    const oid = (n: number) => sha256(bytes(n));
+    for (const n of Object.values(sizes).slice(0, 4)) assert.ok(existsSync(lfsObject(repo, oid(n))), `content of ${n} bytes in the store`);
+    // A branch holds a pointer to d's content; the user's index has e's staged (not committed).
+    const gitWith = (input: string, ...args: string[]) => execFileSync('git', args, { cwd: repo, env: ENV, input, encoding: 'utf8' }).trim();
+    const pointer = (n: number) => gitWith(`version https://git-lfs.github.com/spec/v1\noid sha256:${oid(n)}\nsize ${n}\n`, 'hash-object', '-w', '--stdin');
+    const tree = gitWith(`100644 blob ${pointer(sizes.branch)}\td.bin\n`, 'mktree');
+    git(repo, 'update-ref', 'refs/heads/keep', git(repo, 'commit-tree', tree, '-m', 'a pointer on a branch'));
+    git(repo, 'update-index', '--add', '--cacheinfo', `100644,${pointer(sizes.staged)},e.bin`);
+    const staged = git(repo, 'ls-files', '--stage');
+
+    const r = await ok(['rm', a, c, d, e], { cwd: repo });
+    assert.match(r.stdout, /^Git LFS objects: 1 removed, 8\.0 KiB freed$/m, r.stdout);
+    assert.equal(existsSync(lfsObject(repo, oid(sizes.own))), false, 'content only the deleted run had is gone');
+    assert.ok(existsSync(lfsObject(repo, oid(sizes.shared))), 'content a remaining run has stays');
+    assert.ok(existsSync(lfsObject(repo, oid(sizes.branch))), 'content a branch reaches stays');
+    assert.ok(existsSync(lfsObject(repo, oid(sizes.staged))), 'content staged in the index stays');
+    assert.equal(git(repo, 'ls-files', '--stage'), staged, 'the index is untouched');
+    assert.equal(sha256((await ok(['cat', `${b.slice(0, 8)}:copy/a.bin`], { cwd: repo })).stdoutBytes), oid(sizes.shared));
+
+    // gc deletes b (older than the last run): the shared content goes now; the last run's stays.
+    const last = await made(writes('last.bin', sizes.last));
+    const createdAt = JSON.parse(git(repo, 'cat-file', 'blob', `${last}:run.json`)).createdAt as string;
+    const g = await ok(['gc', '--older-than', createdAt, '--prune', 'now'], { cwd: repo });
+    assert.match(g.stdout, /^deleted 1 run$/m, g.stdout);
+    assert.match(g.stdout, /^Git LFS objects: 1 removed/m, g.stdout);
+    assert.deepEqual(runIds(repo), [last]);
+    assert.equal(existsSync(lfsObject(repo, oid(sizes.shared))), false);
+    assert.ok(existsSync(lfsObject(repo, oid(sizes.branch))) && existsSync(lfsObject(repo, oid(sizes.staged))));
+    assert.equal(sha256((await ok(['cat', `${last.slice(0, 8)}:last.bin`], { cwd: repo })).stdoutBytes), oid(sizes.last));
+    git(repo, 'fsck', '--strict', '--no-dangling');
+    // Nothing more to free: a second gc removes no LFS object.
+    assert.doesNotMatch((await ok(['gc', '--prune', 'now'], { cwd: repo })).stdout, /Git LFS/);
   });
 });

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, ok, gitRun, git, runIds, refState, refused, showJson, until, tmpdir } from './helpers.js';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { ENV, makeRepo, ok, gitRun, git, runIds, refState, refused, showJson, until, tmpdir } from './helpers.js';
 
 const short = (id: string) => id.slice(0, 12);
+const createHashHex = (s: string) => createHash('sha1').update(s).digest('hex');
 
 /** Run one command with git-run and return the new run's id. */
 async function runOne(repo: string, args: string[], expectCode = 0): Promise<string> {
@@ -217,6 +220,29 @@ describe('git run gc', function () {
     await ok(['wait', running], { cwd: repo });
     await intact(repo, { [`${up}:out.txt`]: 'data\n' });
     assert.equal((await ok(['lineage', '--upstream', down], { cwd: repo })).stdout.includes('not in this repository'), false);
+  });
+
+  it('hundreds of runs at once: the index drops their rows in bulk; log, params and metrics of what stays are right', async () => {
+    const repo = makeRepo('gc-bulk', { 'a.txt': 'a\n' });
+    const old = await runOne(repo, ['-p', 'lr=0.1', '--', 'sh', '-c', 'echo \'{"acc": 0.5}\' > metrics.json']);
+    // 300 more refs holding the same run under other names: as many rows in the index (past its bulk threshold of 200).
+    const tip = git(repo, 'rev-parse', `refs/runs/${old}`);
+    const copies = Array.from({ length: 300 }, (_, i) => createHashHex(`copy ${i}`));
+    execFileSync('git', ['update-ref', '--stdin'], { cwd: repo, env: ENV, input: copies.map((c) => `create refs/runs/${c} ${tip}\n`).join('') });
+    assert.equal((await logIds(repo)).length, 301);
+    const created = JSON.parse(git(repo, 'cat-file', 'blob', `${old}:run.json`)).createdAt as string;
+    await until('the clock to pass the runs made', () => new Date().toISOString() > created);
+    const cutoff = new Date().toISOString();
+    await until('the clock to pass the cut-off', () => new Date().toISOString() > cutoff);
+    const keep = await runOne(repo, ['-p', 'lr=0.2', '--', 'sh', '-c', 'echo \'{"acc": 0.7}\' > metrics.json']);
+    const r = JSON.parse((await ok(['gc', '--older-than', cutoff, '--prune', 'now', '--json'], { cwd: repo })).stdout);
+    assert.equal(r.runs.length, 301);
+    assert.deepEqual(runIds(repo), [keep]);
+    assert.deepEqual(await logIds(repo), [keep]);
+    const shown = JSON.parse((await ok(['log', '--json', '--where', 'metrics.acc > 0'], { cwd: repo })).stdout.trim());
+    assert.equal(shown.id, keep, 'the metrics rows of the deleted runs went with them');
+    assert.equal((await ok(['log', '--json', '--where', 'params.lr = 0.1'], { cwd: repo })).stdout, '', 'and their params rows');
+    await intact(repo);
   });
 
   it('prunes the input content cache of entries no remaining run uses; keeps the others', async () => {

@@ -11,8 +11,7 @@ import type { Repo } from '../git/repo.js';
 import { tempPath } from '../git/snapshot.js';
 import { privateIndex } from '../git/plumbing.js';
 import { bundledLfs, createRunBundle, isAncestorCommit, mergeNotesAndRefs, readRunBundle } from '../git/bundle.js';
-import { lfsContentFile, storeLfsObjectFromBlob } from '../git/lfs.js';
-import { lfsPointersOf } from './lfs.js';
+import { lfsContentFile, lfsPointersInRuns, storeLfsObjectFromBlob } from '../git/lfs.js';
 import { RunRef } from '../git/refs.js';
 import type { RefUpdate } from '../git/transaction.js';
 import { revParse } from '../git/objects.js';
@@ -75,10 +74,10 @@ export async function exportRuns(repo: Repo, names: readonly string[], dest: str
       throw new GitRunError(ErrorCode.DestinationNotEmpty, `cannot write ${target}: its directory does not exist`, 'make the directory first, or choose another place', { dest: target });
     });
     // Big outputs' content goes inside: the bundle stands alone (verified here first).
+    // The pointers of every run exported, in a few git processes whatever their number; each content once.
     const lfs: Array<{ oid: string; file: string }> = [];
-    for (const v of views) {
-      for (const p of await lfsPointersOf(repo, [v.id])) lfs.push({ oid: p.oid, file: await lfsContentFile(repo, p, `${v.id.slice(0, 12)} (Git LFS object ${p.oid.slice(0, 12)})`) });
-    }
+    const pointers = new Map((await lfsPointersInRuns(repo, views.map((v) => v.id))).map((p) => [p.oid, p]));
+    for (const p of pointers.values()) lfs.push({ oid: p.oid, file: await lfsContentFile(repo, p, `an output of the runs exported (Git LFS object ${p.oid.slice(0, 12)})`) });
     await createRunBundle(repo, target, views.map((v) => ({ id: v.id, tip: v.tip })), lfs);
     return { kind: 'bundle', dest: target, runs: views.map((v) => ({ id: v.id })) };
   }

@@ -12,7 +12,7 @@ export { streamLogs, recordedLog, type Sink, type Stream, type FollowOptions } f
 export { cancelRuns, waitFor, waitRuns } from './control.js';
 export { removeRuns, collectGarbage, collectHostGarbage, type RemoveOptions, type RemoveResult, type RemovedRun, type Dependent, type GcRules, type GcResult, type HostGcOptions, type HostGcReport } from './remove.js';
 export { catRunFile, checkoutRun, parseRunPath } from './files.js';
-export { pushLfsObjects, lfsPointersOf } from './lfs.js';
+export { pushLfsObjects } from './lfs.js';
 export { exportRuns, exportToHost, importBundle, type ExportOptions, type ExportResult, type ImportResult, type HostExportResult } from './export.js';
 export { editRun, type MetadataEdit } from './metadata.js';
 export { runToJson, type RunJson } from './json.js';
@@ -31,5 +31,5 @@ export { installHooks, uninstallHooks, hooksDir, postCommitShim, HOOK_NAMES, typ
 export { hookLog, hookProblems, hookLogFile, type HookEvent } from './hooks/log.js';
 export { runPostCommit, hookTriggers, type PostCommitOptions } from './hooks/post-commit.js';
 export { drainPostCommits } from './hooks/queue.js';
-export { pushRuns, pullRuns, configureRemote, resolveRemote, splitPushArgs, onRunsTransferred, type PushOptions, type PushResult, type PullResult, type ShareOptions, type Skipped, type RemoteConfig, type TransferHook } from './share.js';
+export { pushRuns, pullRuns, configureRemote, resolveRemote, splitPushArgs, type PushOptions, type PushResult, type PullResult, type ShareOptions, type Skipped, type RemoteConfig } from './share.js';
 export { metricHistory, type MetricHistory } from './metrics-history.js';

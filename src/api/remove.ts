@@ -6,11 +6,14 @@
  * compare-and-swap transaction (src/store/remove.ts); the index follows the
  * refs on its next sync. Decision 0018.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import type { Repo } from '../git/repo.js';
+import { escapeText as escapeName } from '../util/escape.js';
 import { RunReader, resolveRun, readRun } from '../store/runs.js';
 import { deleteRuns, type Deletion } from '../store/remove.js';
 import { lsTreeIfAny } from '../git/objects.js';
+import { lfsPointersInTrees, mayHoldLfsContent, pruneLfsContent } from '../git/lfs.js';
 import { countObjects, expireNotesReflog, gcObjects, objectBytes, type ObjectCounts } from '../git/maintenance.js';
 import { cancelRun, controlDirFor, executorOfType, inputCacheNames, pruneInputCache, refreshRun } from '../executors/index.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
@@ -140,9 +143,6 @@ function refuseDependents(dependents: Dependent[]): never {
   );
 }
 
-// eslint-disable-next-line no-control-regex
-const escapeName = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-
 /** Delete with compare-and-swap, planning again from a fresh index when another process moved a ref first. */
 async function applyPlan(repo: Repo, index: RunIndex, planNow: () => Promise<Plan>, first: Plan, message: string): Promise<Plan> {
   let plan = first;
@@ -157,32 +157,74 @@ async function applyPlan(repo: Repo, index: RunIndex, planNow: () => Promise<Pla
   return plan;
 }
 
-/** Run directories on this machine of runs that are gone (a local run's, or a remote run's state directory here). */
+/** Up to this many runs, each one's run.json is read for where its run directory is; past it, the known places are listed. */
+const READ_SPECS_UP_TO = 1000;
+
+/** Every `local_dir` value .runconfig names (defaults, host profiles, experiments), wherever it sits. */
+function localDirsIn(v: unknown, depth = 0, out: string[] = []): string[] {
+  if (!v || typeof v !== 'object' || depth > 4) return out;
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'local_dir' && typeof x === 'string') out.push(x);
+    else localDirsIn(x, depth + 1, out);
+  }
+  return out;
+}
+
+/**
+ * Run directories on this machine of runs that are gone (a local run's, or a
+ * remote run's state directory here). Each place run directories can be
+ * (the state directory's runs/, and every local_dir .runconfig names) is
+ * listed once. A few runs also have their run.json read (one cat-file
+ * process), which finds a directory a `--local-dir` given on the command
+ * line put elsewhere; for thousands (gc) that read cost 5 s at 50,000 runs.
+ */
 async function removeRunDirs(repo: Repo, runs: RemovalRow[]): Promise<number> {
+  if (!runs.length) return 0;
+  const gone = new Set(runs.map((r) => r.id));
+  const dirs = new Set<string>();
+  const bases = new Set<string>([path.dirname(controlDirFor(repo, runs[0]!.id, {}))]);
+  const config = await loadRunConfig(repo).catch(() => null);
+  for (const d of localDirsIn(config)) bases.add(path.dirname(controlDirFor(repo, runs[0]!.id, { local_dir: d })));
+  for (const base of bases) {
+    let names: string[];
+    try {
+      names = readdirSync(base);
+    } catch {
+      continue; // no such place (yet): nothing of ours there
+    }
+    for (const n of names) if (gone.has(n)) dirs.add(path.join(base, n));
+  }
+  if (runs.length <= READ_SPECS_UP_TO) {
+    const reader = new RunReader(repo);
+    try {
+      // The specs are still in the object store (nothing is pruned yet): read for local_dir, one process for all.
+      const specs = await Promise.all(runs.map((r) => reader.readObject(`${r.tip}:run.json`).catch(() => null)));
+      runs.forEach((r, i) => {
+        let localDir: unknown;
+        try {
+          localDir = specs[i] ? (JSON.parse(specs[i]!.data.toString('utf8')) as RunSpec).runArgs?.local_dir : undefined;
+        } catch {
+          /* a damaged record: its directory is looked for in the places listed above */
+        }
+        if (typeof localDir === 'string') dirs.add(controlDirFor(repo, r.id, { local_dir: localDir }));
+      });
+    } finally {
+      reader.close();
+    }
+  }
   let removed = 0;
-  const reader = new RunReader(repo);
-  try {
-    // The specs are still in the object store (nothing is pruned yet): read for local_dir, one process for all.
-    const specs = await Promise.all(runs.map((r) => reader.readObject(`${r.tip}:run.json`).catch(() => null)));
-    runs.forEach((r, i) => {
-      let args: Record<string, unknown> = {};
-      try {
-        const spec = specs[i] ? (JSON.parse(specs[i]!.data.toString('utf8')) as RunSpec) : null;
-        if (spec && spec.runArgs && typeof spec.runArgs === 'object') args = spec.runArgs;
-      } catch {
-        /* a damaged record: its directory is looked for in the default place */
-      }
-      const localDir = typeof args.local_dir === 'string' ? args.local_dir : undefined;
-      const dir = controlDirFor(repo, r.id, localDir ? { local_dir: localDir } : {});
-      if (existsSync(dir)) {
-        rmSync(dir, { recursive: true, force: true });
-        removed++;
-      }
-    });
-  } finally {
-    reader.close();
+  for (const dir of dirs) {
+    if (!existsSync(dir)) continue;
+    rmSync(dir, { recursive: true, force: true });
+    removed++;
   }
   return removed;
+}
+
+/** The LFS content of deleted runs that nothing else reaches, removed from the local store (their tips are still in the object store). */
+async function freeLfsContent(repo: Repo, runs: RemovalRow[]): Promise<{ removed: number; bytes: number }> {
+  if (!runs.length || !(await mayHoldLfsContent(repo))) return { removed: 0, bytes: 0 };
+  return pruneLfsContent(repo, await lfsPointersInTrees(repo, runs.map((r) => `${r.tip}:outputs`)));
 }
 
 export interface RemoveOptions {
@@ -202,6 +244,8 @@ export interface RemoveResult {
   groupsEdited: string[];
   /** Run directories removed on this machine. */
   runDirs: number;
+  /** Git LFS content of the deleted runs that no ref, reflog or index reaches any more, removed from the local store. */
+  lfs: { removed: number; bytes: number };
   dryRun: boolean;
 }
 
@@ -215,12 +259,13 @@ export async function removeRuns(repo: Repo, names: string[], opts: RemoveOption
     const active = await stillActive(repo, plan.active);
     if (active.length && !opts.force) refuseActive(active);
     if (plan.dependents.length && !opts.force) refuseDependents(plan.dependents);
-    const result = (p: Plan, runDirs: number, cancelled: string[]): RemoveResult => ({
+    const result = (p: Plan, runDirs: number, cancelled: string[], lfs = { removed: 0, bytes: 0 }): RemoveResult => ({
       runs: p.runs.map(toRemoved),
       dependents: p.dependents,
       cancelled,
       groupsEdited: p.groups.map((g) => g.id),
       runDirs,
+      lfs,
       dryRun: !!opts.dryRun,
     });
     if (opts.dryRun) return result(plan, 0, active.map((r) => r.id));
@@ -243,7 +288,8 @@ export async function removeRuns(repo: Repo, names: string[], opts: RemoveOption
       if (p.dependents.length && !opts.force) refuseDependents(p.dependents);
       return p;
     }, plan, `rm ${plan.runs.length} run${plan.runs.length === 1 ? '' : 's'}`);
-    return result(plan, await removeRunDirs(repo, plan.runs), cancelled);
+    const runDirs = await removeRunDirs(repo, plan.runs);
+    return result(plan, runDirs, cancelled, await freeLfsContent(repo, plan.runs));
   } finally {
     index.close();
   }
@@ -272,6 +318,8 @@ export interface GcResult {
   keptActive: number;
   runDirs: number;
   inputCache: { removed: number; bytes: number };
+  /** Git LFS content of the deleted runs that nothing reaches any more, removed from the local store. */
+  lfs: { removed: number; bytes: number };
   before: ObjectCounts | null;
   after: ObjectCounts | null;
   /** Bytes the object store shrank by (may be negative when it grew: a repack of loose objects). */
@@ -356,12 +404,13 @@ export async function collectGarbage(repo: Repo, rules: GcRules): Promise<GcResu
       }
     };
     let plan = await select();
-    const result = (runDirs: number, inputCache: GcResult['inputCache'], before: ObjectCounts | null, after: ObjectCounts | null): GcResult => ({
+    const result = (runDirs: number, inputCache: GcResult['inputCache'], before: ObjectCounts | null, after: ObjectCounts | null, lfs = { removed: 0, bytes: 0 }): GcResult => ({
       runs: plan.runs.map(toRemoved),
       keptAsUpstream,
       keptActive,
       runDirs,
       inputCache,
+      lfs,
       before,
       after,
       freedBytes: before && after ? objectBytes(before) - objectBytes(after) : 0,
@@ -374,12 +423,14 @@ export async function collectGarbage(repo: Repo, rules: GcRules): Promise<GcResu
       plan = await applyPlan(repo, index, select, plan, `gc: ${plan.runs.length} run${plan.runs.length === 1 ? '' : 's'}`);
     }
     const runDirs = plan.runs.length ? await removeRunDirs(repo, plan.runs) : 0;
+    // Before git gc: the deleted runs' outputs trees are still there to say which LFS objects they held.
+    const lfs = await freeLfsContent(repo, plan.runs);
     progress('pruning the input content cache');
     const inputCache = await pruneInputCache(repo, () => cacheNamesInUse(repo, index), Date.parse(prune));
     progress('expiring reflogs and running git gc');
     await expireNotesReflog(repo, prune);
     await gcObjects(repo, prune);
-    return result(runDirs, inputCache, before, await countObjects(repo));
+    return result(runDirs, inputCache, before, await countObjects(repo), lfs);
   } finally {
     index.close();
   }

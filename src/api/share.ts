@@ -16,6 +16,8 @@ import {
 } from '../git/remote.js';
 import { listRunRefs, packRefsIfMany, resolveRun } from '../store/runs.js';
 import { ErrorCode, GitRunError, isGitRunError } from '../errors/index.js';
+import { escapeText as shown } from '../util/escape.js';
+import { pushLfsObjects } from './lfs.js';
 
 export interface ShareOptions {
   /** A configured remote's name, a URL or a path; default: the branch's upstream remote, else origin. */
@@ -58,28 +60,10 @@ export interface PullResult {
   notes: 'merged' | 'fast-forward' | 'up to date' | 'none' | 'skipped';
 }
 
-/**
- * Where the LFS transfer of a push or pull hooks in (issue 14's large
- * outputs): called with the remote and the runs just sent or received,
- * after their refs moved. Empty until something registers.
- */
-export type TransferHook = (repo: Repo, remote: string, runs: string[], direction: 'push' | 'pull') => Promise<void>;
-const transferHooks: TransferHook[] = [];
-export function onRunsTransferred(hook: TransferHook): void {
-  transferHooks.push(hook);
-}
-async function afterTransfer(repo: Repo, remote: string, runs: string[], direction: 'push' | 'pull'): Promise<void> {
-  for (const h of transferHooks) await h(repo, remote, runs, direction);
-}
-
 /** Races with the remote (notes moved between our look and our push) or with this repository (an edit while pulling) are retried this often. */
 const ATTEMPTS = 5;
 /** Refspecs per `git push` when runs are named one by one (command lines have a length limit). */
 const REFSPECS_PER_PUSH = 2000;
-
-/** Text from a remote or another clone, for an error message: control characters escaped (as the CLI's escapeText). */
-// eslint-disable-next-line no-control-regex
-const shown = (s: string) => s.replace(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/g, (c) => ({ '\t': '\\t', '\r': '\\r', '\x1b': '\\e' })[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
 const looksLikeUrl = (w: string) => w.includes(':') || w.includes('/') || w.startsWith('.');
 
@@ -259,7 +243,8 @@ export async function pushRuns(repo: Repo, opts: PushOptions): Promise<PushResul
       throw refused(remote, r.rejected.length ? { code: r.code, stderr: r.rejected.map((x) => `${x.ref} ${x.reason}`).join('\n') } : r);
     }
     if (raced) continue;
-    await afterTransfer(repo, remote, send, 'push');
+    // The LFS content of the runs sent, after their refs (a pull fetches none: content is fetched when it is read).
+    if (send.length) await pushLfsObjects(repo, remote, send);
     return { remote, pushed: send, upToDate, skipped, notes };
   }
 }
@@ -287,21 +272,22 @@ export async function pullRuns(repo: Repo, opts: ShareOptions): Promise<PullResu
     const lacking = await missingObjects(repo, [...candidates.map((c) => c.tip), ...(there.notes ? [there.notes] : [])]);
     const got = await fetchObjects(repo, remote, [...lacking], progress);
     if ('code' in got) throw refused(remote, got);
-    const bad = await checkRunTips(repo, candidates);
+    // Each tip checked as a run and placed against ours, two git processes for all (no process per run).
+    const checked = await checkRunTips(repo, candidates);
     const updates: RefUpdate[] = [];
     const added: string[] = [];
     const updated: string[] = [];
     for (const c of candidates) {
       const ref = new RunRef(c.id).name;
-      const why = bad.get(c.id);
-      if (why) skipped.push({ ref, reason: `not a run: ${why}` });
-      else if (!c.mine) {
+      const how = checked.get(c.id) ?? { bad: 'not checked' };
+      if ('bad' in how) skipped.push({ ref, reason: `not a run: ${how.bad}` });
+      else if (how.move === 'new') {
         updates.push({ ref, create: c.tip });
         added.push(c.id);
-      } else if (await isAncestor(repo, c.mine, c.tip)) {
-        updates.push({ ref, update: c.tip, old: c.mine });
+      } else if (how.move === 'forward') {
+        updates.push({ ref, update: c.tip, old: c.mine! });
         updated.push(c.id);
-      } else if (await isAncestor(repo, c.tip, c.mine)) upToDate++;
+      } else if (how.move === 'behind') upToDate++;
       else skipped.push({ ref, reason: 'differs from the run here (runs never change): left alone' });
     }
     let notes: PullResult['notes'] = 'none';
@@ -332,7 +318,6 @@ export async function pullRuns(repo: Repo, opts: ShareOptions): Promise<PullResu
       if (notesRef) await dropTemporaryRef(repo, notesRef);
     }
     if (added.length) packRefsIfMany(repo);
-    await afterTransfer(repo, remote, [...added, ...updated], 'pull');
     return { remote, added, updated, upToDate, skipped, notes };
   }
 }

@@ -5,17 +5,13 @@
  * line of output). As git does for paths, control characters are written
  * as escapes (`\n`, `\t`, `\r`, `\e`, else `\xNN`), on a terminal and when
  * piped alike; `--json` stays exact. Every place the CLI prints user data
- * goes through escapeText.
+ * goes through escapeText (src/util/escape.ts, shared with the library's
+ * error messages).
  */
 
-// C0, DEL and C1 controls.
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-const NAMED: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\x1b': '\\e' };
+import { escapeText } from '../util/escape.js';
 
-export function escapeText(s: string): string {
-  return s.replace(CONTROL, (c) => NAMED[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
+export { escapeText };
 
 /** Text of several lines (notes): each line escaped, the line breaks kept. */
 export function escapeLines(s: string): string[] {

@@ -17,7 +17,7 @@
  * threshold, or when a pointer's content is not in the local store.
  */
 import crypto from 'node:crypto';
-import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readSync, chmodSync, rmSync, renameSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readSync, chmodSync, rmSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Repo } from './repo.js';
@@ -338,11 +338,16 @@ async function readObjects(repo: Repo, specs: readonly string[]): Promise<Array<
  * be pointers. A pointer-shaped blob that is malformed is no LFS object:
  * skipped (reading it says why).
  */
-export async function lfsPointersInRuns(repo: Repo, ids: readonly string[]): Promise<LfsPointer[]> {
-  if (!ids.length) return [];
+export function lfsPointersInRuns(repo: Repo, ids: readonly string[]): Promise<LfsPointer[]> {
+  return lfsPointersInTrees(repo, ids.map((id) => `${new RunRef(id).name}:outputs`));
+}
+
+/** The same, of outputs trees named as cat-file takes them (`<tip>:outputs` of runs whose refs are gone). */
+export async function lfsPointersInTrees(repo: Repo, trees: readonly string[]): Promise<LfsPointer[]> {
+  if (!trees.length) return [];
   const seen = new Set<string>();
   const blobs = new Set<string>();
-  let level = (await readObjects(repo, ids.map((id) => `${new RunRef(id).name}:outputs`))).filter((o) => o.type === 'tree');
+  let level = (await readObjects(repo, trees)).filter((o) => o.type === 'tree');
   while (level.length) {
     const next: string[] = [];
     for (const t of level) {
@@ -374,4 +379,68 @@ export async function lfsPointersInRuns(repo: Repo, ids: readonly string[]): Pro
     }
   }
   return out;
+}
+
+/** The LFS pointers among these blob ids: sizes first (one --batch-check), then the small ones read (one --batch). */
+async function pointersInBlobs(repo: Repo, blobs: Iterable<string>): Promise<LfsPointer[]> {
+  const list = [...blobs];
+  if (!list.length) return [];
+  const check = await repo.git(['cat-file', '--batch-check=%(objectname) %(objecttype) %(objectsize)'], { input: list.join('\n') + '\n' });
+  const small = check.stdout
+    .toString('utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((p) => p.length === 3 && p[1] === 'blob' && Number(p[2]) > POINTER_VERSION.length && Number(p[2]) <= POINTER_MAX)
+    .map((p) => p[0]!);
+  const out: LfsPointer[] = [];
+  for (const o of await readObjects(repo, small)) {
+    try {
+      const p = parsePointer(o.data, o.oid);
+      if (p) out.push(p);
+    } catch {
+      // Malformed: names no content.
+    }
+  }
+  return out;
+}
+
+/**
+ * After runs were deleted (`git run rm`, `git run gc`): remove from the
+ * local LFS store the content of `candidates` (the deleted runs' pointers)
+ * that nothing still reaches: no ref (another run, a branch, a tag, the
+ * notes), no reflog, no index of any work tree (a file staged but not
+ * committed has its content in the store already). Any pointer reached
+ * counts, whatever its text, so content another ref names another way
+ * stays. One `rev-list` over what the refs reach (blobs larger than a
+ * pointer left out), then the small blobs read: paid only when a deleted run
+ * had LFS content here. `git lfs prune` is not used: it keeps only what
+ * recent branches and tags reach, and would delete the content of runs that
+ * stay (decision 0018).
+ */
+export async function pruneLfsContent(repo: Repo, candidates: readonly LfsPointer[]): Promise<{ removed: number; bytes: number }> {
+  const none = { removed: 0, bytes: 0 };
+  if (!candidates.length) return none;
+  const media = await lfsMediaDir(repo);
+  const present = new Map<string, string>();
+  for (const p of candidates) {
+    const file = objectPath(media, p.oid);
+    if (/^[0-9a-f]{64}$/.test(p.oid) && existsSync(file)) present.set(p.oid, file);
+  }
+  if (!present.size) return none;
+  const r = await repo.git(['rev-list', '--objects', '--no-object-names', '--all', '--reflog', '--indexed-objects', `--filter=blob:limit=${POINTER_MAX + 1}`]);
+  const reached = r.stdout.toString('utf8').split('\n').filter(Boolean);
+  for (const p of await pointersInBlobs(repo, reached)) present.delete(p.oid);
+  let bytes = 0;
+  let removed = 0;
+  for (const file of present.values()) {
+    try {
+      const size = statSync(file).size;
+      rmSync(file);
+      bytes += size;
+      removed++;
+    } catch {
+      // Gone meanwhile (another gc): nothing to free.
+    }
+  }
+  return { removed, bytes };
 }

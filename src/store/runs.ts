@@ -14,6 +14,7 @@ import { blobEntry, editEntries, lsTreeIfAny, readBlob, revParse, treeEntry, wri
 import { updateRefs } from '../git/transaction.js';
 import { appendNote, listNotes } from '../git/notes.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
+import { escapeText as shown } from '../util/escape.js';
 import { METRICS_FILE, HISTORY_FILE, SUMMARY_FILE, MAX_HISTORY_BYTES, historyFileOf, mergeMetrics, parseMetrics, parseSummary, summarizeHistory, summaryJson, type Metrics } from '../core/metrics.js';
 import { parsePointer, readLfsContent } from '../git/lfs.js';
 import { foldMetadata, formatEvent, type GroupChild, type Metadata, type MetadataEvent, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
@@ -303,8 +304,6 @@ const runNotFound = (name: string) =>
   new GitRunError(ErrorCode.RunNotFound, `no run matches '${shown(name)}'`, 'list runs with `git run log --oneline`', { name });
 
 /** A name as an error message shows it: names come from other clones, so control characters are escaped (as the CLI's escapeText does). */
-// eslint-disable-next-line no-control-regex
-const shown = (s: string) => s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => ({ '\n': '\\n', '\t': '\\t', '\r': '\\r', '\x1b': '\\e' })[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 
 const HEX_PREFIX = /^[0-9a-f]{4,64}$/;
 

@@ -88,6 +88,7 @@ export default class GcCommand extends GitRunCommand {
       }
       if (r.inputCache.removed) this.out(`input cache: ${r.inputCache.removed} entr${r.inputCache.removed === 1 ? 'y' : 'ies'} removed, ${humanSize(r.inputCache.bytes)} freed\n`);
       if (r.runDirs) this.out(`run directories: ${r.runDirs} removed\n`);
+      if (r.lfs.removed) this.out(`Git LFS objects: ${r.lfs.removed} removed, ${humanSize(r.lfs.bytes)} freed\n`);
     }
     if (r.keptAsUpstream.length) this.out(`kept ${r.keptAsUpstream.length} selected run${r.keptAsUpstream.length === 1 ? '' : 's'} that runs which stay depend on\n`);
     if (r.keptActive) this.out(`kept ${r.keptActive} selected run${r.keptActive === 1 ? '' : 's'} that ${r.keptActive === 1 ? 'is' : 'are'} not finished\n`);

@@ -1,6 +1,6 @@
 import { GitRunCommand, Command, Option } from '../base.js';
 import { repoAt, removeRuns, type RemovedRun, type RemoveResult } from '../../api/index.js';
-import { commandLine, short } from '../render.js';
+import { commandLine, humanSize, short } from '../render.js';
 import { escapeText } from '../escape.js';
 
 export default class RmCommand extends GitRunCommand {
@@ -37,6 +37,7 @@ export default class RmCommand extends GitRunCommand {
     }
     for (const id of r.cancelled) this.err(`${r.dryRun ? 'would cancel' : 'cancelled'} ${short(id)} first\n`);
     this.out(render(r));
+    if (r.lfs.removed) this.out(`Git LFS objects: ${r.lfs.removed} removed, ${humanSize(r.lfs.bytes)} freed\n`);
     if (r.dependents.length) {
       this.err(`warning: ${r.dryRun ? 'this would break' : 'this broke'} the lineage of ${new Set(r.dependents.map((d) => d.run)).size} run(s) that stay:\n`);
       for (const d of r.dependents) this.err(`  ${short(d.run)}${d.name ? ` ${escapeText(d.name)}` : ''} took ${escapeText(d.path)} from ${short(d.upstream)}\n`);
