@@ -49,8 +49,8 @@ function request(url: string, opts: { method?: string; headers?: Record<string, 
   });
 }
 
-/** Writes metrics.json: loss from its argument, acc fixed. */
-const TRAIN = `printf '{"loss": %s, "acc": 0.5}' "$1" > metrics.json\necho "trained with $1"\n`;
+/** Writes metrics.json (loss from its argument, acc fixed) and a two-step loss history. */
+const TRAIN = `printf '{"loss": %s, "acc": 0.5}' "$1" > metrics.json\nprintf '{"step": 1, "loss": 1}\\n{"step": 2, "loss": %s}\\n' "$1" >> "$GIT_RUN_METRICS"\necho "trained with $1"\n`;
 
 describe('git run ui (in a real browser)', function () {
   let repo: string;
@@ -166,6 +166,10 @@ describe('git run ui (in a real browser)', function () {
       return n;
     });
     assert.ok(inked > 500, `only ${inked} pixels drawn`);
+    // Every child's loss history, overlaid (read for all of them at once).
+    await page.waitForSelector('#history .history-chart[data-metric="loss"] canvas');
+    assert.equal(await page.getAttribute('#history .history-chart[data-metric="loss"]', 'data-series'), String(kids.length));
+    assert.equal(await page.getAttribute('#history', 'data-points'), String(2 * kids.length));
   });
 
   it('a comparison highlights the parameter that differs and folds the equal ones', async () => {
@@ -191,7 +195,7 @@ describe('git run ui (in a real browser)', function () {
     const r = await page.goto(`${ui.base}/run/0123456789ab`);
     assert.equal(r!.status(), 404);
     await page.waitForSelector('#not-found');
-    assert.equal((await request(`${ui.base}/api/run/0123456789ab`, { headers: { cookie: `git_run_ui=${ui.token}` } })).status, 404);
+    assert.equal((await request(`${ui.base}/api/run/0123456789ab`, { headers: { cookie: `git_run_ui_${new URL(ui.base).port}=${ui.token}` } })).status, 404);
   });
 
   it("a live run's log grows on its page, and a new run appears in the open table", async () => {

@@ -12,7 +12,11 @@ import { getRun, selectRuns } from '../query.js';
 import { runToJson, type RunJson } from '../json.js';
 import { streamLogs } from '../follow.js';
 import { compareValues } from '../compare.js';
-import { canonicalJson } from '../../core/record.js';
+import { canonicalJson, isFinal } from '../../core/record.js';
+import { CatFileBatch } from '../../git/gateway.js';
+import { parsePointer } from '../../git/lfs.js';
+import { HISTORY_FILE, downsample } from '../../core/metrics.js';
+import { metricHistory, seriesOf, type MetricHistory } from '../metrics-history.js';
 
 export interface RunsPageQuery {
   where?: string;
@@ -132,9 +136,8 @@ export async function runLogs(repo: Repo, name: string): Promise<{ stdout: strin
   return { stdout: o.text, stderr: e.text, truncated: o.cut || e.cut, status: view.status };
 }
 
-/** A sweep's children with their params and metrics (for the charts): the group `name` names. */
-export async function sweepOf(repo: Repo, index: RunIndex, name: string): Promise<{ id: string; name: string | null; rows: TableRow[] }> {
-  const id = await resolveRun(repo, name);
+/** A sweep's children with their params and metrics (for the charts), oldest first: the group `id`'s. */
+export function sweepOf(index: RunIndex, id: string): { id: string; name: string | null; rows: TableRow[] } {
   const [group] = index.tableRows([id]);
   const kids = index.select({ conditions: [{ sql: 'r.parent = ?', args: [id] }] }).reverse();
   return { id, name: group?.name ?? null, rows: index.tableRows(kids) };
@@ -153,4 +156,36 @@ export async function comparison(index: RunIndex, ids: string[]): Promise<{ rows
   });
   const metrics = [...new Set(rows.flatMap((r) => r.metrics.map(([n]) => n)))].sort();
   return { rows, params, metrics };
+}
+
+/**
+ * Many runs' metric histories (a sweep's children) at once: a finished run's
+ * history blob is read through one cat-file process for all of them (one
+ * git process per run took 87 ms a run, 17 s for 200); a live run, or a
+ * history kept in Git LFS, goes through metricHistory.
+ */
+export async function historiesOf(repo: Repo, index: RunIndex, ids: string[], opts: { names?: string[]; maxPoints: number }): Promise<Record<string, MetricHistory>> {
+  const out: Record<string, MetricHistory> = Object.create(null);
+  const only = opts.names ? new Set(opts.names) : undefined;
+  const batch = new CatFileBatch(repo.processOptions());
+  try {
+    for (const row of index.rows(ids)) {
+      if (isFinal(row.status)) {
+        const blob = await batch.read(`${row.tip}:${HISTORY_FILE}`);
+        if (!blob) {
+          out[row.id] = { series: [], broken: 0, live: false };
+          continue;
+        }
+        if (!parsePointer(blob.data, `${row.id.slice(0, 12)}:${HISTORY_FILE}`)) {
+          const { series, errors } = seriesOf(blob.data, true, only);
+          out[row.id] = { series: series.map((x) => downsample(x, opts.maxPoints)), broken: errors?.lines ?? 0, live: false };
+          continue;
+        }
+      }
+      out[row.id] = await metricHistory(repo, row.id, { maxPoints: opts.maxPoints, ...(opts.names ? { names: opts.names } : {}) });
+    }
+  } finally {
+    batch.close();
+  }
+  return out;
 }

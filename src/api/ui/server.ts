@@ -18,7 +18,7 @@ import { openIndex } from '../query.js';
 import { editRun } from '../metadata.js';
 import { diffRuns } from '../diff.js';
 import { catRunFile } from '../files.js';
-import { comparison, runLogs, runPage, runsPage, Selections, sweepOf } from './data.js';
+import { comparison, historiesOf, runLogs, runPage, runsPage, Selections, sweepOf } from './data.js';
 import { resolveRun } from '../../store/runs.js';
 import { metricHistory } from '../metrics-history.js';
 
@@ -42,7 +42,6 @@ export interface UiServer {
   close(): Promise<void>;
 }
 
-const COOKIE = 'git_run_ui';
 const ASSETS: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8' };
 /** Pages the app draws (history routing): the shell is served for each. */
 const PAGES = /^\/(?:|run\/[^/]+|sweep\/[^/]+|compare|diff)$/;
@@ -91,12 +90,17 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
   };
   const stampKey = () => `${version}`;
 
+  // Named after the port: cookies do not tell ports apart, and two pages (two repositories) may be open at once.
+  let cookieName = 'git_run_ui';
   const hasToken = (req: http.IncomingMessage, url: URL): 'cookie' | 'query' | null => {
     const eq = (v: string | undefined | null) => !!v && v.length === token.length && timingSafeEqual(Buffer.from(v), tokenBuf);
     const cookies = (req.headers.cookie ?? '').split(';').map((c) => c.trim());
-    if (cookies.some((c) => c.startsWith(`${COOKIE}=`) && eq(c.slice(COOKIE.length + 1)))) return 'cookie';
+    if (cookies.some((c) => c.startsWith(`${cookieName}=`) && eq(c.slice(cookieName.length + 1)))) return 'cookie';
     return eq(url.searchParams.get('token')) ? 'query' : null;
   };
+
+  /** A run's full id: a whole id the index has needs no git process (the page asks by whole ids); anything else goes through the resolver. */
+  const resolve = async (name: string): Promise<string> => (/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(name) && index.rows([name]).length ? name : resolveRun(repo, name));
 
   const api = async (method: string, parts: string[], q: URLSearchParams, body: unknown): Promise<unknown> => {
     const [what, id, sub] = parts;
@@ -106,7 +110,7 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
       const parent = q.get('parent');
       return runsPage(repo, index, selections, stampKey(), {
         ...(q.get('where') ? { where: q.get('where')! } : {}),
-        ...(parent ? { parent: await resolveRun(repo, parent) } : {}),
+        ...(parent ? { parent: await resolve(parent) } : {}),
         ...(q.get('sort') ? { sort: q.get('sort')! } : {}),
         ...(q.get('desc') !== null ? { desc: q.get('desc') === '1' } : {}),
         ...(num('offset') !== undefined ? { offset: num('offset')! } : {}),
@@ -114,30 +118,26 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
       });
     }
     if (method === 'GET' && what === 'compare' && parts.length === 1) {
-      const ids = await Promise.all((q.get('ids') ?? '').split(',').filter(Boolean).slice(0, 50).map((n) => resolveRun(repo, n)));
+      const ids = await Promise.all((q.get('ids') ?? '').split(',').filter(Boolean).slice(0, 50).map(resolve));
       return comparison(index, ids);
     }
     if (method === 'GET' && what === 'diff' && parts.length === 1) return diffRuns(repo, [q.get('a') ?? '', q.get('b') ?? ''], { patch: true });
-    if (method === 'GET' && what === 'sweep' && id && parts.length === 2) return sweepOf(repo, index, id);
+    if (method === 'GET' && what === 'sweep' && id && parts.length === 2) return sweepOf(index, await resolve(id));
     if (method === 'GET' && what === 'histories' && parts.length === 1) {
-      // Many runs' histories in one request (a sweep's children): one round trip instead of 200.
+      // Many runs' histories in one request (a sweep's children): one round trip, one git process.
       const names = q.get('names')?.split(',').filter(Boolean);
-      const out: Record<string, unknown> = Object.create(null);
-      for (const n of (q.get('ids') ?? '').split(',').filter(Boolean).slice(0, 1000)) {
-        const full = await resolveRun(repo, n);
-        out[full] = await metricHistory(repo, full, { maxPoints: points(q), ...(names ? { names } : {}) });
-      }
-      return out;
+      const ids = await Promise.all((q.get('ids') ?? '').split(',').filter(Boolean).slice(0, 1000).map(resolve));
+      return historiesOf(repo, index, ids, { maxPoints: points(q), ...(names ? { names } : {}) });
     }
     if (what === 'run' && id) {
       if (method === 'GET' && parts.length === 2) return runPage(repo, index, id);
       if (method === 'GET' && sub === 'logs' && parts.length === 3) return runLogs(repo, id);
       if (method === 'GET' && sub === 'file' && parts.length === 3) {
-        const { data } = await catRunFile(repo, `${await resolveRun(repo, id)}:${q.get('path') ?? ''}`);
+        const { data } = await catRunFile(repo, `${await resolve(id)}:${q.get('path') ?? ''}`);
         return { file: data };
       }
       if (method === 'POST' && sub === 'edit' && parts.length === 3) return edit(repo, id, body);
-      if (method === 'GET' && sub === 'metrics' && parts.length === 3) return metricHistory(repo, await resolveRun(repo, id), { maxPoints: points(q) });
+      if (method === 'GET' && sub === 'metrics' && parts.length === 3) return metricHistory(repo, await resolve(id), { maxPoints: points(q) });
     }
     throw new HttpError(404, `no such API: ${method} /api/${parts.join('/')}`);
   };
@@ -166,7 +166,7 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
       // Keep the token in a cookie and take it out of the address bar (and of the history).
       url.searchParams.delete('token');
       return send(res, 303, 'text/plain; charset=utf-8', '', {
-        'set-cookie': `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`,
+        'set-cookie': `${cookieName}=${token}; HttpOnly; SameSite=Strict; Path=/`,
         location: url.pathname + (url.search || ''),
       });
     }
@@ -216,7 +216,7 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
       // An unknown run's page says so with the status too.
       let status = 200;
       const m = /^\/(?:run|sweep)\/([^/]+)$/.exec(p);
-      if (m) status = await serial(() => resolveRun(repo, decodeURIComponent(m[1]!)).then(() => 200, (e) => (e instanceof GitRunError && e.code === ErrorCode.RunNotFound ? 404 : 200)));
+      if (m) status = await serial(() => resolve(decodeURIComponent(m[1]!)).then(() => 200, (e) => (e instanceof GitRunError && e.code === ErrorCode.RunNotFound ? 404 : 200)));
       return send(res, status, 'text/html; charset=utf-8', shell);
     }
     return send(res, 404, 'text/html; charset=utf-8', shell);
@@ -233,6 +233,7 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
     server.listen(port, '127.0.0.1', () => resolve());
   });
   const bound = (server.address() as { port: number }).port;
+  cookieName = `git_run_ui_${bound}`;
   return {
     url: `http://127.0.0.1:${bound}/?token=${token}`,
     port: bound,
