@@ -2,8 +2,50 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { slurmAvailable, slurmCluster, type SlurmCluster } from './slurmd.js';
+import { slurmAvailable, slurmCluster, startSlurmCluster, type SlurmCluster } from './slurmd.js';
 import { startSshd, type Sshd } from './sshd.js';
+
+/**
+ * GIT_RUN_TEST_SLURM_PORT (a base port, for a machine where only some ports
+ * may be used): every port is taken from the base up, the accounting
+ * database's included. First in this file: in a mocha process it is the
+ * first to start the private mariadbd, which once took slurmctld's port.
+ */
+describe('the Slurm test cluster on ports from GIT_RUN_TEST_SLURM_PORT, with accounting', function () {
+  this.timeout(300000);
+  it('starts with distinct ports from the base, and sacct works', async function () {
+    if (!slurmAvailable(this, { accounting: true })) return;
+    const saved = process.env.GIT_RUN_TEST_SLURM_PORT;
+    // A base unlikely to be another process's: 30000..49990, by pid.
+    const base = 30000 + (process.pid % 2000) * 10;
+    process.env.GIT_RUN_TEST_SLURM_PORT = String(base);
+    let slurm: SlurmCluster;
+    try {
+      slurm = await startSlurmCluster({ accounting: true });
+    } finally {
+      if (saved === undefined) delete process.env.GIT_RUN_TEST_SLURM_PORT;
+      else process.env.GIT_RUN_TEST_SLURM_PORT = saved;
+    }
+    try {
+      const ports = Object.values(slurm.ports) as number[];
+      assert.equal(ports.length, 4, JSON.stringify(slurm.ports));
+      assert.equal(new Set(ports).size, 4, `distinct: ${JSON.stringify(slurm.ports)}`);
+      for (const p of [slurm.ports.slurmctld, slurm.ports.slurmd, slurm.ports.slurmdbd!]) assert.ok(p >= base && p < base + 1000, `${p} from ${base}`);
+      const id = slurm.cmd('sbatch', ['--parsable', '--output=/dev/null', '--wrap', 'exit 4']).trim();
+      await slurm.waitJobEnd(id);
+      const deadline = Date.now() + 60000;
+      let line = '';
+      while (!/FAILED/.test(line)) {
+        assert.ok(Date.now() < deadline, `sacct never showed job ${id} as FAILED: '${line}'\n${slurm.logTail(20)}`);
+        await new Promise((r) => setTimeout(r, 200));
+        line = slurm.cmd('sacct', ['-n', '-P', '-X', '-j', id, '-o', 'JobID,State,ExitCode']).trim();
+      }
+      assert.equal(line, `${id}|FAILED|4:0`);
+    } finally {
+      await slurm.stop();
+    }
+  });
+});
 
 /** The test cluster itself (test/slurmd.ts): what the Slurm executor's tests stand on. */
 describe('the Slurm test cluster (slurmctld + slurmd on 127.0.0.1)', function () {

@@ -51,7 +51,7 @@ export interface SlurmCluster {
   partition: string;
   cpus: number;
   accounting: boolean;
-  ports: { slurmctld: number; slurmd: number; slurmdbd?: number };
+  ports: { slurmctld: number; slurmd: number; slurmdbd?: number; mariadb?: number };
   /** Run a Slurm client (sbatch, squeue, sacct...) against this cluster; throws with its stderr when it fails. */
   cmd(program: string, args: string[]): string;
   /** `scontrol show job ID` as fields (JobState, ExitCode, Reason...), or null when the controller no longer knows the job. */
@@ -156,13 +156,18 @@ function tail(file: string, lines: number): string {
   return `--- ${file} (last ${lines} lines)\n${all.slice(-lines - 1).join('\n')}`;
 }
 
+const handedOut = new Set<number>();
+
 /** A free TCP port on 127.0.0.1 for each name (all held open together, so the ports differ). */
 async function freePorts(n: number): Promise<number[]> {
   const base = Number(process.env.GIT_RUN_TEST_SLURM_PORT);
   if (Number.isInteger(base) && base > 0) {
     // A base given: the next free run of ports from it (a second cluster on the same base moves up, never collides).
+    // Ports handed out before are skipped even when nothing listens on them yet (a cluster's daemons start
+    // after its ports are chosen: the accounting database's port once collided with slurmctld's).
     const out: number[] = [];
-    for (let p = base; out.length < n && p < base + 1000; p++) if (await portFree(p)) out.push(p);
+    for (let p = base; out.length < n && p < base + 1000; p++) if (!handedOut.has(p) && (await portFree(p))) out.push(p);
+    for (const p of out) handedOut.add(p);
     if (out.length === n) return out;
     throw new Error(`GIT_RUN_TEST_SLURM_PORT=${base}: no ${n} free ports found in ${base}..${base + 999}`);
   }
@@ -369,13 +374,14 @@ export async function startSlurmCluster(opts: SlurmOptions = {}): Promise<SlurmC
   const nodeName = os.hostname().split('.')[0] || 'localhost';
   const cpus = Math.max(opts.cpus ?? 8, os.cpus().length);
   const memMiB = Math.max(1024, Math.floor(os.totalmem() / 1048576) - 512);
+  // The database first: its port is then taken when the cluster's are chosen.
+  await ensureMunge();
+  const db = accounting ? await ensureMariadb() : null;
   const [ctldPort, slurmdPort, dbdPort] = await freePorts(accounting ? 3 : 2);
   const env: NodeJS.ProcessEnv = { ...process.env, SLURM_CONF: conf };
   // A developer's own defaults must not leak into the tests' submissions.
   for (const v of Object.keys(env)) if (/^(SBATCH|SLURM|SQUEUE|SACCT|SCANCEL|SINFO)_/.test(v) && v !== 'SLURM_CONF') delete env[v];
 
-  await ensureMunge();
-  const db = accounting ? await ensureMariadb() : null;
   const cluster = `gr${ctldPort}`;
 
   writeFileSync(
@@ -529,7 +535,7 @@ export async function startSlurmCluster(opts: SlurmOptions = {}): Promise<SlurmC
     partition: 'debug',
     cpus,
     accounting,
-    ports: { slurmctld: ctldPort, slurmd: slurmdPort, ...(accounting ? { slurmdbd: dbdPort } : {}) },
+    ports: { slurmctld: ctldPort, slurmd: slurmdPort, ...(accounting ? { slurmdbd: dbdPort, mariadb: db!.port } : {}) },
     startSeconds,
     cmd,
     job(id) {

@@ -11,9 +11,11 @@ import { checkName } from '../../transport/sshconfig.js';
 import { closeAll, connection } from '../../transport/ssh.js';
 import { localExecutor } from '../local/index.js';
 import { pollRemote, readRemoteFile, stageRemoteInputs } from '../ssh/remote.js';
-import { cancelSlurm, liveSlurm, preflightSlurm, refreshSlurm, shellFor, startSlurm } from './jobs.js';
+import { cancelSlurm, liveSlurm, preflightSlurm, refreshSlurm, shellFor, shellOfProfile, startSlurm, type SlurmHandle } from './jobs.js';
+import { hostGcInput, hostGcScript, parseHostGc } from '../ssh/gc.js';
 import { isFinal } from '../../core/record.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
+import { shQuote } from '../../util/shell.js';
 
 export const slurmExecutor: Executor = {
   type: 'slurm',
@@ -69,6 +71,30 @@ export const slurmExecutor: Executor = {
   async requestCancel(repo, view) {
     if (!view.state) return localExecutor.requestCancel(repo, view);
     await cancelSlurm(view);
+  },
+  async gcHost(_repo, profile, keep, opts) {
+    // The ssh executor's clean-up, on the login node (or here), plus the arrays' directories (map, batch
+    // script, Slurm's output): one stays while a live run's array needs it (named by the array's first run).
+    const input = hostGcInput(keep, { dryRun: opts.dryRun, graceMinutes: Math.floor(opts.graceMs / 60000) });
+    input.runParents.push('arrays');
+    for (const { view } of keep.live) {
+      const name = (view.state?.handle as SlurmHandle | undefined)?.jobName;
+      if (typeof name === 'string' && name.startsWith('git-run-')) input.runs.push(name.slice('git-run-'.length));
+    }
+    const shell = await shellOfProfile(keep.profile);
+    // A job still in Slurm's queue (another clone's, one whose record did not land) is not over: its run
+    // directories stay, an array's with it (its map lists them). squeue silent: nothing can be told, nothing goes.
+    const jobs = await shell.exec(
+      [
+        `B=${shQuote(input.base)}; case "$B" in /*) ;; *) B="$HOME/$B" ;; esac`,
+        'names=$(squeue -h -u "$(id -un)" -o %j) || exit 3',
+        'for n in $names; do case "$n" in git-run-*) id=${n#git-run-}; echo "$id"; [ -f "$B/arrays/$id/map" ] && sed \'s|.*/||\' "$B/arrays/$id/map";; esac; done',
+        'exit 0',
+      ].join('\n'),
+    );
+    if (jobs.code !== 0) throw new GitRunError(ErrorCode.SshFailed, `Slurm's queue on ${keep.profile?.host ?? 'this machine'} could not be read (squeue: ${jobs.stderr.toString().trim() || `exit ${jobs.code}`}): nothing was removed`, 'check that squeue works there, then run `git run gc --host` again');
+    input.runs.push(...jobs.stdout.toString().split('\n').filter((l) => /^[0-9a-f]{40,64}$/.test(l)));
+    return parseHostGc(profile, (await shell.run(hostGcScript(input))).toString('utf8'));
   },
   close: closeAll,
 };
