@@ -94,4 +94,34 @@ describe('metric histories (metrics.jsonl)', function () {
     assert.equal(n.values.at(-1), 1000000);
     assert.deepEqual(h.series.map((s) => s.name).sort(), ['__proto__', 'a\u001b[31mred\u0007', 'constructor', 'n'].sort());
   });
+
+  it("queries and formats use a metric's min, max, count and last over its history; a metric named like a statistic stays reachable", async () => {
+    const repo = makeRepo('hist-query', {
+      'a.sh': appendLines(['{"loss": 0.9}', '{"loss": 0.15}', '{"loss": 0.3}']),
+      'b.sh': appendLines(['{"loss": 0.5}', '{"loss": 0.25}']),
+      'c.sh': appendLines(['{"acc": 0.5, "acc.min": 0.05}', '{"acc": 0.7, "acc.min": 0.04}']),
+    });
+    const run = async (f: string) => JSON.parse((await ok(['--json', '--', 'sh', f], { cwd: repo })).stdout).id as string;
+    const a = await run('a.sh');
+    const b = await run('b.sh');
+    const c = await run('c.sh');
+    const where = async (w: string) => (await ok(['log', '--format', '%H', '--where', w], { cwd: repo })).stdout.split('\n').filter(Boolean).sort();
+    assert.deepEqual(await where('metrics.loss.min < 0.2'), [a]);
+    assert.deepEqual(await where('metrics.loss.max > 0.6'), [a]);
+    assert.deepEqual(await where('metrics.loss.last = 0.25'), [b]);
+    assert.deepEqual(await where('metrics.loss = 0.25'), [b]);
+    assert.deepEqual(await where('metrics.loss.count = 2'), [b]);
+    assert.deepEqual(await where('metrics.loss.min >= 0.15 and metrics.loss.max <= 0.9'), [a, b].sort());
+    // acc.min is a metric of its own: its name wins; the quoted form names acc's statistic.
+    assert.deepEqual(await where('metrics.acc.min = 0.04'), [c]);
+    assert.deepEqual(await where('metrics."acc".min = 0.5'), [c]);
+    assert.deepEqual(await where('metrics."acc".min = 0.04'), []);
+    assert.deepEqual(await where('metrics.acc.min.max = 0.05'), [c]);
+    const f = await ok(['log', '--format', '%H %(metric:loss) %(metric:loss.min) %(metric:loss.max) %(metric.count:loss) %(metric:acc.min) %(metric.min:acc)'], { cwd: repo });
+    const lines = f.stdout.split('\n').filter(Boolean).sort();
+    assert.deepEqual(lines, [`${a} 0.3 0.15 0.9 3  `, `${b} 0.25 0.25 0.5 2  `, `${c}     0.04 0.5`].sort());
+    const r = await gitRun(['log', '--where', 'metrics.loss.mean < 1'], { cwd: repo });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown metric 'loss\.mean'/);
+  });
 });

@@ -79,7 +79,7 @@ function makeDb(): Database.Database {
   db.exec(SCHEMA);
   const run = db.prepare(`INSERT INTO runs (id, tip, key, kind, status, created_at, started_at, ended_at, duration, parent, name, notes, creator, host, source_commit, tree, seed, exit_code, command) VALUES (@id, @tip, @key, @kind, @status, @created, @started, @ended, @duration, @parent, @name, @notes, @creator, @host, @commit, @tree, @seed, @exit, @command)`);
   const param = db.prepare('INSERT INTO params VALUES (?, ?, ?, ?)');
-  const metric = db.prepare('INSERT INTO metrics VALUES (?, ?, ?)');
+  const metric = db.prepare('INSERT INTO metrics (run, name, num, min, max, count) VALUES (?, ?, ?, ?, ?, 1)');
   const tag = db.prepare('INSERT INTO tags VALUES (?, ?)');
   for (const r of Object.values(RUNS)) {
     const rid = id(r.hex);
@@ -92,7 +92,7 @@ function makeDb(): Database.Database {
       const { text, num } = paramText(v);
       param.run(rid, k, text, num);
     }
-    for (const [k, v] of Object.entries(r.metrics ?? {})) metric.run(rid, k, v);
+    for (const [k, v] of Object.entries(r.metrics ?? {})) metric.run(rid, k, v, v, v);
     for (const t of r.tags ?? []) tag.run(rid, t);
   }
   return db;

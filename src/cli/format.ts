@@ -7,6 +7,7 @@
 import type { RunView } from '../api/index.js';
 import { GitRunError, ErrorCode } from '../api/index.js';
 import { closest } from '../core/definition.js';
+import { metricStats } from '../core/metrics.js';
 import { commandLine, duration, formatNumber, runDuration, exitSummary, valueText } from './render.js';
 import { escapeText } from './escape.js';
 
@@ -57,6 +58,14 @@ const FIELDS: Record<string, Field> = {
 
 const SHORT: Record<string, Field | string> = { H: FIELDS.id!, h: FIELDS.short!, n: '\n', '%': '%' };
 
+type Stat = 'last' | 'min' | 'max' | 'count';
+
+/** A statistic of a metric's history (decision 0020): %(metric.min:NAME), or %(metric:NAME.min) when no metric is named NAME.min. */
+function statText(v: RunView, name: string, stat: Stat): string {
+  const s = (v.metricStats ?? metricStats(null, v.metrics)).get(name);
+  return s ? formatNumber(s[stat]) : '';
+}
+
 /** Compile a --format string; throws on an unknown or malformed placeholder. */
 export function compileFormat(format: string): (v: RunView) => string {
   const parts: Array<string | Field> = [];
@@ -77,24 +86,30 @@ export function compileFormat(format: string): (v: RunView) => string {
       const end = format.indexOf(')', i + 2);
       if (end < 0) bad("'%(' without its ')'", 'close the placeholder: %(status)');
       const inner = format.slice(i + 2, end);
-      const m = /^(param|metric):(.+)$/.exec(inner);
+      const m = /^(param|metric(?:\.(last|min|max|count))?):(.+)$/.exec(inner);
       let f: Field | undefined;
       if (m) {
-        const name = m[2]!;
+        const name = m[3]!;
+        const stat = m[2] as Stat | undefined;
         f =
           m[1] === 'param'
             ? (v) => {
                 const x = own(v.spec.params, name);
                 return x === undefined ? '' : typeof x === 'string' ? x : JSON.stringify(x);
               }
-            : (v) => {
-                const x = own(v.metrics, name);
-                return x === undefined ? '' : formatNumber(x);
-              };
+            : stat
+              ? (v) => statText(v, name, stat)
+              : (v) => {
+                  const x = own(v.metrics, name);
+                  if (x !== undefined) return formatNumber(x);
+                  // metric:loss.min: the statistic, when no metric has that name itself.
+                  const s = /^(.+)\.(last|min|max|count)$/.exec(name);
+                  return s ? statText(v, s[1]!, s[2] as Stat) : '';
+                };
       } else f = own(FIELDS, inner);
       if (!f) {
         const near = closest(inner, Object.keys(FIELDS));
-        bad(`unknown field '%(${inner})'`, `${near ? `did you mean %(${near})? ` : ''}fields: ${Object.keys(FIELDS).join(', ')}, param:NAME, metric:NAME`);
+        bad(`unknown field '%(${inner})'`, `${near ? `did you mean %(${near})? ` : ''}fields: ${Object.keys(FIELDS).join(', ')}, param:NAME, metric:NAME, metric:NAME.min (.max, .count), metric.min:NAME`);
       }
       if (lit) parts.push(lit), (lit = '');
       parts.push(f!);

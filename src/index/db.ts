@@ -29,10 +29,10 @@ import { adjustSharedPerm, sharedPerm } from '../git/shared.js';
 import { forEachRunRef, looseRunRefs, packedStamp, refsStamp } from '../git/refscan.js';
 import { diskFull, ErrorCode, GitRunError } from '../errors/index.js';
 import { foldMetadata, groupStatus, type GroupChild, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
-import { parseMetrics, METRICS_FILE } from '../core/metrics.js';
+import { parseMetrics, parseSummary, metricStats, METRICS_FILE, SUMMARY_FILE, type MetricStats } from '../core/metrics.js';
 import { canonicalJson } from '../core/record.js';
 
-const SCHEMA_VERSION = 9;
+const SCHEMA_VERSION = 10;
 
 /** The tables and indexes (exported for the query-plan tests). */
 export const SCHEMA = `
@@ -59,7 +59,8 @@ export const SCHEMA = `
   -- a run named on the command line by its name (store/runs.ts resolveRun)
   CREATE INDEX runs_name ON runs(name);
   CREATE TABLE params (run TEXT NOT NULL, name TEXT NOT NULL, text TEXT NOT NULL, num REAL, PRIMARY KEY (run, name)) WITHOUT ROWID;
-  CREATE TABLE metrics (run TEXT NOT NULL, name TEXT NOT NULL, num REAL NOT NULL, PRIMARY KEY (run, name)) WITHOUT ROWID;
+  -- num: the metric's value (metrics.json's, else the history's last); min, max, count (and the steps of min and max) over its history (decision 0020), or of num alone
+  CREATE TABLE metrics (run TEXT NOT NULL, name TEXT NOT NULL, num REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, count INTEGER NOT NULL, min_step REAL, max_step REAL, PRIMARY KEY (run, name)) WITHOUT ROWID;
   CREATE TABLE tags (run TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (run, tag)) WITHOUT ROWID;
   -- ---- Query drivers (issue 16): a selective --where starts from the runs that have such a value ----
   CREATE INDEX params_num ON params(name, num, run);
@@ -620,11 +621,12 @@ export class RunIndex {
         return null;
       }
     };
-    const [spec, result, state, metricsBlob, note, children] = await Promise.all([
+    const [spec, result, state, metricsBlob, summaryBlob, note, children] = await Promise.all([
       json<RunSpec>(`${tip}:run.json`),
       json<RunResult>(`${tip}:result.json`),
       json<RunState>(`${tip}:state.json`),
       batch.read(`${tip}:${METRICS_FILE}`),
+      batch.read(`${tip}:${SUMMARY_FILE}`),
       noteBlob ? batch.read(noteBlob) : Promise.resolve(null),
       json<GroupChild[]>(`${tip}:children.json`),
     ]);
@@ -662,7 +664,7 @@ export class RunIndex {
       portableKey: typeof spec.portableKey === 'string' && /^[0-9a-f]{64}$/.test(spec.portableKey) ? spec.portableKey : null,
       clone: typeof spec.clone === 'string' && /^[0-9a-f]{16}$/.test(spec.clone) ? spec.clone : null,
       params: spec.params,
-      metrics: parsed && 'metrics' in parsed ? parsed.metrics : Object.create(null),
+      metrics: metricStats(summaryBlob ? parseSummary(summaryBlob.data.toString('utf8')) : null, parsed && 'metrics' in parsed ? parsed.metrics : null),
       children: Array.isArray(children) ? children.map((c) => c.id).filter((c) => typeof c === 'string') : null,
       inputs: inputRows(spec.inputs),
     };
@@ -678,7 +680,7 @@ export class RunIndex {
     const insChild = db.prepare('INSERT OR IGNORE INTO group_children (grp, child) VALUES (?, ?)');
     const groupsOf = db.prepare('SELECT grp FROM group_children WHERE child = ?').pluck();
     const insParam = db.prepare('INSERT OR REPLACE INTO params (run, name, text, num) VALUES (?, ?, ?, ?)');
-    const insMetric = db.prepare('INSERT OR REPLACE INTO metrics (run, name, num) VALUES (?, ?, ?)');
+    const insMetric = db.prepare('INSERT OR REPLACE INTO metrics (run, name, num, min, max, count, min_step, max_step) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     const insTag = db.prepare('INSERT OR IGNORE INTO tags (run, tag) VALUES (?, ?)');
     const insName = db.prepare('INSERT OR IGNORE INTO names (kind, name) VALUES (?, ?)');
     const insInput = db.prepare('INSERT OR REPLACE INTO inputs (run, path, oid, type, upstream, upstream_path, worktree) VALUES (?, ?, ?, ?, ?, ?, ?)');
@@ -710,7 +712,7 @@ export class RunIndex {
         for (const d of delFrom.slice(1)) d.run(r.id);
         upsert.run({ ...r, name: r.parent ? r.childName : r.meta.name, notes: r.meta.notes });
         for (const [k, v] of Object.entries(r.params)) insParam.run(r.id, k, text(v), num(v)), insName.run('param', k);
-        for (const [k, v] of Object.entries(r.metrics)) insMetric.run(r.id, k, v), insName.run('metric', k);
+        for (const [k, v] of r.metrics) insMetric.run(r.id, k, v.last, v.min, v.max, v.count, v.minStep, v.maxStep), insName.run('metric', k);
         for (const t of r.meta.tags) insTag.run(r.id, t);
         for (const c of r.children ?? []) insChild.run(r.id, c);
         for (const i of r.inputs) insInput.run(r.id, i.path, i.oid, i.type, i.upstream, i.upstreamPath, i.worktree);
@@ -1051,7 +1053,8 @@ interface RunRow {
   portableKey: string | null;
   clone: string | null;
   params: Record<string, unknown>;
-  metrics: Record<string, number>;
+  /** Each metric's value and its history's min, max and count. */
+  metrics: Map<string, MetricStats>;
   /** A group's children as children.json lists them (reused ones included); null for a run. */
   children: string[] | null;
   inputs: InputRow[];

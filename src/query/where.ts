@@ -144,7 +144,7 @@ interface Literal {
   start: number;
 }
 
-type Field = { kind: 'param'; name: string } | { kind: 'metric'; name: string } | { kind: 'column'; name: string; column: Column };
+type Field = { kind: 'param'; name: string } | { kind: 'metric'; name: string; stat?: MetricStat } | { kind: 'column'; name: string; column: Column };
 
 type Node =
   | { kind: 'and' | 'or'; items: Node[] }
@@ -342,6 +342,10 @@ class Parser {
         throw new WhereError(ErrorCode.BadExpression, `'${t.text}' needs a name: ${family}.NAME`, t.end, `write ${family}.NAME, or ${family}."odd name" for a name with spaces or symbols`);
       }
       const known = isParam ? params : metrics;
+      if (!isParam) {
+        const m = metricField(t, name, metrics);
+        if (m) return m;
+      }
       if (known.includes(name)) return isParam ? { kind: 'param', name } : { kind: 'metric', name };
       const other = isParam ? metrics : params;
       const near = closest(name, known);
@@ -441,7 +445,7 @@ class Compiler {
   private cond(n: Extract<Node, { kind: 'cond' }>): string {
     const f = n.field;
     if (f.kind === 'param') return this.param(f.name, n);
-    if (f.kind === 'metric') return this.metric(f.name, n);
+    if (f.kind === 'metric') return this.metric(f.name, n, f.stat);
     const c = f.column;
     const fieldText = f.name;
     switch (c.type) {
@@ -632,11 +636,33 @@ class Compiler {
     return this.row(n, 'params', name, (a, c) => `${c('text')} ${op} ${a.ph(v.text)}`, op !== '!=');
   }
 
-  private metric(name: string, n: Extract<Node, { kind: 'cond' }>): string {
-    const nums = n.values.map((v) => this.number(v, `metrics.${quoteName(name)}`, 'a number such as 0.9 or 1e-3'));
-    if (n.op === 'in' || n.op === 'not in') return this.row(n, 'metrics', name, (a, c) => `${c('num')} ${n.op === 'in' ? 'IN' : 'NOT IN'} (${a.ph(...nums)})`, n.op === 'in');
-    return this.row(n, 'metrics', name, (a, c) => `${c('num')} ${n.op} ${a.ph(nums[0]!)}`, n.op !== '!=');
+  private metric(name: string, n: Extract<Node, { kind: 'cond' }>, stat: MetricStat = 'last'): string {
+    const nums = n.values.map((v) => this.number(v, `metrics.${quoteName(name)}${stat === 'last' ? '' : `.${stat}`}`, 'a number such as 0.9 or 1e-3'));
+    const col = STAT_COLUMN[stat];
+    if (n.op === 'in' || n.op === 'not in') return this.row(n, 'metrics', name, (a, c) => `${c(col)} ${n.op === 'in' ? 'IN' : 'NOT IN'} (${a.ph(...nums)})`, n.op === 'in');
+    return this.row(n, 'metrics', name, (a, c) => `${c(col)} ${n.op} ${a.ph(nums[0]!)}`, n.op !== '!=');
   }
+}
+
+/**
+ * Metric statistics (decision 0020): `metrics.loss.min`, `.max`, `.count`
+ * and `.last` (= `metrics.loss`) over the run's history. A metric's own
+ * name comes first: when `loss.min` is itself a metric, `metrics.loss.min`
+ * is that metric; the quoted form `metrics."loss".min` (the quotes hold the
+ * whole name) always means the statistic.
+ */
+export const METRIC_STATS = ['last', 'min', 'max', 'count'] as const;
+export type MetricStat = (typeof METRIC_STATS)[number];
+const STAT_COLUMN: Record<MetricStat, string> = { last: 'num', min: 'min', max: 'max', count: 'count' };
+
+function metricField(t: Token, name: string, metrics: readonly string[]): Extract<Field, { kind: 'metric' }> | null {
+  const m = /^(.+)\.(last|min|max|count)$/.exec(name);
+  if (!m) return null;
+  const [, base, stat] = m as unknown as [string, string, MetricStat];
+  // A quoted part that ends right before the suffix names the whole metric.
+  const quotedBase = t.quoted && /["'\]]\.(?:last|min|max|count)$/.test(t.text);
+  if (metrics.includes(name) && !quotedBase) return null;
+  return metrics.includes(base) ? { kind: 'metric', name: base, stat } : null;
 }
 
 const badNumber = (v: Literal) =>

@@ -15,7 +15,7 @@ import { updateRefs } from '../git/transaction.js';
 import { appendNote, listNotes } from '../git/notes.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { escapeText as shown } from '../util/escape.js';
-import { METRICS_FILE, HISTORY_FILE, SUMMARY_FILE, MAX_HISTORY_BYTES, historyFileOf, mergeMetrics, parseMetrics, parseSummary, summarizeHistory, summaryJson, type Metrics } from '../core/metrics.js';
+import { METRICS_FILE, HISTORY_FILE, SUMMARY_FILE, MAX_HISTORY_BYTES, historyFileOf, mergeMetrics, metricStats, parseMetrics, parseSummary, summarizeHistory, summaryJson, type MetricStats, type Metrics } from '../core/metrics.js';
 import { parsePointer, readLfsContent } from '../git/lfs.js';
 import { foldMetadata, formatEvent, type GroupChild, type Metadata, type MetadataEvent, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
 
@@ -32,8 +32,10 @@ export interface RunView {
   entries: TreeEntry[];
   /** A group's children (children.json), null for a run. */
   children: GroupChild[] | null;
-  /** Flattened from the finished commit's metrics.json; null when the run wrote none. */
+  /** Flattened from the finished commit's metrics.json, and its history's last values (metrics.json wins); null when the run wrote neither. */
   metrics: Metrics | null;
+  /** Each metric's last, min, max and count over its history (a metrics.json value alone counts once); absent when not read. */
+  metricStats?: Map<string, MetricStats>;
 }
 
 const summary = (command: string[]): string => {
@@ -130,6 +132,8 @@ export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Prom
   const changes: Record<string, TreeEntry | null> = { logs: treeEntry('logs', logs) };
   let r = end.result;
   let metrics: Metrics | null = null;
+  let stats: Map<string, MetricStats> | null = null;
+  let json: Metrics | null = null;
   if (end.outputsTree) {
     changes.outputs = treeEntry('outputs', end.outputsTree);
     // The run's metrics.json (in its working directory), if it wrote one: the same blob, at the top.
@@ -139,7 +143,7 @@ export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Prom
     if (oid && text) {
       const parsed = parseMetrics(text.toString('utf8'));
       if ('metrics' in parsed) {
-        metrics = parsed.metrics;
+        metrics = json = parsed.metrics;
         changes[METRICS_FILE] = blobEntry(METRICS_FILE, oid);
       } else r = { ...r, metricsError: parsed.error };
     }
@@ -153,13 +157,14 @@ export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Prom
         changes[HISTORY_FILE] = blobEntry(HISTORY_FILE, hoid);
         changes[SUMMARY_FILE] = blobEntry(SUMMARY_FILE, await writeBlob(repo, summaryJson(sum)));
         if (sum.errors) r = { ...r, metricsErrors: sum.errors };
+        stats = sum.stats;
         metrics = mergeMetrics(sum.stats, metrics);
       } else r = { ...r, metricsErrors: { lines: 0, first: read.error } };
     }
   }
   changes['result.json'] = blobEntry('result.json', await writeBlob(repo, JSON.stringify(r, null, 2) + '\n'));
   const how = r.signal ? `signal ${r.signal}` : r.exitCode !== null ? `exit ${r.exitCode}` : r.error ?? '';
-  return advanceRun(repo, view, changes, `${r.status}${how ? ` (${how})` : ''}\n`, { result: r, status: r.status, metrics });
+  return advanceRun(repo, view, changes, `${r.status}${how ? ` (${how})` : ''}\n`, { result: r, status: r.status, metrics, metricStats: metricStats(stats, json) });
 }
 
 /**
@@ -236,8 +241,9 @@ export class RunReader {
     const parsed = m ? parseMetrics((await this.batch.read(m.oid))?.data.toString('utf8') ?? '') : null;
     const json = parsed && 'metrics' in parsed ? parsed.metrics : null;
     const sm = entries.find((e) => e.name === SUMMARY_FILE);
-    const metrics = sm ? mergeMetrics(parseSummary((await this.batch.read(sm.oid))?.data.toString('utf8') ?? ''), json) : json;
-    return { id, tip, spec, state, result, status: statusOf(state, result), meta: foldMetadata(note), entries, children, metrics };
+    const summary = sm ? parseSummary((await this.batch.read(sm.oid))?.data.toString('utf8') ?? '') : null;
+    const metrics = mergeMetrics(summary, json);
+    return { id, tip, spec, state, result, status: statusOf(state, result), meta: foldMetadata(note), entries, children, metrics, metricStats: metricStats(summary, json) };
   }
 
   /** Raw object read through the same process. */
