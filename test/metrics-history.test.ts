@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { metricHistory, repoAt } from 'git-run';
-import { makeRepo, ok, gitRun, showJson, git, runIds } from './helpers.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { metricHistory, repoAt, closeConnections } from 'git-run';
+import { startSshd, sshdAvailable, type Sshd } from './sshd.js';
+import { makeRepo, ok, gitRun, showJson, git, runIds, tmpdir, until, refused } from './helpers.js';
 
 /** A shell script that appends the given lines to $GIT_RUN_METRICS. */
-const appendLines = (lines: string[]) => lines.map((l) => `printf '%s\\n' '${l}' >> "$GIT_RUN_METRICS"`).join('\n') + '\n';
+export const appendLines = (lines: string[]) => lines.map((l) => `printf '%s\\n' '${l}' >> "$GIT_RUN_METRICS"`).join('\n') + '\n';
 
 describe('metric histories (metrics.jsonl)', function () {
   this.timeout(180000);
@@ -123,5 +127,88 @@ describe('metric histories (metrics.jsonl)', function () {
     const r = await gitRun(['log', '--where', 'metrics.loss.mean < 1'], { cwd: repo });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown metric 'loss\.mean'/);
+  });
+});
+
+describe('git run logs -f --metrics', function () {
+  this.timeout(180000);
+
+  it('prints the points of a live local run as they arrive, each line once, and ends with the run', async () => {
+    const flag = path.join(tmpdir('hist-flag'), 'go');
+    const repo = makeRepo('hist-follow', {
+      'train.sh': appendLines(['{"step": 1, "loss": 0.5, "acc": 0.25}']) + `while [ ! -e '${flag}' ]; do sleep 0.05; done\n` + appendLines(['{"step": 2, "loss": 0.125}', 'broken']) + `printf '%s' '{"step": 3, "loss": 0.0625}' >> "$GIT_RUN_METRICS"\n`,
+    });
+    const id = (await ok(['-d', '--', 'sh', 'train.sh'], { cwd: repo })).stdout.trim();
+    await follows(repo, id, flag, ['1 loss=0.5 acc=0.25', '2 loss=0.125', '3 loss=0.0625']);
+    const j = await gitRun(['logs', '--metrics', '--json', id], { cwd: repo });
+    assert.deepEqual(j.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)), [
+      { step: 1, values: { loss: 0.5, acc: 0.25 } },
+      { step: 2, values: { loss: 0.125 } },
+      { step: 3, values: { loss: 0.0625 } },
+    ]);
+    assert.match(j.stderr, /^warning: metrics line 3 skipped: not JSON/m);
+  });
+
+  it('refuses --json without --metrics and --stderr with it', async () => {
+    const repo = makeRepo('hist-logs-bad', { 'a.txt': 'a' });
+    await ok(['-q', '--', 'true'], { cwd: repo });
+    const id = runIds(repo)[0]!;
+    await refused(repo, ['logs', '--json', id], '--json needs --metrics (the output itself is printed as it is)', 'git run logs --metrics --json <run>');
+    await refused(repo, ['logs', '--metrics', '--stderr', id], '--stderr and --metrics cannot be combined', "choose one: the run's stderr, or its metric history");
+  });
+});
+
+/** `logs -f --metrics` of a run that waits for `flag`: the flag is made once the first line was printed; then every line once, and the command ends with the run. */
+async function follows(repo: string, id: string, flag: string, expected: string[]): Promise<void> {
+  let out = '';
+  let child: ChildProcess | null = null;
+  const done = gitRun(['logs', '-f', '--metrics', id], { cwd: repo, onSpawn: (c) => ((child = c), c.stdout!.on('data', (d: Buffer) => (out += d.toString()))) });
+  await until('the first point printed while the run waits', () => out.includes(`${expected[0]}\n`), 60000);
+  assert.ok(child, 'spawned');
+  writeFileSync(flag, '');
+  const r = await done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, expected.map((l) => l + '\n').join(''));
+  assert.equal((await showJson(repo, id)).status, 'succeeded');
+}
+
+describe('metric histories on an ssh host (a real sshd on 127.0.0.1)', function () {
+  this.timeout(180000);
+  let sshd: Sshd;
+  before(async function () {
+    if (!sshdAvailable(this)) return;
+    sshd = await startSshd();
+  });
+  // metricHistory ran in this process: its connections to the host must not keep mocha alive.
+  after(() => (closeConnections(), sshd?.stop()));
+
+  const remoteRepo = (label: string, files: Record<string, string>) =>
+    makeRepo(label, { ...files, '.runconfig': JSON.stringify({ hosts: { box: { type: 'ssh', host: 'testhost', ssh_config: sshd.config, remote_dir: `/tmp/git-run-remote-${label}-${process.pid}` } } }) });
+
+  it('a remote run gets $GIT_RUN_METRICS on the host; its history comes back with the run', async () => {
+    const repo = remoteRepo('hist-ssh', { 'sub/train.sh': 'printf "%s" "$GIT_RUN_METRICS" > where.txt\n' + appendLines(['{"step": 1, "loss": 0.5}', '{"step": 2, "loss": 0.25}', 'oops']) });
+    const r = await gitRun(['--host', 'box', '--', 'sh', 'train.sh'], { cwd: path.join(repo, 'sub'), env: { SSH_AUTH_SOCK: '' } });
+    assert.equal(r.code, 0, r.stderr);
+    const id = runIds(repo)[0]!;
+    assert.match(git(repo, 'cat-file', 'blob', `refs/runs/${id}:outputs/sub/where.txt`), /^\/tmp\/git-run-remote-hist-ssh-\d+\/.*\/work\/sub\/metrics\.jsonl$/);
+    const j = await showJson(repo, id);
+    assert.deepEqual(j.metrics, { loss: 0.25 });
+    assert.deepEqual(j.metricsErrors, { lines: 1, first: 'line 3: not JSON (Unexpected token \'o\', "oops" is not valid JSON)' });
+    const h = await metricHistory(await repoAt(repo), id);
+    assert.deepEqual(h, { series: [{ name: 'loss', steps: [1, 2], values: [0.5, 0.25] }], broken: 1, live: false });
+  });
+
+  it('logs -f --metrics and metricHistory read a live remote run through the executor', async () => {
+    const flag = path.join(tmpdir('hist-ssh-flag'), 'go');
+    const repo = remoteRepo('hist-ssh-live', {
+      'train.sh': appendLines(['{"step": 10, "loss": 0.5}']) + `while [ ! -e '${flag}' ]; do sleep 0.05; done\n` + appendLines(['{"step": 20, "loss": 0.25}']),
+    });
+    const id = (await ok(['-d', '--host', 'box', '--', 'sh', 'train.sh'], { cwd: repo, env: { SSH_AUTH_SOCK: '' } })).stdout.trim();
+    const live = await until('the first point readable on the host', async () => {
+      const h = await metricHistory(await repoAt(repo), id);
+      return h.series.length ? h : null;
+    }, 60000);
+    assert.deepEqual(live, { series: [{ name: 'loss', steps: [10], values: [0.5] }], broken: 0, live: true });
+    await follows(repo, id, flag, ['10 loss=0.5', '20 loss=0.25']);
   });
 });

@@ -5,6 +5,8 @@
  * run's from its run directory, wherever it runs, through the executor.
  */
 import type { Repo } from '../git/repo.js';
+import { revParse } from '../git/objects.js';
+import { RunRef } from '../git/refs.js';
 import { readHistory, readRun, type RunView } from '../store/runs.js';
 import { executorFor } from '../executors/index.js';
 import { isFinal } from '../core/record.js';
@@ -86,4 +88,80 @@ export function seriesOf(buf: Buffer, final: boolean, only?: ReadonlySet<string>
     },
   });
   return { series: [...byName.values()], errors: c.errors() };
+}
+
+/** One line of a history as it arrives: its step and its points (a null-prototype object: names are the run's data). */
+export interface MetricLine {
+  step: number;
+  values: Record<string, number>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Emit a run's history line by line; with `follow`, new lines as the run
+ * writes them, until it ends (then the rest from its record: the recorded
+ * blob holds the same bytes, so every line is emitted once). Broken lines are
+ * skipped and passed to `broken`. Returns the last view read.
+ */
+export async function followMetrics(
+  repo: Repo,
+  id: string,
+  sink: (line: MetricLine) => void,
+  opts: { follow: boolean; stopped?: () => boolean; broken?: (line: number, why: string) => void },
+): Promise<RunView> {
+  let view = await readRun(repo, id);
+  const ref = new RunRef(id).name;
+  let consumed = 0;
+  let lineNo = 0;
+  let pending: Buffer = Buffer.alloc(0);
+  let lastRefCheck = 0;
+  let lastRefresh = Date.now();
+  const emit = (buf: Buffer, final: boolean) => {
+    let cur: { line: number; step: number; values: Record<string, number> } | null = null;
+    const flush = () => cur && sink({ step: cur.step, values: cur.values });
+    const r = scanHistory(buf, {
+      lineNo,
+      final,
+      broken: (line, why) => opts.broken?.(line, why),
+      point: (name, step, value, line) => {
+        if (cur?.line !== line) {
+          flush();
+          cur = { line, step, values: Object.create(null) as Record<string, number> };
+        }
+        cur.values[name] = value;
+      },
+    });
+    flush();
+    lineNo = r.lineNo;
+    consumed += r.consumed;
+    return r.consumed;
+  };
+  for (;;) {
+    if (isFinal(view.status)) {
+      const all = await recordedHistory(repo, view);
+      if (all.length > consumed) emit(all.subarray(consumed), true);
+      return view;
+    }
+    const executor = executorFor(view);
+    const got = await readLiveHistory(repo, view, consumed + pending.length);
+    const buf = pending.length ? Buffer.concat([pending, got.data]) : got.data;
+    const used = emit(buf, false);
+    pending = buf.subarray(used);
+    if (!opts.follow || opts.stopped?.()) return view;
+    const now = Date.now();
+    if (got.ended || now - lastRefCheck > 250) {
+      lastRefCheck = now;
+      const tip = await revParse(repo, ref);
+      if (tip !== view.tip) {
+        view = await readRun(repo, id);
+        continue;
+      }
+    }
+    if (now - lastRefresh > 1000 || (got.ended && !executor.checksLocally)) {
+      lastRefresh = now;
+      if (await executor.refresh(repo, view)) view = await readRun(repo, id);
+    }
+    await sleep(executor.checksLocally ? 100 : 500);
+  }
 }

@@ -594,7 +594,7 @@ class Compiler {
    * for the run r and, when the test can only hold for certain rows, as the
    * condition's driver (the same test, over the table's (name, value) index).
    */
-  private row(n: Extract<Node, { kind: 'cond' }>, table: 'params' | 'metrics', name: string, pred: (a: Args, c: (column: 'num' | 'text') => string) => string, drives: boolean): string {
+  private row(n: Extract<Node, { kind: 'cond' }>, table: 'params' | 'metrics', name: string, pred: (a: Args, c: (column: 'num' | 'text' | 'min' | 'max' | 'count') => string) => string, drives: boolean): string {
     const t = table === 'params' ? 'p' : 'm';
     const a = new Args();
     // The EXISTS writes the value as +column (the same value, no index term): the primary key (run, name)
@@ -653,7 +653,7 @@ class Compiler {
  */
 export const METRIC_STATS = ['last', 'min', 'max', 'count'] as const;
 export type MetricStat = (typeof METRIC_STATS)[number];
-const STAT_COLUMN: Record<MetricStat, string> = { last: 'num', min: 'min', max: 'max', count: 'count' };
+const STAT_COLUMN: Record<MetricStat, 'num' | 'min' | 'max' | 'count'> = { last: 'num', min: 'min', max: 'max', count: 'count' };
 
 function metricField(t: Token, name: string, metrics: readonly string[]): Extract<Field, { kind: 'metric' }> | null {
   const m = /^(.+)\.(last|min|max|count)$/.exec(name);
