@@ -212,14 +212,14 @@ describe('query results against a brute-force evaluation (seeded random expressi
     const db = new Database(path.join(dir, 'index.sqlite'));
     const insRun = db.prepare("INSERT INTO runs (id, tip, key, kind, status, created_at, command) VALUES (?, ?, ?, 'run', ?, ?, '[]')");
     const insParam = db.prepare('INSERT INTO params (run, name, text, num) VALUES (?, ?, ?, ?)');
-    const insMetric = db.prepare('INSERT INTO metrics (run, name, num) VALUES (?, ?, ?)');
+    const insMetric = db.prepare('INSERT INTO metrics (run, name, num, min, max, count) VALUES (?, ?, ?, ?, ?, 1)');
     const insTag = db.prepare('INSERT INTO tags (run, tag) VALUES (?, ?)');
     const insName = db.prepare('INSERT OR IGNORE INTO names (kind, name) VALUES (?, ?)');
     db.transaction(() => {
       for (const r of runs) {
         insRun.run(r.id, r.id, `k${r.id}`, r.status, r.created);
         for (const [k, v] of r.params) insParam.run(r.id, k, textOf(v), numOf(v)), insName.run('param', k);
-        for (const [k, v] of r.metrics) insMetric.run(r.id, k, v), insName.run('metric', k);
+        for (const [k, v] of r.metrics) insMetric.run(r.id, k, v, v, v), insName.run('metric', k);
         for (const t of r.tags) insTag.run(r.id, t);
       }
     })();
