@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { metricHistory, repoAt, closeConnections } from 'git-run';
 import { startSshd, sshdAvailable, type Sshd } from './sshd.js';
-import { makeRepo, ok, gitRun, showJson, git, runIds, tmpdir, until, refused } from './helpers.js';
+import { makeRepo, ok, gitRun, showJson, git, runIds, tmpdir, until, refused, refState } from './helpers.js';
 
 /** A shell script that appends the given lines to $GIT_RUN_METRICS. */
 export const appendLines = (lines: string[]) => lines.map((l) => `printf '%s\\n' '${l}' >> "$GIT_RUN_METRICS"`).join('\n') + '\n';
@@ -128,6 +128,40 @@ describe('metric histories (metrics.jsonl)', function () {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown metric 'loss\.mean'/);
   });
+});
+
+describe('metrics_file in .runconfig', function () {
+  this.timeout(180000);
+
+  it('names the history file (relative to the run directory): $GIT_RUN_METRICS points there and it is recorded', async () => {
+    const repo = makeRepo('hist-config', {
+      '.runconfig': JSON.stringify({ metrics_file: 'out/curve.jsonl' }),
+      'run.sh': 'mkdir -p out\nprintf "%s" "$GIT_RUN_METRICS" > where.txt\n' + appendLines(['{"loss": 2}', '{"loss": 1}']),
+    });
+    await ok(['-q', '--', 'sh', 'run.sh'], { cwd: repo });
+    const id = runIds(repo)[0]!;
+    assert.match(git(repo, 'cat-file', 'blob', `refs/runs/${id}:outputs/where.txt`), /\/work\/out\/curve\.jsonl$/);
+    assert.deepEqual((await showJson(repo, id)).metrics, { loss: 1 });
+    assert.equal(git(repo, 'rev-parse', `refs/runs/${id}:metrics.jsonl`), git(repo, 'rev-parse', `refs/runs/${id}:outputs/out/curve.jsonl`));
+    assert.deepEqual((await metricHistory(await repoAt(repo), id)).series, [{ name: 'loss', steps: [1, 2], values: [2, 1] }]);
+  });
+
+  for (const [bad, why] of [
+    ['../up.jsonl', /must stay inside the run directory/],
+    ['/tmp/abs.jsonl', /must be relative/],
+    ['.git/x', /cannot be inside a \.git directory/],
+    ['metrics.json', /is metrics\.json, the final metrics/],
+  ] as const) {
+    it(`refuses metrics_file ${JSON.stringify(bad)} with exit 2, writing nothing`, async () => {
+      const repo = makeRepo('hist-config-bad', { '.runconfig': JSON.stringify({ metrics_file: bad }), 'a.txt': 'a' });
+      const before = refState(repo);
+      const r = await gitRun(['--', 'true'], { cwd: repo });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /metrics_file: /);
+      assert.match(r.stderr, why);
+      assert.equal(refState(repo), before);
+    });
+  }
 });
 
 describe('git run logs -f --metrics', function () {

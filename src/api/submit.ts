@@ -409,6 +409,7 @@ async function planFor(c: Checked, repo: Repo, keepIndex: boolean): Promise<{ pl
     inputs: resolved.inputs,
     env: { blob: env.blob, leftOut: env.leftOut, hashed: env.hashed },
     clone,
+    ...(c.config.metricsFile ? { metricsFile: c.config.metricsFile } : {}),
     cwd: repo.prefix,
     creator: `${ident.name} <${ident.email}>`,
     createdAt: new Date().toISOString(),

@@ -10,6 +10,7 @@
  * definition check, which walks the experiment's keys, sees a run definition.
  */
 import { checkRunArgs, closest, dict, utf8Text } from './definition.js';
+import { checkHistoryFile } from './metrics.js';
 
 export interface RunConfig {
   defaults: Record<string, unknown>;
@@ -21,6 +22,8 @@ export interface RunConfig {
   envInclude?: string[];
   /** Outputs of at least this many bytes are stored as Git LFS objects (null: never); from "large_output". */
   largeOutput?: number | null;
+  /** The metrics history file runs append to, relative to their working directory (decision 0020); from "metrics_file". */
+  metricsFile?: string;
 }
 
 export interface ConfigProblem {
@@ -71,7 +74,12 @@ export function parseRunConfig(input: string | Uint8Array): { config: RunConfig;
     if (size === undefined) problems.push({ where: 'large_output', problem: `expected a size with a unit such as "10MiB", "500MB" or "1GiB" (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), or "off"; got ${JSON.stringify(o.large_output)}` });
     else config.largeOutput = size;
   }
-  const TOP = ['defaults', 'hosts', 'experiments', 'env_ignore', 'env_include', 'large_output', '$schema'];
+  if (o.metrics_file !== undefined) {
+    const why = checkHistoryFile(o.metrics_file);
+    if (why) problems.push({ where: 'metrics_file', problem: `${why}; got ${JSON.stringify(o.metrics_file)}` });
+    else config.metricsFile = o.metrics_file as string;
+  }
+  const TOP = ['defaults', 'hosts', 'experiments', 'env_ignore', 'env_include', 'large_output', 'metrics_file', '$schema'];
   for (const k of Object.keys(o)) if (!TOP.includes(k)) problems.push({ where: k, problem: `unknown top-level key (expected ${TOP.slice(0, -1).join(', ')})` });
   // run_args defaults: native ones checked (a misspelt one is refused), others kept.
   const runArgProblems: Array<{ path: string; problem: string }> = [];

@@ -40,6 +40,8 @@ export interface PlanInput {
   env: { blob: string | null; leftOut: string[]; hashed?: ReadonlyMap<string, string> | null };
   /** This clone's id (recorded with the portable key); absent: no portable key is recorded. */
   clone?: string;
+  /** .runconfig's "metrics_file", when set: recorded in each spec. */
+  metricsFile?: string;
   cwd: string;
   creator: string;
   createdAt: string;
@@ -120,6 +122,7 @@ export function planSubmission(p: PlanInput): Plan {
       ...(p.clone ? { portableKey: portableKeyOf(keyParts, p.env.hashed ?? null), clone: p.clone } : {}),
       ...(isGroup ? { name: plan.name, repetition: plan.repetition } : {}),
       ...(p.queue ? { dispatch: 'daemon' as const } : {}),
+      ...(p.metricsFile ? { metricsFile: p.metricsFile } : {}),
     };
     return { plan, spec };
   });
