@@ -18,6 +18,7 @@ import { finalStatus, type ObservedExit, type ObservedOutputs } from '../status.
 import type { Started, StartOptions } from '../executor.js';
 import { MANIFEST, pollRemote, ensureCodeOnce, envAssignments, fetchLogs, fetchOutputs, leaveRemote, remotePaths, stageRemoteInputs } from '../ssh/remote.js';
 import { resolvedInputs } from '../inputs.js';
+import { failpoint } from '../../core/failpoint.js';
 import { resourcesOf } from './resources.js';
 import { batchScript } from './script.js';
 import { phaseOf, stateWords } from './state.js';
@@ -119,6 +120,8 @@ interface Submitted {
   job: string;
   script: string;
   submitted: string | null;
+  /** The job's name when it is not the batch's first run's (a job found already submitted). */
+  name?: string;
 }
 
 /**
@@ -165,14 +168,59 @@ async function submitBatch(shell: HostShell, repo: Repo, views: RunView[], maxPa
   return views.map((_, i) => ({ job: array ? `${m[1]}_${i}` : m[1]!, script, submitted: at }));
 }
 
+/**
+ * Jobs already in Slurm's queue for these runs: a process killed between
+ * sbatch and the start record left them running unrecorded. Found by the
+ * job's name (`git-run-<id>`: a run's own job, or an array named after its
+ * first run, whose map gives each task's run), so a resume records them
+ * instead of submitting them again. Squeue silent: none found (as before).
+ */
+async function alreadySubmitted(shell: HostShell, views: RunView[]): Promise<Map<string, Submitted>> {
+  const found = new Map<string, Submitted>();
+  if (!views.length) return found;
+  const base = remotePaths(views[0]!).base;
+  const step = [
+    `B=${shQuote(base)}; case "$B" in /*) ;; *) B="$HOME/$B" ;; esac`,
+    'q=$(squeue -h -t all -u "$(id -un)" -o \'%F %j %V\' 2>/dev/null) || exit 0',
+    'printf \'%s\\n\' "$q" | while read -r job name at; do',
+    '  case "$name" in git-run-*) id=${name#git-run-} ;; *) continue ;; esac',
+    '  if [ -f "$B/arrays/$id/map" ]; then k=0; while read -r r; do echo "task $job $k ${r##*/} $at $id"; k=$((k+1)); done < "$B/arrays/$id/map"; else echo "single $job 0 $id $at -"; fi',
+    'done',
+  ].join('\n');
+  const r = await shell.exec('sh -s', step);
+  if (r.code !== 0) return found;
+  const ours = new Map(views.map((v) => [v.id, v]));
+  const scripts = new Map<string, string>();
+  // The host's answer is parsed strictly: only lines that name one of these runs count.
+  for (const line of r.stdout.toString().split('\n')) {
+    const m = /^(task|single) (\d{1,12}) (\d{1,7}) ([0-9a-f]{40,64}) ([0-9T:-]{10,32}|N\/A) (-|[0-9a-f]{40,64})$/.exec(line);
+    const v = m ? ours.get(m[4]!) : undefined;
+    if (!m || !v || found.has(v.id)) continue;
+    const jobDir = m[1] === 'task' ? `${base}/arrays/${m[6]}` : remotePaths(v).run;
+    if (!scripts.has(jobDir)) {
+      const sh = await shell.exec(`J=${shQuote(jobDir)}; case "$J" in /*) ;; *) J="$HOME/$J" ;; esac; cat "$J/job.sh"`);
+      scripts.set(jobDir, sh.code === 0 ? sh.stdout.toString() : '');
+    }
+    found.set(v.id, { job: m[1] === 'task' ? `${m[2]}_${m[3]}` : m[2]!, script: scripts.get(jobDir)!, submitted: m[5] === 'N/A' ? null : m[5]!, name: m[1] === 'task' ? jobNameOf(m[6]!) : jobNameOf(v.id) });
+  }
+  return found;
+}
+
 /** Submit runs (queued) to Slurm, record each as started with its job, and follow them. Null for a run that was not this process's to start. */
 export async function startSlurm(repo: Repo, given: RunView[], opts: StartOptions & { maxParallel?: number | null } = {}): Promise<Array<Started | null>> {
   const shell = await shellFor(given[0]!);
   const out = new Map<string, Started | null>();
-  for (const batch of batches(given.filter((v) => v.status === 'queued'))) {
+  const queued = given.filter((v) => v.status === 'queued');
+  const adopted = await alreadySubmitted(shell, queued);
+  const adopt = queued.filter((v) => adopted.has(v.id));
+  const work: Array<{ batch: RunView[]; subs: Submitted[] | null }> = adopt.length ? [{ batch: adopt, subs: adopt.map((v) => adopted.get(v.id)!) }] : [];
+  for (const batch of batches(queued.filter((v) => !adopted.has(v.id)))) work.push({ batch, subs: null });
+  for (const { batch, subs: known } of work) {
     let subs: Submitted[];
     try {
-      subs = await submitBatch(shell, repo, batch, opts.maxParallel ?? null, opts.transfer);
+      subs = known ?? (await submitBatch(shell, repo, batch, opts.maxParallel ?? null, opts.transfer));
+      // Tests kill the process here (GIT_RUN_FAILPOINT=slurm:after-sbatch): submitted, not yet recorded.
+      if (!known) failpoint('slurm:after-sbatch');
     } catch (e) {
       // A step that ran and failed (sbatch refused, the code did not arrive whole) started nothing: the runs failed, with the reason.
       // A broken link leaves the outcome unknown: the runs stay queued, for the next process.
@@ -195,7 +243,7 @@ export async function startSlurm(repo: Repo, given: RunView[], opts: StartOption
           runDir: p.run,
           codeDir: p.code,
           job: subs[i]!.job,
-          jobName: jobNameOf(batch[0]!.id),
+          jobName: subs[i]!.name ?? jobNameOf(batch[0]!.id),
           script: subs[i]!.script,
           submitted: subs[i]!.submitted,
           supervisor: { host: thisHost(), pid: process.pid, start: processStart(process.pid), bootId: bootId() },
