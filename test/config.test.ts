@@ -92,7 +92,9 @@ describe('.runconfig defaults and the demo', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /test accuracy 0\.\d+/);
     assert.match(r.stdout, /\(succeeded\)/);
-    assert.match(r.stdout, /^Metrics: accuracy=0\.\d+ final_loss=\d/m, 'the demo\'s metrics.json is recorded as its metrics');
+    assert.match(r.stdout, /^Metrics: (?:loss=\S+ )?accuracy=0\.\d+ final_loss=\d/m, 'the demo\'s metrics.json is recorded as its metrics');
+    assert.match(r.stdout, /^ {2}metrics\.jsonl /m, 'its loss history is recorded with it');
+    assert.match(r.stdout, /^\$ git run compare [0-9a-f]{12} --sort=param:lr$/m, 'the sweep ran and is compared');
     assert.match(r.stdout, /:metrics\.json/);
     assert.match(r.stdout, /"accuracy"/);
     // The training's spec commit has the prepare run's finishing commit as parent: plain git shows it.

@@ -129,6 +129,13 @@ describe('git run ui (in a real browser)', function () {
       const r = await request(`${ui.base}/api/run/${single}/edit`, { method: 'POST', headers: { cookie: jar, 'content-type': 'application/json', ...(origin ? { origin } : {}) }, body });
       assert.equal(r.status, 403, origin);
     }
+    // With the page's origin but a bad body: refused with a reason, nothing written.
+    const origin = ui.base;
+    for (const bad of ['{"tag": "best"}', '{"tag": ["a,b"]}', '{}', '[1]', 'not json']) {
+      const r = await request(`${ui.base}/api/run/${single}/edit`, { method: 'POST', headers: { cookie: jar, 'content-type': 'application/json', origin }, body: bad });
+      assert.equal(r.status, 400, bad);
+      assert.ok(JSON.parse(r.body).error.message, bad);
+    }
     assert.equal(refState(repo), before);
   });
 
@@ -180,6 +187,10 @@ describe('git run ui (in a real browser)', function () {
     await page.waitForSelector('#compare');
     assert.equal(await page.getAttribute('tr[data-param="lr"]', 'class'), 'differs');
     assert.equal(await page.$eval('tr[data-param="batch"]', (tr) => tr.className + ' ' + !!tr.closest('#same-params')), 'same true');
+    // The diff of the two: what `git run diff` shows, the param among the changed ones.
+    await page.click('text=full diff of the two');
+    await page.waitForSelector('#diff-title');
+    assert.match((await page.textContent('section:has(h2:text("Parameters")) tr.differs'))!, /^lr/);
   });
 
   it('a tag added on the run page is in the notes afterwards', async () => {

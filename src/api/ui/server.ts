@@ -186,7 +186,8 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
       let body: unknown = null;
       if (method === 'POST') {
         if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) return send(res, 415, 'application/json', JSON.stringify({ error: { message: 'send JSON' } }));
-        body = await readJson(req);
+        body = await readJson(req).catch((e: unknown) => e);
+        if (body instanceof HttpError) return send(res, body.status, 'application/json', JSON.stringify({ error: { message: body.message } }));
         if (body === undefined) return send(res, 400, 'application/json', JSON.stringify({ error: { message: 'the request body is not JSON' } }));
       }
       const parts = p.slice('/api/'.length).split('/').map((s) => decodeURIComponent(s));
@@ -254,6 +255,9 @@ async function edit(repo: Repo, id: string, body: unknown): Promise<unknown> {
   const strings = (v: unknown) => v === undefined || (Array.isArray(v) && v.every((x) => typeof x === 'string' && x.trim() !== '' && !x.includes(',')));
   if (!b || typeof b !== 'object' || Array.isArray(b) || !['name', 'notes'].every((k) => b[k] === undefined || typeof b[k] === 'string') || !strings(b.tag) || !strings(b.untag)) {
     throw new GitRunError(ErrorCode.BadOption, 'an edit takes name and notes (text) and tag and untag (lists of tags without commas)', 'e.g. {"tag": ["best"]}');
+  }
+  if (b.name === undefined && b.notes === undefined && !(b.tag as string[] | undefined)?.length && !(b.untag as string[] | undefined)?.length) {
+    throw new GitRunError(ErrorCode.BadOption, 'nothing to edit', 'give at least one of name, notes, tag, untag');
   }
   const view = await editRun(repo, id, {
     ...(typeof b.name === 'string' ? { name: b.name } : {}),

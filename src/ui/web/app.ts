@@ -163,11 +163,11 @@ async function runsPage(q: URLSearchParams): Promise<void> {
       const first = h('td', {}, box);
       const tr = h(
         'tr',
-        { 'data-id': r.id, class: `${child ? 'child ' : ''}status-${r.status}` },
+        { 'data-id': r.id, class: child ? 'child' : '' },
         first,
         h('td', { class: 'mono' }, link(`/run/${r.id}`, short(r.id))),
         h('td', {}, r.name ?? '', r.children ? ' ' : '', r.children ? link(`/sweep/${r.id}`, 'charts', { class: 'sweep-link' }) : ''),
-        h('td', {}, r.status),
+        h('td', { class: `status-${r.status}` }, r.status),
         h('td', { class: 'dim' }, r.createdAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, '')),
         h('td', { class: 'num' }, r.duration === null ? '' : `${(+r.duration).toFixed(1)} s`),
         ...page.params.map((p: string) => h('td', { class: 'num' }, fmt(params.get(p)))),
@@ -184,7 +184,7 @@ async function runsPage(q: URLSearchParams): Promise<void> {
             toggle.textContent = `▸ ${r.children}`;
             return;
           }
-          const kids = await api(`/api/runs?parent=${r.id}&limit=1000&desc=0`);
+          const kids = await api(`/api/runs?parent=${r.id}&limit=1000&sort=name&desc=0`);
           open = kids.rows.map((k: Json) => rowOf(k, true));
           tr.after(...open!);
           toggle.textContent = `▾ ${r.children}`;
