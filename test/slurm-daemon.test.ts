@@ -94,6 +94,8 @@ describe('the daemon with a Slurm profile (a real cluster on 127.0.0.1)', functi
       return all.every((j) => j.job?.id) ? all.map((j) => j.job.id as string) : null;
     }, 120000);
     for (const id of ids) assert.equal(JSON.parse(git(repo, 'show', `refs/runs/${id}:state.json`)).handle.supervisor.pid, pid, 'the daemon follows it');
+    // Dispatched together (one pass, slots for all): one sbatch, one job array.
+    assert.equal(new Set(jobs.map((j) => j.split('_')[0])).size, 1, `one array: ${jobs.join(' ')}`);
     process.kill(pid, 'SIGKILL');
     await until('the daemon is gone', () => !alive(pid), 30000);
     // The jobs end while no daemon runs: nobody records them until one is back.
@@ -124,6 +126,8 @@ describe('the daemon with a Slurm profile (a real cluster on 127.0.0.1)', functi
     // What it submitted is in Slurm's queue; git still says queued: the start was never recorded.
     const before = ourJobs(ids);
     assert.ok(before.length >= 1, 'a job was submitted');
+    // Dispatched together: one array for both, so the next daemon finds both through its map.
+    assert.equal(new Set(before.map((l) => l.split(' ')[0]!.replace(/_.*$/, ''))).size, 1, before.join('\n'));
     for (const id of ids) assert.equal((await showJson(repo, id)).status, 'queued');
     await startDaemon(repo);
     await until('every child recorded with its job', async () => (await Promise.all(ids.map((id) => showJson(repo, id)))).every((j) => j.job?.id), 120000);

@@ -13,7 +13,7 @@ import type { Repo } from '../../git/repo.js';
 import { RunReader, type RunView } from '../../store/runs.js';
 import { failpoint } from '../../core/failpoint.js';
 import type { GroupChild } from '../../core/record.js';
-import { executorFor, type Executor } from '../../executors/index.js';
+import { executorFor, type Executor, type Started } from '../../executors/index.js';
 import { openIndex } from '../query.js';
 import { dispatchOrder, runsToPrepare, runsToStart, type QueuedRun } from './queue.js';
 
@@ -147,12 +147,32 @@ export class Dispatcher {
       await this.refreshQueue();
     }
     const tried = new Set<string>();
+    // Runs an executor can start together (Slurm: one job array), by host: started after the others are taken.
+    const together = new Map<string, Claimed[]>();
     for (const q of runsToStart(this.pending.filter((q) => !this.inflight.has(q.id)), this.running(), this.capacity)) {
       if (this.stopping) break;
       tried.add(q.id);
+      if (this.views.get(q.id)?.status === 'queued' || !this.views.has(q.id)) {
+        const view = this.views.get(q.id) ?? (await this.readerOf().read(q.id, q.tip));
+        this.views.set(q.id, view);
+        const ex = (() => {
+          try {
+            return executorFor(view);
+          } catch {
+            return null;
+          }
+        })();
+        if (ex?.startMany && !ex.checksLocally) {
+          const c = await this.claim(q);
+          if (c === null) this.again = true;
+          else if (c) together.set(q.host, [...(together.get(q.host) ?? []), c]);
+          continue;
+        }
+      }
       // A run found not queued any more (cancelled, started by someone else) leaves its slot free: look again.
       if (!(await this.start(q))) this.again = true;
     }
+    for (const claimed of together.values()) this.startTogether(claimed);
     this.pending = this.pending.filter((q) => !this.inflight.has(q.id) && !tried.has(q.id));
     // Check the next runs out ahead of their turn (one per slot), as a sweep does: a freed slot then only has to start.
     for (const q of runsToPrepare(this.pending, this.capacity)) {
@@ -167,12 +187,15 @@ export class Dispatcher {
     }
   }
 
-  /** Run one queued run: locally its slot frees when the command exits; the record is written in the background. False when it was not queued any more. */
-  private async start(q: Pending): Promise<boolean> {
+  /**
+   * Take one queued run for this daemon: its slot is held from here on. Null when it was not queued any
+   * more; false when it cannot start here (already logged and freed).
+   */
+  private async claim(q: Pending): Promise<Claimed | null | false> {
     failpoint('daemon:before-dispatch');
     const view = this.views.get(q.id) ?? (await this.readerOf().read(q.id, q.tip));
     this.views.delete(q.id);
-    if (view.status !== 'queued') return false;
+    if (view.status !== 'queued') return null;
     let freed!: () => void;
     const done = new Promise<void>((resolve) => (freed = resolve)).finally(() => {
       this.inflight.delete(q.id);
@@ -187,39 +210,69 @@ export class Dispatcher {
     failpoint('daemon:after-dispatch');
     const code = this.prepared.get(q.id) ?? null;
     this.prepared.delete(q.id);
-    let executor: Executor;
     try {
-      executor = executorFor(view);
+      return { q, view, executor: executorFor(view), code, freed, fail };
     } catch (e) {
       fail(e); // a host type this version does not know
       freed();
-      return true;
+      return false;
     }
-    const starting = executor.start(this.repo, view, { prepared: code }).then(
+  }
+
+  /** Follow a start: the slot frees when the command ends (or the start fails); the record is written in the background. */
+  private track(c: Claimed, starting: Promise<Started | null>): Promise<void> {
+    return starting.then(
       (started) => {
-        if (!started) return freed(); // someone else started (or cancelled) it: compare-and-swap
+        if (!started) return c.freed(); // someone else started (or cancelled) it: compare-and-swap
         void started.ended.then(
           () => {
-            freed();
-            const rec = started.finish().then(() => undefined, fail);
+            c.freed();
+            const rec = started.finish().then(() => undefined, c.fail);
             this.recording.add(rec);
             void rec.finally(() => this.recording.delete(rec));
           },
           (e: unknown) => {
             // It can no longer be followed from here (a dropped connection): the watch reattaches later.
-            fail(e);
-            freed();
+            c.fail(e);
+            c.freed();
           },
         );
       },
       (e: unknown) => {
-        fail(e);
-        freed();
+        c.fail(e);
+        c.freed();
       },
     );
+  }
+
+  /** Run one queued run. False when it was not queued any more. */
+  private async start(q: Pending): Promise<boolean> {
+    const c = await this.claim(q);
+    if (c === null) return false;
+    if (c === false) return true;
+    const starting = this.track(c, c.executor.start(this.repo, c.view, { prepared: c.code }));
     // A start on this machine is quick: awaited, so runs start in the queue's order. One that
     // reaches a host may wait on it (a connect timeout) and must not hold up the queue.
-    if (executor.checksLocally) await starting;
+    if (c.executor.checksLocally) await starting;
     return true;
   }
+
+  /**
+   * Runs of one host whose executor starts several at once (a scheduler's job array): one call for all
+   * that this pass takes, not one each. The daemon's slots already bound them: no throttle of its own.
+   */
+  private startTogether(claimed: Claimed[]): void {
+    const executor = claimed[0]!.executor;
+    const all = executor.startMany!(this.repo, claimed.map((c) => c.view), { maxParallel: null });
+    claimed.forEach((c, i) => void this.track(c, all.then((a) => a[i] ?? null)));
+  }
+}
+
+interface Claimed {
+  q: Pending;
+  view: RunView;
+  executor: Executor;
+  code: Promise<void> | null;
+  freed: () => void;
+  fail: (e: unknown) => void;
 }
