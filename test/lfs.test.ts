@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { startSshd, sshdAvailable, type Sshd } from './sshd.js';
 import path from 'node:path';
 import { repoAt, pushLfsObjects } from 'git-run';
@@ -248,7 +248,7 @@ describe('rm and gc free Git LFS content no ref reaches any more (issue 14)', fu
       return id[0]!;
     };
     // Two runs with the same content under different paths (one LFS object), and four with content of their own.
-    const sizes = { shared: 8192, own: 8196, branch: 8200, staged: 8204, last: 8208 };
+    const sizes = { shared: 8192, own: 8196, branch: 8200, staged: 8204, last: 8208, young: 8212 };
     const a = await made(writes('a.bin', sizes.shared));
     const b = await made(writes('copy/a.bin', sizes.shared));
     const c = await made(writes('c.bin', sizes.own));
@@ -264,8 +264,14 @@ describe('rm and gc free Git LFS content no ref reaches any more (issue 14)', fu
     git(repo, 'update-index', '--add', '--cacheinfo', `100644,${pointer(sizes.staged)},e.bin`);
     const staged = git(repo, 'ls-files', '--stage');
 
-    const r = await ok(['rm', a, c, d, e], { cwd: repo });
+    // rm and gc free only content older than their prune date (10 minutes for rm): what is in the store now is made older.
+    const hourAgo = Math.floor(Date.now() / 1000) - 3600;
+    for (const n of Object.values(sizes).slice(0, 4)) utimesSync(lfsObject(repo, oid(n)), hourAgo, hourAgo);
+    // f's content is stored just now (as a run recording the same bytes would have): it stays, and a later gc frees it.
+    const f = await made(writes('f.bin', sizes.young));
+    const r = await ok(['rm', a, c, d, e, f], { cwd: repo });
     assert.match(r.stdout, /^Git LFS objects: 1 removed, 8\.0 KiB freed$/m, r.stdout);
+    assert.ok(existsSync(lfsObject(repo, oid(sizes.young))), 'content younger than the prune date stays');
     assert.equal(existsSync(lfsObject(repo, oid(sizes.own))), false, 'content only the deleted run had is gone');
     assert.ok(existsSync(lfsObject(repo, oid(sizes.shared))), 'content a remaining run has stays');
     assert.ok(existsSync(lfsObject(repo, oid(sizes.branch))), 'content a branch reaches stays');
@@ -278,13 +284,32 @@ describe('rm and gc free Git LFS content no ref reaches any more (issue 14)', fu
     const createdAt = JSON.parse(git(repo, 'cat-file', 'blob', `${last}:run.json`)).createdAt as string;
     const g = await ok(['gc', '--older-than', createdAt, '--prune', 'now'], { cwd: repo });
     assert.match(g.stdout, /^deleted 1 run$/m, g.stdout);
-    assert.match(g.stdout, /^Git LFS objects: 1 removed/m, g.stdout);
+    assert.match(g.stdout, /^Git LFS objects: 2 removed/m, g.stdout);
     assert.deepEqual(runIds(repo), [last]);
     assert.equal(existsSync(lfsObject(repo, oid(sizes.shared))), false);
+    assert.equal(existsSync(lfsObject(repo, oid(sizes.young))), false, 'the content rm left for being young, freed by gc');
     assert.ok(existsSync(lfsObject(repo, oid(sizes.branch))) && existsSync(lfsObject(repo, oid(sizes.staged))));
     assert.equal(sha256((await ok(['cat', `${last.slice(0, 8)}:last.bin`], { cwd: repo })).stdoutBytes), oid(sizes.last));
     git(repo, 'fsck', '--strict', '--no-dangling');
     // Nothing more to free: a second gc removes no LFS object.
     assert.doesNotMatch((await ok(['gc', '--prune', 'now'], { cwd: repo })).stdout, /Git LFS/);
+  });
+
+  it('content a run stores again is stamped fresh, so a gc at that moment keeps it', async () => {
+    const repo = makeRepo('lfs-fresh', { '.runconfig': JSON.stringify({ large_output: '4KiB' }) });
+    await ok(['-q', '--', ...writes('a.bin', 8192)], { cwd: repo });
+    const file = lfsObject(repo, sha256(bytes(8192)));
+    const hourAgo = Math.floor(Date.now() / 1000) - 3600;
+    utimesSync(file, hourAgo, hourAgo);
+    // The same bytes again: git-lfs finds them stored; git-run stamps them, and a gc deleting the first run keeps them.
+    await ok(['-q', '--force', '--force-ignores-success', '--', ...writes('a.bin', 8192)], { cwd: repo });
+    assert.ok(statSync(file).mtimeMs > Date.now() - 600_000, 'stamped when stored again');
+    // Both runs deleted: the content was stored an hour ago, but stamped again by the second run, so rm keeps it (a run may be recording it).
+    const r = await ok(['rm', ...runIds(repo)], { cwd: repo });
+    assert.doesNotMatch(r.stdout, /Git LFS objects/);
+    assert.ok(existsSync(file));
+    // Later, nothing reaching it: gc frees it.
+    assert.match((await ok(['gc', '--prune', 'now'], { cwd: repo })).stdout, /^Git LFS objects: 1 removed/m);
+    assert.equal(existsSync(file), false);
   });
 });

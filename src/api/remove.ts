@@ -6,7 +6,9 @@
  * compare-and-swap transaction (src/store/remove.ts); the index follows the
  * refs on its next sync. Decision 0018.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeAtomic } from '../util/files.js';
+import { sharedPerm } from '../git/shared.js';
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
 import { escapeText as escapeName } from '../util/escape.js';
@@ -222,9 +224,36 @@ async function removeRunDirs(repo: Repo, runs: RemovalRow[]): Promise<number> {
 }
 
 /** The LFS content of deleted runs that nothing else reaches, removed from the local store (their tips are still in the object store). */
-async function freeLfsContent(repo: Repo, runs: RemovalRow[]): Promise<{ removed: number; bytes: number }> {
-  if (!runs.length || !(await mayHoldLfsContent(repo))) return { removed: 0, bytes: 0 };
-  return pruneLfsContent(repo, await lfsPointersInTrees(repo, runs.map((r) => `${r.tip}:outputs`)));
+async function freeLfsContent(repo: Repo, runs: RemovalRow[], prune: string): Promise<{ removed: number; bytes: number }> {
+  const pendingFile = path.join(repo.stateDir, LFS_PENDING);
+  const pending = readPending(pendingFile);
+  if ((!runs.length && !pending.size) || !(await mayHoldLfsContent(repo))) return { removed: 0, bytes: 0 };
+  const deleted = runs.length ? (await lfsPointersInTrees(repo, runs.map((r) => `${r.tip}:outputs`))).map((p) => p.oid) : [];
+  const r = await pruneLfsContent(repo, [...pending, ...deleted], Date.parse(prune));
+  // Content kept for being young is remembered, so that a later rm or gc frees it once nothing reaches it.
+  if (r.young.length || r.settled.some((o) => pending.has(o))) {
+    const now = readPending(pendingFile);
+    for (const o of r.young) now.add(o);
+    for (const o of r.settled) now.delete(o);
+    try {
+      await writeAtomic(pendingFile, [...now].map((o) => `${o}\n`).join(''), await sharedPerm(repo));
+    } catch {
+      // A full disk: this content stays until its run's bytes are stored and deleted again.
+    }
+  }
+  return { removed: r.removed, bytes: r.bytes };
+}
+
+/** LFS content a deletion left because it was younger than the prune date: one sha256 per line, under .git/git-run/. */
+const LFS_PENDING = 'lfs-pending';
+
+/** The pending ids; anything that is not one (a damaged file) is left out. */
+function readPending(file: string): Set<string> {
+  try {
+    return new Set(readFileSync(file, 'utf8').split('\n').filter((l) => /^[0-9a-f]{64}$/.test(l)));
+  } catch {
+    return new Set();
+  }
 }
 
 export interface RemoveOptions {
@@ -289,7 +318,7 @@ export async function removeRuns(repo: Repo, names: string[], opts: RemoveOption
       return p;
     }, plan, `rm ${plan.runs.length} run${plan.runs.length === 1 ? '' : 's'}`);
     const runDirs = await removeRunDirs(repo, plan.runs);
-    return result(plan, runDirs, cancelled, await freeLfsContent(repo, plan.runs));
+    return result(plan, runDirs, cancelled, await freeLfsContent(repo, plan.runs, parseDate(DEFAULT_PRUNE)));
   } finally {
     index.close();
   }
@@ -424,7 +453,7 @@ export async function collectGarbage(repo: Repo, rules: GcRules): Promise<GcResu
     }
     const runDirs = plan.runs.length ? await removeRunDirs(repo, plan.runs) : 0;
     // Before git gc: the deleted runs' outputs trees are still there to say which LFS objects they held.
-    const lfs = await freeLfsContent(repo, plan.runs);
+    const lfs = await freeLfsContent(repo, plan.runs, prune);
     progress('pruning the input content cache');
     const inputCache = await pruneInputCache(repo, () => cacheNamesInUse(repo, index), Date.parse(prune));
     progress('expiring reflogs and running git gc');

@@ -17,7 +17,7 @@
  * threshold, or when a pointer's content is not in the local store.
  */
 import crypto from 'node:crypto';
-import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readSync, chmodSync, rmSync, renameSync, statSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readSync, chmodSync, rmSync, renameSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Repo } from './repo.js';
@@ -87,6 +87,21 @@ export function lfsMediaDir(repo: Repo): Promise<string> {
 const objectPath = (media: string, oid: string) => path.join(media, oid.slice(0, 2), oid.slice(2, 4), oid);
 
 /**
+ * Stamp stored content as just written, as git freshens an object it was
+ * asked to write again: rm and gc free only content older than their prune
+ * date, so bytes a run is storing (or found already stored) are not freed
+ * between their storing and the run's record (decision 0018).
+ */
+function freshen(file: string): void {
+  try {
+    const now = new Date();
+    utimesSync(file, now, now);
+  } catch {
+    // Not ours to stamp (another user's shared store) or gone: a later store writes it again.
+  }
+}
+
+/**
  * Store a file's bytes in git-lfs's store through `git lfs clean` (git-lfs
  * itself decides where, with the right sha256 path; the user's
  * .gitattributes, index and work tree are not involved), streamed: a
@@ -119,8 +134,17 @@ export function storeLfsStream(repo: Repo, input: Readable, what: string): Promi
       } catch {
         p = null;
       }
-      if (p) resolve(p);
-      else reject(lfsError(`git lfs clean could not store ${what} (exit ${code}): ${stderr.trim() || 'no pointer came back'}`, 'check that git-lfs works here (`git lfs env`), or raise "large_output" in .runconfig', { file: what }));
+      if (p) {
+        const stored = p;
+        // git-lfs leaves content it already had as it was: stamped here, so a concurrent gc keeps it.
+        lfsMediaDir(repo).then(
+          (media) => {
+            freshen(objectPath(media, stored.oid));
+            resolve(stored);
+          },
+          () => resolve(stored),
+        );
+      } else reject(lfsError(`git lfs clean could not store ${what} (exit ${code}): ${stderr.trim() || 'no pointer came back'}`, 'check that git-lfs works here (`git lfs env`), or raise "large_output" in .runconfig', { file: what }));
     });
   });
 }
@@ -278,7 +302,10 @@ export async function storeLfsObjectFromBlob(repo: Repo, oid: string, blob: stri
   if (!/^[0-9a-f]{64}$/.test(oid)) return false;
   const media = await lfsMediaDir(repo);
   const file = objectPath(media, oid);
-  if (existsSync(file)) return true;
+  if (existsSync(file)) {
+    freshen(file);
+    return true;
+  }
   mkdirSync(path.dirname(file), { recursive: true });
   const tmp = `${file}.git-run-${process.pid}`;
   try {
@@ -415,32 +442,40 @@ async function pointersInBlobs(repo: Repo, blobs: Iterable<string>): Promise<Lfs
  * pointer left out), then the small blobs read: paid only when a deleted run
  * had LFS content here. `git lfs prune` is not used: it keeps only what
  * recent branches and tags reach, and would delete the content of runs that
- * stay (decision 0018).
+ * stay (decision 0018). Content stored or found again since `keepSinceMs`
+ * stays too: a run storing the same bytes now is not yet reachable.
  */
-export async function pruneLfsContent(repo: Repo, candidates: readonly LfsPointer[]): Promise<{ removed: number; bytes: number }> {
-  const none = { removed: 0, bytes: 0 };
-  if (!candidates.length) return none;
+export async function pruneLfsContent(repo: Repo, candidates: Iterable<string>, keepSinceMs: number): Promise<{ removed: number; bytes: number; young: string[]; settled: string[] }> {
+  const out = { removed: 0, bytes: 0, young: [] as string[], settled: [] as string[] };
   const media = await lfsMediaDir(repo);
   const present = new Map<string, string>();
-  for (const p of candidates) {
-    const file = objectPath(media, p.oid);
-    if (/^[0-9a-f]{64}$/.test(p.oid) && existsSync(file)) present.set(p.oid, file);
+  for (const oid of new Set(candidates)) {
+    if (!/^[0-9a-f]{64}$/.test(oid)) continue;
+    const file = objectPath(media, oid);
+    if (existsSync(file)) present.set(oid, file);
+    else out.settled.push(oid);
   }
-  if (!present.size) return none;
+  if (!present.size) return out;
   const r = await repo.git(['rev-list', '--objects', '--no-object-names', '--all', '--reflog', '--indexed-objects', `--filter=blob:limit=${POINTER_MAX + 1}`]);
   const reached = r.stdout.toString('utf8').split('\n').filter(Boolean);
-  for (const p of await pointersInBlobs(repo, reached)) present.delete(p.oid);
-  let bytes = 0;
-  let removed = 0;
-  for (const file of present.values()) {
+  for (const p of await pointersInBlobs(repo, reached)) {
+    if (present.delete(p.oid)) out.settled.push(p.oid);
+  }
+  for (const [oid, file] of present) {
     try {
-      const size = statSync(file).size;
+      const st = statSync(file);
+      // Stored or found again since the prune date: a run may be recording it now. Kept, and looked at again by a later rm or gc.
+      if (st.mtimeMs >= keepSinceMs) {
+        out.young.push(oid);
+        continue;
+      }
       rmSync(file);
-      bytes += size;
-      removed++;
+      out.bytes += st.size;
+      out.removed++;
     } catch {
       // Gone meanwhile (another gc): nothing to free.
     }
+    out.settled.push(oid);
   }
-  return { removed, bytes };
+  return out;
 }
