@@ -90,10 +90,14 @@ describe('Slurm scheduler calls for many runs (a real cluster on 127.0.0.1)', fu
     const status = async () => {
       const own = path.join(path.dirname(log), `status-${k++}.log`);
       writeFileSync(own, '');
+      const t0 = Date.now();
       const r = await run(repo, ['status'], { CALLS_LOG: own });
+      const took = Date.now() - t0;
       assert.equal(r.code, 0, r.stderr);
       const made = readFileSync(own, 'utf8').split('\n').filter((l) => l.startsWith('squeue '));
-      assert.equal(made.length, 1, `squeue calls of one status over ${n} runs:\n${made.join('\n')}`);
+      // An answer serves a process for ONE_SHOT_FRESH (10 s): a status slowed past that by a loaded machine may ask once more per 10 s, never per run.
+      const allowed = 1 + Math.floor(took / 10_000);
+      assert.ok(made.length >= 1 && made.length <= allowed, `squeue calls of one status over ${n} runs (${took} ms, at most ${allowed}):\n${made.join('\n')}`);
       return r.stdout;
     };
     const allQueued = (out: string) => children.every(({ id }) => out.split('\n').some((l) => l.startsWith(id.slice(0, 12)) && /\(queued: PENDING, BeginTime\)/.test(l)));
