@@ -62,9 +62,10 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
   const shell = await readFile(path.join(opts.assetsDir, 'index.html'), 'utf8').catch(() => {
     throw new GitRunError(ErrorCode.BadInput, `the web page's files are missing from ${opts.assetsDir}`, 'rebuild git-run (`npm run build`): it bundles them');
   });
+  // Taken before openIndex synced: anything after it is seen at the first look.
+  let lastStamp: string | null = refsStamp(repo.commonDir)?.stamp ?? null;
   let index: RunIndex = await openIndex(repo);
   let version = 0;
-  let lastStamp: string | null = refsStamp(repo.commonDir)?.stamp ?? null;
   let lastOpen = Date.now();
   const selections = new Selections();
   // One request at a time against the one index connection (swapped by refresh): a page for one user.
@@ -77,15 +78,25 @@ export async function startUi(repo: Repo, opts: UiOptions): Promise<UiServer> {
 
   /** Bring the index up to date when the refs or notes moved (and every 10 s: a run whose supervisor died is recorded by whoever looks). */
   const refresh = async (): Promise<number> => {
-    const s = refsStamp(repo.commonDir)?.stamp ?? null;
-    if (s !== null && s === lastStamp && Date.now() - lastOpen < 10_000) return version;
-    const fresh = await openIndex(repo);
-    index.close();
-    index = fresh;
-    lastOpen = Date.now();
-    // Without a stamp (reftable) every look counts as a change.
-    if (s === null || s !== lastStamp) version++;
-    lastStamp = refsStamp(repo.commonDir)?.stamp ?? null;
+    // The stamp is taken before the index reads: a change landing meanwhile differs from it at the next look.
+    const now = refsStamp(repo.commonDir);
+    const s = now?.stamp ?? null;
+    // A stamp as recent as the clock's resolution may not show the next change (git's racy-timestamp rule, as the
+    // index has it): look again until it is older. Without a stamp (reftable) every look is such a look.
+    const racy = !now || Date.now() - now.newest <= 2000;
+    if (s === lastStamp && !racy && Date.now() - lastOpen < 10_000) return version;
+    let changed = s !== lastStamp || racy;
+    if (Date.now() - lastOpen >= 10_000) {
+      const fresh = await openIndex(repo);
+      index.close();
+      index = fresh;
+      lastOpen = Date.now();
+    } else {
+      const r = await index.sync(repo);
+      changed = s !== lastStamp || r.read + r.removed > 0;
+    }
+    if (changed) version++;
+    lastStamp = s;
     return version;
   };
   const stampKey = () => `${version}`;

@@ -122,6 +122,9 @@ async function runsPage(q: URLSearchParams): Promise<void> {
     );
   };
 
+  /** Groups opened by the user: a reload (new runs, edits) opens them again. */
+  const openGroups = new Set<string>();
+  let shown = '';
   const load = async () => {
     const params = new URLSearchParams({ offset: String(offset), limit: String(PAGE) });
     if (where) params.set('where', where);
@@ -139,6 +142,10 @@ async function runsPage(q: URLSearchParams): Promise<void> {
       status.textContent = '';
       return;
     }
+    // The repository moved but not this page: leave it as it is (open groups, the scroll position).
+    const text = JSON.stringify(page);
+    if (text === shown) return;
+    shown = text;
     error.hidden = true;
     if (page.total === 0 && !where) {
       main().replaceChildren(
@@ -160,6 +167,7 @@ async function runsPage(q: URLSearchParams): Promise<void> {
       const params = new Map<string, unknown>(r.params);
       const metrics = new Map<string, unknown>(r.metrics);
       const box = h('input', { type: 'checkbox', 'aria-label': `select ${short(r.id)}`, onchange: (e: Event) => ((e.target as HTMLInputElement).checked ? selected.add(r.id) : selected.delete(r.id), updateActions()) });
+      box.checked = selected.has(r.id);
       const first = h('td', {}, box);
       const tr = h(
         'tr',
@@ -177,19 +185,25 @@ async function runsPage(q: URLSearchParams): Promise<void> {
       if (r.children && !child) {
         // A group: its children below it on demand.
         let open: HTMLTableRowElement[] | null = null;
-        const toggle = h('button', { class: 'expand', title: 'show its runs', onclick: async () => {
-          if (open) {
-            for (const c of open) c.remove();
-            open = null;
-            toggle.textContent = `▸ ${r.children}`;
-            return;
-          }
+        const expand = async () => {
           const kids = await api(`/api/runs?parent=${r.id}&limit=1000&sort=name&desc=0`);
           open = kids.rows.map((k: Json) => rowOf(k, true));
           tr.after(...open!);
           toggle.textContent = `▾ ${r.children}`;
+        };
+        const toggle = h('button', { class: 'expand', title: 'show its runs', onclick: async () => {
+          if (open) {
+            for (const c of open) c.remove();
+            open = null;
+            openGroups.delete(r.id);
+            toggle.textContent = `▸ ${r.children}`;
+            return;
+          }
+          openGroups.add(r.id);
+          await expand();
         } }, `▸ ${r.children}`);
         first.append(toggle);
+        if (openGroups.has(r.id)) void expand();
       }
       return tr;
     };
