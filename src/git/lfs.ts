@@ -388,24 +388,7 @@ export async function lfsPointersInTrees(repo: Repo, trees: readonly string[]): 
     }
     level = (await readObjects(repo, [...new Set(next)])).filter((o) => o.type === 'tree');
   }
-  if (!blobs.size) return [];
-  const check = await repo.git(['cat-file', '--batch-check=%(objectname) %(objectsize)'], { input: [...blobs].join('\n') + '\n' });
-  const small = check.stdout
-    .toString('utf8')
-    .split('\n')
-    .map((l) => l.split(' '))
-    .filter((p) => p.length === 2 && Number(p[1]) > POINTER_VERSION.length && Number(p[1]) <= POINTER_MAX)
-    .map((p) => p[0]!);
-  const out: LfsPointer[] = [];
-  for (const o of await readObjects(repo, small)) {
-    try {
-      const p = parsePointer(o.data, o.oid);
-      if (p) out.push(p);
-    } catch {
-      // Malformed: nothing to push.
-    }
-  }
-  return out;
+  return pointersInBlobs(repo, blobs);
 }
 
 /** The LFS pointers among these blob ids: sizes first (one --batch-check), then the small ones read (one --batch). */
