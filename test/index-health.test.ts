@@ -9,6 +9,9 @@ import { closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFile
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { makeRepo, ok, gitRun, git, runIds, writeFiles } from './helpers.js';
+import { RunIndex } from '../src/index/db.js';
+import { openIndex } from '../src/api/query.js';
+import { openRepo } from '../src/git/repo.js';
 
 const indexFile = (repo: string) => path.join(repo, '.git', 'git-run', 'index.sqlite');
 const sqlite = (repo: string, sql: string) => execFileSync('sqlite3', [indexFile(repo), sql], { encoding: 'utf8' });
@@ -53,6 +56,26 @@ describe('the index heals itself', () => {
     const { repo, ids } = await threeRuns('index-header');
     writeFileSync(indexFile(repo), crypto.randomBytes(8192));
     await answersAsGit(repo, ids);
+  });
+
+  it('a rebuild makes the query drivers\' indexes after its inserts, and they answer as before', async () => {
+    const repo = makeRepo('bulk-rebuild', { 'a.txt': 'a' });
+    for (const lr of ['0.1', '0.2', '0.3']) await ok(['-q', '-p', `lr=${lr}`, '--tag', `t${lr}`, '--', 'true'], { cwd: repo });
+    const expected = (await ok(['log', '--format=%H', '--where', 'params.lr >= 0.2'], { cwd: repo })).stdout;
+    const tagged = (await ok(['log', '--format=%H', '--tag', 't0.1'], { cwd: repo })).stdout;
+    assert.equal(expected.trim().split('\n').length, 2);
+    for (const f of ['', '-wal', '-shm']) rmSync(indexFile(repo) + f, { force: true });
+    const was = RunIndex.bulkRows;
+    RunIndex.bulkRows = 2;
+    try {
+      (await openIndex(await openRepo(repo))).close();
+    } finally {
+      RunIndex.bulkRows = was;
+    }
+    const names = sqlite(repo, "SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ('params_num', 'params_text', 'metrics_num', 'tags_tag') ORDER BY name");
+    assert.equal(names, 'metrics_num\nparams_num\nparams_text\ntags_tag\n');
+    assert.equal((await ok(['log', '--format=%H', '--where', 'params.lr >= 0.2'], { cwd: repo })).stdout, expected);
+    assert.equal((await ok(['log', '--format=%H', '--tag', 't0.1'], { cwd: repo })).stdout, tagged);
   });
 
   it('rows deleted (or added) by hand are found again though no ref moved', async () => {

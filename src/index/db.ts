@@ -34,6 +34,18 @@ import { canonicalJson } from '../core/record.js';
 
 const SCHEMA_VERSION = 10;
 
+/**
+ * The query drivers' indexes (issue 16). Nothing in a sync reads them: a sync
+ * that writes most of the index (a rebuild) drops them and makes them again
+ * after its inserts, one sorted build each instead of a B-tree insert per row.
+ */
+const DRIVER_INDEXES: ReadonlyArray<readonly [string, string]> = [
+  ['params_num', 'params(name, num, run)'],
+  ['params_text', 'params(name, text, run)'],
+  ['metrics_num', 'metrics(name, num, run)'],
+  ['tags_tag', 'tags(tag, run)'],
+];
+
 /** The tables and indexes (exported for the query-plan tests). */
 export const SCHEMA = `
   CREATE TABLE runs (
@@ -63,10 +75,7 @@ export const SCHEMA = `
   CREATE TABLE metrics (run TEXT NOT NULL, name TEXT NOT NULL, num REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, count INTEGER NOT NULL, min_step REAL, max_step REAL, PRIMARY KEY (run, name)) WITHOUT ROWID;
   CREATE TABLE tags (run TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (run, tag)) WITHOUT ROWID;
   -- ---- Query drivers (issue 16): a selective --where starts from the runs that have such a value ----
-  CREATE INDEX params_num ON params(name, num, run);
-  CREATE INDEX params_text ON params(name, text, run);
-  CREATE INDEX metrics_num ON metrics(name, num, run);
-  CREATE INDEX tags_tag ON tags(tag, run);
+  ${DRIVER_INDEXES.map(([name, on]) => `CREATE INDEX ${name} ON ${on};`).join('\n  ')}
   -- ---- end of the query drivers ----
   CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
   -- every param and metric name ever indexed (a DISTINCT over 500,000 rows took 120 ms on each query)
@@ -364,6 +373,8 @@ const isFull = (e: unknown): boolean => /^SQLITE_FULL|^SQLITE_IOERR_(WRITE|FSYNC
 const CHECK_PAGES = 256;
 
 export class RunIndex {
+  /** From this many runs written in one sync, and at least as many as the index held, the driver indexes are built after the inserts (tests lower it). */
+  static bulkRows = 5000;
   private db: Database.Database;
   /** True when writes failed for want of space: the index answers what it has, without writing. */
   private readOnly = false;
@@ -708,6 +719,8 @@ export class RunIndex {
         for (const t of RUN_TABLES) db.prepare(`DELETE FROM ${t} WHERE ${runColumn(t)} IN (SELECT id FROM temp.gone)`).run();
         db.exec('DELETE FROM temp.gone');
       } else for (const id of gone) for (const d of delFrom) d.run(id);
+      const bulk = rows.length >= RunIndex.bulkRows && rows.length >= Number(this.getMeta('rows') ?? 0);
+      if (bulk) for (const [name] of DRIVER_INDEXES) db.exec(`DROP INDEX IF EXISTS ${name}`);
       for (const r of rows) {
         for (const d of delFrom.slice(1)) d.run(r.id);
         upsert.run({ ...r, name: r.parent ? r.childName : r.meta.name, notes: r.meta.notes });
@@ -721,6 +734,7 @@ export class RunIndex {
         // A group that reused this run (it is listed there but belongs to another parent, or none).
         for (const g of groupsOf.all(r.id) as string[]) groups.add(g);
       }
+      if (bulk) for (const [name, on] of DRIVER_INDEXES) db.exec(`CREATE INDEX ${name} ON ${on}`);
       for (const id of gone) for (const g of groupsOf.all(id) as string[]) groups.add(g);
       for (const m of metas) {
         // A child has no metadata of its own (editing it edits its parent): its name stays its generated one.
