@@ -1,29 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, gitRun, ok, showJson, git, runIds, writeFiles, tmpdir, until } from './helpers.js';
+import { makeRepo, gitRun, ok, showJson, git, runIds, writeFiles, tmpdir, until, daemonPidOf as pidOf, aliveProcess as alive } from './helpers.js';
 import { startSshd, sshdAvailable, type Sshd } from './sshd.js';
 
 /** Every run appends "<run id>" to this file when it starts: a run executed twice shows twice. Parameters: s (seconds to sleep), w (a file to wait for), x (the exit code). */
 const TRACE = `echo "$GIT_RUN_ID" >> "$TRACE"; sleep "\${GIT_RUN_PARAM_s:-0}"; while [ -n "\${GIT_RUN_PARAM_w:-}" ] && [ ! -e "$GIT_RUN_PARAM_w" ]; do sleep 0.05; done; echo done > out.txt; exit "\${GIT_RUN_PARAM_x:-0}"\n`;
 
-const pidOf = (repo: string): number | null => {
-  try {
-    return (JSON.parse(readFileSync(path.join(repo, '.git', 'git-run', 'daemon', 'pid'), 'utf8')) as { pid: number }).pid;
-  } catch {
-    return null;
-  }
-};
-/** Alive and not a zombie (a daemon's parent exits at once; not every init reaps at once). */
-const alive = (pid: number | null) => {
-  if (!pid) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-};
 
 async function startDaemon(repo: string, env: Record<string, string> = {}): Promise<number> {
   await ok(['daemon', 'start'], { cwd: repo, env });

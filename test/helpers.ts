@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
  * GIT_COMMITTER_DATE itself).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,3 +151,23 @@ export async function refused(repo: string, args: string[], message: string, hin
   assert.deepEqual(rest, ['']);
   assert.equal(refState(repo), before, 'nothing was written');
 }
+
+/** The pid a repository's daemon recorded, or null. */
+export const daemonPidOf = (repo: string): number | null => {
+  try {
+    return (JSON.parse(readFileSync(path.join(repo, '.git', 'git-run', 'daemon', 'pid'), 'utf8')) as { pid: number }).pid;
+  } catch {
+    return null;
+  }
+};
+
+/** Alive and not a zombie (a daemon's parent exits at once; not every init reaps at once). */
+export const aliveProcess = (pid: number | null): boolean => {
+  if (!pid) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+};

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { makeRepo, ok, showJson, git, tmpdir, until } from './helpers.js';
+import { makeRepo, ok, showJson, git, tmpdir, until, daemonPidOf as pidOf, aliveProcess as alive } from './helpers.js';
 import { slurmAvailable, slurmCluster, type SlurmCluster } from './slurmd.js';
 
 /**
@@ -31,22 +31,6 @@ describe('the daemon with a Slurm profile (a real cluster on 127.0.0.1)', functi
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  const pidOf = (repo: string): number | null => {
-    try {
-      return (JSON.parse(readFileSync(path.join(repo, '.git', 'git-run', 'daemon', 'pid'), 'utf8')) as { pid: number }).pid;
-    } catch {
-      return null;
-    }
-  };
-  const alive = (pid: number | null) => {
-    if (!pid) return false;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-    } catch {
-      return false;
-    }
-  };
   const env = () => ({ SLURM_CONF: slurm.conf });
   async function startDaemon(repo: string, extra: Record<string, string> = {}): Promise<number> {
     await ok(['daemon', 'start'], { cwd: repo, env: { ...env(), ...extra } });
