@@ -15,22 +15,13 @@ import Database from 'better-sqlite3';
 import { RunIndex, type SelectStep } from '../src/index/db.js';
 import { selectRuns, type RunQuery } from '../src/api/query.js';
 import type { Repo } from '../src/git/repo.js';
+// mulberry32, seeded: a failure can be replayed.
+import { prng as rng } from '../bench/lib.js';
 
 const SEED = 16_2026;
 const RUNS = 600;
 const EXPRESSIONS = 400;
 
-/** mulberry32: a small seeded generator, so that a failure can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Value = number | string;
 interface FakeRun {
