@@ -78,6 +78,32 @@ describe('the index heals itself', () => {
     assert.equal((await ok(['log', '--format=%H', '--tag', 't0.1'], { cwd: repo })).stdout, tagged);
   });
 
+  it('rows forgotten while refs are deleted stay only when the deletion is settled as done; a sync finds any it should not have lost', async () => {
+    const { repo, ids } = await threeRuns('index-forget');
+    // 250 more refs naming the first run's commit: as many rows, past the size where forgetting overlaps git.
+    const tip = git(repo, 'rev-parse', `refs/runs/${ids[0]}`);
+    const copies = Array.from({ length: 250 }, (_, i) => crypto.createHash('sha1').update(`forget ${i}`).digest('hex'));
+    execFileSync('git', ['update-ref', '--stdin'], { cwd: repo, input: copies.map((c) => `create refs/runs/${c} ${tip}\n`).join('') });
+    const r = await openRepo(repo);
+    const index = await openIndex(r);
+    try {
+      const count = () => sqlite(repo, 'SELECT count(*) FROM runs').trim();
+      assert.equal(count(), '253');
+      const undone = index.forgetWhile(copies);
+      assert.ok(undone, 'past the threshold the rows are forgotten while git works');
+      undone.settle(false);
+      assert.equal(count(), '253', 'a deletion that failed leaves every row');
+      assert.equal(index.forgetWhile(copies.slice(0, 10)), null, 'a few runs are left to the sync');
+      index.forgetWhile(copies)!.settle(true);
+      assert.equal(count(), '3');
+      // The refs were not deleted here: the sync sees rows and refs disagree and reads the missing runs again.
+      await index.sync(r);
+      assert.equal(count(), '253');
+    } finally {
+      index.close();
+    }
+  });
+
   it('rows deleted (or added) by hand are found again though no ref moved', async () => {
     const { repo, ids } = await threeRuns('index-rows');
     sqlite(repo, `DELETE FROM runs WHERE id = '${ids[1]}'; DELETE FROM params WHERE run = '${ids[1]}'`);

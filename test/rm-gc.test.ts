@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -242,6 +242,38 @@ describe('git run gc', function () {
     const shown = JSON.parse((await ok(['log', '--json', '--where', 'metrics.acc > 0'], { cwd: repo })).stdout.trim());
     assert.equal(shown.id, keep, 'the metrics rows of the deleted runs went with them');
     assert.equal((await ok(['log', '--json', '--where', 'params.lr = 0.1'], { cwd: repo })).stdout, '', 'and their params rows');
+    await intact(repo);
+  });
+
+  it('a large gc (past the bulk threshold, the index forgetting while git deletes) leaves the index row for row as a rebuild makes it', async () => {
+    const repo = makeRepo('gc-bulk-rebuild', { 'a.txt': 'a\n' });
+    const old = await runOne(repo, ['-p', 'lr=0.1', '--tag', 'old', '--', 'sh', '-c', 'echo \'{"acc": 0.5}\' > metrics.json']);
+    const tip = git(repo, 'rev-parse', `refs/runs/${old}`);
+    const copies = Array.from({ length: 260 }, (_, i) => createHashHex(`bulk copy ${i}`));
+    execFileSync('git', ['update-ref', '--stdin'], { cwd: repo, env: ENV, input: copies.map((c) => `create refs/runs/${c} ${tip}\n`).join('') });
+    const created = JSON.parse(git(repo, 'cat-file', 'blob', `${old}:run.json`)).createdAt as string;
+    await until('the clock to pass the runs made', () => new Date().toISOString() > created);
+    const cutoff = new Date().toISOString();
+    await until('the clock to pass the cut-off', () => new Date().toISOString() > cutoff);
+    const kept = [
+      await runOne(repo, ['-p', 'lr=0.2', '--tag', 'keep', '--', 'sh', '-c', 'echo \'{"acc": 0.7}\' > metrics.json']),
+      await runOne(repo, ['-p', 'lr=0.3', '--', 'true']),
+    ];
+    assert.equal((await logIds(repo)).length, 263, 'the index holds every run before');
+    const r = JSON.parse((await ok(['gc', '--older-than', cutoff, '--prune', 'now', '--json'], { cwd: repo })).stdout);
+    assert.equal(r.runs.length, 261);
+    assert.deepEqual(runIds(repo).sort(), [...kept].sort());
+    const file = path.join(repo, '.git', 'git-run', 'index.sqlite');
+    // Every table holding rows of runs, in a fixed order (names and meta keep history of their own by design).
+    const dump = () =>
+      ['runs ORDER BY id', 'params ORDER BY run, name', 'metrics ORDER BY run, name', 'tags ORDER BY run, tag', 'group_children ORDER BY grp, child', 'inputs ORDER BY run, path']
+        .map((t) => `${t}\n${execFileSync('sqlite3', [file, `SELECT * FROM ${t}`], { encoding: 'utf8' })}`)
+        .join('');
+    const after = dump();
+    assert.equal(execFileSync('sqlite3', [file, 'SELECT count(*) FROM runs'], { encoding: 'utf8' }).trim(), '2');
+    for (const f of ['', '-wal', '-shm']) rmSync(file + f, { force: true });
+    assert.deepEqual((await logIds(repo)).sort(), [...kept].sort(), 'a fresh index (rebuilt from git) lists the runs that stay');
+    assert.equal(after, dump(), 'the index after gc is the one a rebuild makes');
     await intact(repo);
   });
 

@@ -150,7 +150,15 @@ async function applyPlan(repo: Repo, index: RunIndex, planNow: () => Promise<Pla
   let plan = first;
   for (let attempt = 1; ; attempt++) {
     const d: Deletion = { runs: plan.runs.map((r) => ({ id: r.id, tip: r.tip })), groups: plan.groups };
-    if (await deleteRuns(repo, d, message)) break;
+    // The index forgets the runs while git deletes their refs (gc of 50,000 runs: seconds each), kept only if the refs went.
+    let forgetting: ReturnType<RunIndex['forgetWhile']> = null;
+    let gone = false;
+    try {
+      gone = await deleteRuns(repo, d, message, { whileApplying: () => (forgetting = index.forgetWhile(d.runs.map((r) => r.id))) });
+    } finally {
+      (forgetting as ReturnType<RunIndex['forgetWhile']>)?.settle(gone);
+    }
+    if (gone) break;
     if (attempt >= 10) throw new GitRunError(ErrorCode.Git, 'other processes kept changing the runs to delete', 'run the command again when they are done', {});
     await index.sync(repo);
     plan = await planNow();

@@ -39,6 +39,11 @@ export interface GitOptions {
   input?: string | Buffer;
   /** Exit codes that are answers rather than failures (e.g. 1 for "not found"). */
   okCodes?: number[];
+  /**
+   * Called once git has the whole input (it is flushed to the pipe), while git
+   * works on it: work of our own that can overlap git's (it may block this thread).
+   */
+  whileRunning?: () => void;
 }
 
 export interface GitResult {
@@ -59,20 +64,30 @@ export function git(args: readonly string[], opts: GitOptions): Promise<GitResul
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    // What whileRunning threw: reported once git is done (never while it may still be writing).
+    let failed: { e: unknown } | null = null;
+    const during = () => {
+      try {
+        opts.whileRunning?.();
+      } catch (e) {
+        failed = { e };
+      }
+    };
     child.stdout!.on('data', (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
     child.on('close', (code) => {
       const res = { stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8'), code: code ?? -1 };
-      if (code === 0 || (code !== null && opts.okCodes?.includes(code))) resolve(res);
+      if (failed) reject(failed.e);
+      else if (code === 0 || (code !== null && opts.okCodes?.includes(code))) resolve(res);
       else reject(new GitCommandError(args, code, res.stderr));
     });
     if (child.stdin) {
       // A git that exits before reading all of its input (EPIPE) reports the
       // real problem through its exit code and stderr; ignore the pipe error.
       child.stdin.on('error', () => undefined);
-      child.stdin.end(opts.input);
-    }
+      child.stdin.end(opts.input, during);
+    } else during();
   });
 }
 

@@ -13,15 +13,21 @@ export type RefUpdate =
   | { ref: string; delete: true; old: string };
 
 /** Apply the updates atomically. Returns false when another process got there
- * first (a ref moved, already exists, or is locked); throws on anything else. */
-export async function updateRefs(repo: Repo, updates: RefUpdate[], message = 'git-run'): Promise<boolean> {
-  if (repo.refUpdater) return repo.refUpdater.update(updates);
+ * first (a ref moved, already exists, or is locked); throws on anything else.
+ * `whileApplying` runs while git applies them (thousands of refs take seconds):
+ * it must not depend on the outcome, which the caller learns afterwards. */
+export async function updateRefs(repo: Repo, updates: RefUpdate[], message = 'git-run', opts: { whileApplying?: () => void } = {}): Promise<boolean> {
+  if (repo.refUpdater) {
+    const p = repo.refUpdater.update(updates);
+    opts.whileApplying?.();
+    return p;
+  }
   const lines = updates.map((u) => {
     if ('create' in u) return `create ${u.ref} ${u.create}`;
     if ('update' in u) return `update ${u.ref} ${u.update} ${u.old}`;
     return `delete ${u.ref} ${u.old}`;
   });
-  const r = await repo.git(['update-ref', '-m', message, '--stdin'], { input: lines.join('\n') + '\n', okCodes: [128] });
+  const r = await repo.git(['update-ref', '-m', message, '--stdin'], { input: lines.join('\n') + '\n', okCodes: [128], whileRunning: opts.whileApplying });
   if (r.code === 0) return true;
   if (/cannot lock ref|but expected|already exists|File exists|unable to resolve reference|reference already exists|is at .* but expected/i.test(r.stderr)) {
     return false;

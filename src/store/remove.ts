@@ -21,8 +21,9 @@ export interface Deletion {
   groups: Array<{ id: string; tip: string; drop: ReadonlySet<string> }>;
 }
 
-/** Apply a deletion atomically. False when another process moved one of the refs first (nothing was changed). */
-export async function deleteRuns(repo: Repo, d: Deletion, message: string): Promise<boolean> {
+/** Apply a deletion atomically. False when another process moved one of the refs first (nothing was changed).
+ * `whileApplying`: work that overlaps git's (see updateRefs). */
+export async function deleteRuns(repo: Repo, d: Deletion, message: string, opts: { whileApplying?: () => void } = {}): Promise<boolean> {
   if (!d.runs.length && !d.groups.length) return true;
   const updates: RefUpdate[] = d.runs.map((r) => ({ ref: new RunRef(r.id).name, delete: true as const, old: r.tip }));
   if (d.groups.length) {
@@ -46,5 +47,5 @@ export async function deleteRuns(repo: Repo, d: Deletion, message: string): Prom
     const next = await notesWithout(repo, notesTip, new Set(d.runs.map((r) => r.id)), `git-run: ${message}\n`);
     if (next) updates.push({ ref: NOTES_REF, update: next, old: notesTip });
   }
-  return updateRefs(repo, updates, `git-run: ${message}`);
+  return updateRefs(repo, updates, `git-run: ${message}`, opts);
 }
