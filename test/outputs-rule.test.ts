@@ -21,8 +21,9 @@ const CASES: Array<[string, string, RegExp | string[]]> = [
   ['links that stay inside are kept as links', 'mkdir s; ln -s .. s/up; ln -s s/up d; ln -s s/../fine f; echo x > fine', ['d', 'f', 'fine', 's/up']],
 ];
 
-function remoteConfig(sshd: Sshd, label: string): string {
-  return JSON.stringify({ hosts: { box: { type: 'ssh', host: 'testhost', ssh_config: sshd.config, remote_dir: `/tmp/git-run-remote-${label}-${process.pid}` } } });
+function remoteConfig(sshd: Sshd, label: string, objects: boolean): string {
+  // ssh-objects: the outputs come back as git objects (decision 0023), meeting the same rule.
+  return JSON.stringify({ hosts: { box: { type: 'ssh', host: 'testhost', ssh_config: sshd.config, remote_dir: `/tmp/git-run-remote-${label}-${process.pid}`, ...(objects ? { outputs_objects: true } : {}) } } });
 }
 
 describe('outputs: one rule for links and .git, for every executor', function () {
@@ -32,13 +33,13 @@ describe('outputs: one rule for links and .git, for every executor', function ()
   });
   after(() => sshd?.stop());
 
-  for (const where of ['local', 'ssh'] as const) {
+  for (const where of ['local', 'ssh', 'ssh-objects'] as const) {
     for (const [what, cmd, expect] of CASES) {
       it(`${where}: ${what}`, async function () {
-        if (where === 'ssh' && !sshd) return this.skip();
+        if (where !== 'local' && !sshd) return this.skip();
         const label = `rule-${where}-${what}`.replace(/[^a-z0-9]+/gi, '-').slice(0, 40);
-        const repo = makeRepo(label, where === 'ssh' ? { '.runconfig': remoteConfig(sshd!, label) } : { 'a.txt': 'a' });
-        const r = await gitRun(['-q', ...(where === 'ssh' ? ['--host', 'box'] : []), '--', 'sh', '-c', cmd], { cwd: repo, env: { SSH_AUTH_SOCK: '' } });
+        const repo = makeRepo(label, where !== 'local' ? { '.runconfig': remoteConfig(sshd!, label, where === 'ssh-objects') } : { 'a.txt': 'a' });
+        const r = await gitRun(['-q', ...(where !== 'local' ? ['--host', 'box'] : []), '--', 'sh', '-c', cmd], { cwd: repo, env: { SSH_AUTH_SOCK: '' } });
         const j = await showJson(repo, runIds(repo)[0]!);
         if (Array.isArray(expect)) {
           assert.equal(r.code, 0, r.stderr);

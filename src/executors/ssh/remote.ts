@@ -28,6 +28,7 @@ import { lsTree } from '../../git/objects.js';
 import { ingestTar } from '../../git/ingest.js';
 import { worktreeArchive, type WorktreeArchive } from '../../git/worktree-tar.js';
 import { lfsThresholdFor, outputsFromCandidates } from '../../git/outputs.js';
+import { fetchOutputsAsObjects } from './outputs-objects.js';
 import { connection } from '../../transport/ssh.js';
 import type { HostShell } from '../../transport/shell.js';
 import { shQuote } from '../../util/shell.js';
@@ -382,34 +383,79 @@ export async function cancelRemote(conn: HostShell, view: RunView, graceSeconds 
 /** Outputs up to this size come back through the control shell; larger ones get a stream of their own. */
 const SMALL_OUTPUTS = 16 * 2 ** 20;
 
-/** The files the run created or changed (by size and mtime against the manifest), as a tar stream, ingested. */
-export async function fetchOutputs(conn: HostShell, repo: Repo, view: RunView): Promise<string | null> {
-  // First the list and its total size: most runs write little, and then the
-  // archive comes back through the control shell with no session to open.
+/** How a run's outputs came back: said once in the run record. */
+export interface FetchStats {
+  transfer?: 'objects' | 'tar';
+  /** Bytes that came back (the pack, or the tar stream). */
+  bytes?: number;
+}
+
+/**
+ * The files the run created or changed (by size and mtime against the
+ * manifest): as git objects when the host has git (./outputs-objects.ts,
+ * decision 0023), else as a tar stream, ingested.
+ */
+export async function fetchOutputs(conn: HostShell, repo: Repo, view: RunView, stats: FetchStats = {}): Promise<string | null> {
+  // First the list, its total and largest size, and whether the host has git:
+  // most runs write little, and then the archive comes back through the
+  // control shell with no session to open.
   const list = [
     prologue(view),
     `cd "$R/work"`,
     `find . \\( -type f -o -type l \\) -printf '%s %T@ %P\\0' | sort -z > "$R/after"`,
     `comm -z -13 "$R/manifest" "$R/after" > "$R/changed.long" || exit 1`,
     `sed -z 's/^[^ ]* [^ ]* //' "$R/changed.long" | grep -z -v -e '^${PARAMS_DIR}/' > "$R/changed" || true`,
-    `tr '\\0' '\\n' < "$R/changed.long" | awk '{n++; s+=$1} END {printf "%d %.0f\\n", n, s}'`,
+    `tr '\\0' '\\n' < "$R/changed.long" | awk '{n++; s+=$1; if ($1 > m) m=$1} END {printf "%d %.0f %.0f\\n", n, s, m}'`,
+    `if command -v git >/dev/null 2>&1; then echo git; else echo nogit; fi`,
   ].join(' && ');
-  const m = /^(\d+) (\d+)$/.exec((await conn.run(list)).toString().trim());
+  const m = /^(\d+) (\d+) (\d+)\n(git|nogit)$/.exec((await conn.run(list)).toString().trim());
   if (!m) throw new GitRunError(ErrorCode.SshFailed, `collecting outputs on ${conn.target.alias}: the host did not say what changed`, 'check that the host has GNU find, sort, comm, sed and tar');
+  const [count, total, largest] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const args = view.spec.runArgs;
+  // The .fetchignore in force at submission, kept in the run's local control directory.
+  const copy = fetchIgnoreCopy(controlDirFor(repo, view.id, args));
+  // An input rewritten with the same bytes is no output (one left alone is not among the candidates: it is in the manifest).
+  const oids = new Map<string, string>();
+  if (resolvedInputs(view.spec).length) for (const f of await inputFiles(repo, view.spec).catch(() => [])) oids.set(f.path, f.oid);
+  const rules = {
+    fetchIgnoreFile: args.fetch_ignore && existsSync(copy) ? copy : null,
+    onlyNew: !!args.send_ignore && !args.fetch_ignore,
+    exclude: PARAMS_DIR,
+    inputs: { unchanged: new Set<string>(), oids },
+  };
+  // Big outputs become Git LFS objects as they arrive (decision 0019).
+  const lfsAbove = await lfsThresholdFor(repo, view.spec.code.tree, total);
+  if (m[4] !== 'nogit' && count > 0 && objectsWanted(args.outputs_objects, total) && (lfsAbove === null || largest < lfsAbove)) {
+    const got = await fetchOutputsAsObjects(conn, repo, view, prologue(view), remotePaths(view).base, total, rules, lfsAbove);
+    if (got.tree !== 'fallback') {
+      stats.transfer = 'objects';
+      stats.bytes = got.bytes;
+      return got.tree;
+    }
+  }
+  stats.transfer = 'tar';
+  stats.bytes = 0;
+  const countBytes = (source: Readable) =>
+    source.pipe(
+      new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          stats.bytes! += chunk.length;
+          cb(null, chunk);
+        },
+      }),
+    );
   // The shell becomes tar (exec), so the pid it notes is tar's: a refused archive kills it.
   const tar = `${prologue(view)} && cd "$R/work" && echo $$ > "$R/fetch.pid" && exec tar -c -f - --null --no-recursion -T "$R/changed"`;
   let files;
-  // Big outputs become Git LFS objects as they arrive (decision 0019).
-  const lfsAbove = await lfsThresholdFor(repo, view.spec.code.tree, Number(m[2]));
-  if (Number(m[2]) + 1024 * Number(m[1]) <= SMALL_OUTPUTS) {
-    files = await ingestTar(repo, Readable.from([await conn.run(tar)]), undefined, { lfsAbove });
+  if (total + 1024 * count <= SMALL_OUTPUTS) {
+    files = await ingestTar(repo, countBytes(Readable.from([await conn.run(tar)])), undefined, { lfsAbove });
   } else {
     const ch = await conn.stream(tar);
     let stderr = '';
     ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = ch.exited;
     try {
-      files = await ingestTar(repo, ch.stdout, undefined, { lfsAbove });
+      files = await ingestTar(repo, countBytes(ch.stdout), undefined, { lfsAbove });
     } catch (e) {
       // Refused at its first bad entry: stop the stream here and the tar there, rather than drain what follows (20 GB took 100 s).
       ch.close();
@@ -419,19 +465,24 @@ export async function fetchOutputs(conn: HostShell, repo: Repo, view: RunView): 
     const code = await exited;
     if (code !== 0) throw new GitRunError(ErrorCode.SshFailed, `collecting outputs on ${conn.target.alias} failed (exit ${code}): ${stderr.trim()}`, 'check that the host has GNU find, sort, comm, sed and tar');
   }
-  const args = view.spec.runArgs;
-  // The .fetchignore in force at submission, kept in the run's local control directory.
-  const copy = fetchIgnoreCopy(controlDirFor(repo, view.id, args));
-  // An input rewritten with the same bytes is no output (one left alone is not among the candidates: it is in the manifest).
-  const oids = new Map<string, string>();
-  if (resolvedInputs(view.spec).length) for (const f of await inputFiles(repo, view.spec).catch(() => [])) oids.set(f.path, f.oid);
-  return outputsFromCandidates(repo, files, view.spec.code.tree, {
-    fetchIgnoreFile: args.fetch_ignore && existsSync(copy) ? copy : null,
-    onlyNew: !!args.send_ignore && !args.fetch_ignore,
-    exclude: PARAMS_DIR,
-    inputs: { unchanged: new Set(), oids },
-  });
+  return outputsFromCandidates(repo, files, view.spec.code.tree, rules);
 }
+
+/**
+ * Whether outputs of `total` bytes come back as objects (when the host has
+ * git): "outputs_objects" true always, false never; by default from
+ * OBJECTS_ABOVE on. Below it the tar stream through the control shell is
+ * cheaper than the store's round trip and git processes, and a repeat saves
+ * little (decision 0023 has the figures).
+ */
+function objectsWanted(setting: unknown, total: number): boolean {
+  if (setting === true || setting === 'true') return true;
+  if (setting === false || setting === 'false') return false;
+  return total >= OBJECTS_ABOVE;
+}
+
+/** Outputs from this size in all come back as objects by default. */
+const OBJECTS_ABOVE = SMALL_OUTPUTS;
 
 export async function fetchLogs(conn: HostShell, view: RunView): Promise<{ stdout: Buffer; stderr: Buffer }> {
   // Both logs in one step: "<bytes of stdout>\n", stdout, then stderr.
@@ -648,10 +699,11 @@ export async function finalizeRemote(repo: Repo, conn: HostShell, start: RunView
     const exitCode: number | null = poll?.exit ?? null;
     let outputsTree: string | null = null;
     let outputs: ObservedOutputs | null = null;
+    const fetched: FetchStats = {};
     if (exitCode !== null) {
       failpoint('outputs');
       try {
-        outputsTree = await fetchOutputs(conn, repo, view);
+        outputsTree = await fetchOutputs(conn, repo, view, fetched);
         outputs = { collected: true };
       } catch (e) {
         if (!(e instanceof GitRunError)) throw e;
@@ -677,6 +729,7 @@ export async function finalizeRemote(repo: Repo, conn: HostShell, start: RunView
       host: { hostname: conn.target.hostname, platform: 'remote', arch: '', release: '' },
       ...(codeBytesSent !== undefined ? { codeBytesSent } : {}),
       ...(inputBytesSent !== undefined && resolvedInputs(view.spec).length ? { inputBytesSent } : {}),
+      ...(fetched.transfer ? { outputsTransfer: fetched.transfer, outputBytesFetched: fetched.bytes ?? 0 } : {}),
     };
     failpoint('record');
     const done = await recordEnd(repo, view, { result, stdoutData: logs.stdout, stderrData: logs.stderr, outputsTree });
