@@ -24,10 +24,8 @@ import type { HostShell } from '../../transport/shell.js';
 import { shQuote } from '../../util/shell.js';
 import type { RunView } from '../../store/runs.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
+import { initStore, outputRef, storePath } from './store.js';
 
-/** The host's object store and its refs (shared with the code transfer: objin's store.ts names the same). */
-export const storePath = (base: string) => `${base}/store.git`;
-export const outputsRef = (id: string) => `refs/outputs/${id}`;
 
 /** Earlier outputs commits offered as bases, most recent first: a thin pack needs only the last few. */
 const MAX_HAVES = 32;
@@ -50,9 +48,9 @@ const storeWords = (base: string) =>
     `g() { git -c gc.auto=0 -c maintenance.auto=false -c core.fileMode=true -c core.symlinks=true -c core.autocrlf=false -c core.safecrlf=false -c core.fsmonitor=false -c core.bigFileThreshold=2g --git-dir="$S" "$@"; }`,
   ].join('\n');
 
-/** The store made on first use; two runs making it at once are harmless (git init is idempotent). */
+/** The store made on first use (./store.ts: two runs making it at once are harmless). */
 const ensureStore = [
-  `[ -f "$S/HEAD" ] || git init -q --bare "$S" >/dev/null 2>&1 || git init -q --bare "$S" >/dev/null || exit 1`,
+  `{ ${initStore('"$S"')}; } || exit 1`,
   // The user's attributes (a filter=lfs in the run's .gitattributes, a host's global lfs filter) must not change what is stored: info/attributes comes first.
   `a='* -text -eol -filter -ident -working-tree-encoding'`,
   `[ "$(cat "$S/info/attributes" 2>/dev/null)" = "$a" ] || { mkdir -p "$S/info" && printf '%s\\n' "$a" > "$S/info/attributes.$$" && mv -f "$S/info/attributes.$$" "$S/info/attributes"; } || exit 1`,
@@ -69,7 +67,7 @@ function storeScript(prologue: string, base: string, id: string): string {
     `cd "$R/work" || exit 1`,
     `export GIT_INDEX_FILE="$R/objects.index"; rm -f "$GIT_INDEX_FILE"`,
     `g --work-tree="$R/work" update-index --add -z --stdin < "$R/changed" || exit 1`,
-    `t=$(g write-tree) && c=$(env ${IDENT} git -c gc.auto=0 --git-dir="$S" commit-tree --no-gpg-sign -m outputs "$t" </dev/null) && g update-ref ${shQuote(outputsRef(id))} "$c" || exit 1`,
+    `t=$(g write-tree) && c=$(env ${IDENT} git -c gc.auto=0 --git-dir="$S" commit-tree --no-gpg-sign -m outputs "$t" </dev/null) && g update-ref ${shQuote(outputRef(id))} "$c" || exit 1`,
     `rm -f "$GIT_INDEX_FILE"; unset GIT_INDEX_FILE`,
     `echo "objects $c $t"`,
     // Loose refs by age (a cache: packed ones are not offered).
