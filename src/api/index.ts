@@ -25,7 +25,7 @@ export type { Status, RunSpec, RunResult } from '../core/record.js';
 export { GitRunError, ErrorCode } from '../errors/index.js';
 export { signalNumber } from '../util/process.js';
 export { groupStatus } from './groups.js';
-export { closeExecutors as closeConnections } from '../executors/index.js';
+export { closeConnections } from './connections.js';
 export { runDaemon, startDaemon, stopDaemon, daemonStatus, daemonLog, schedulesOf, type DaemonStatus, type DaemonOptions } from './daemon.js';
 export { installHooks, uninstallHooks, hooksDir, postCommitShim, HOOK_NAMES, type HookName, type HookInstall, type HookUninstall } from './hooks/install.js';
 export { hookLog, hookProblems, hookLogFile, type HookEvent } from './hooks/log.js';

@@ -7,7 +7,6 @@ import { openRepo, type Repo } from '../git/repo.js';
 import { listRunRefs, readRun, resolveRun, RunReader, type RunView } from '../store/runs.js';
 import { thisHost } from '../util/process.js';
 import { colorBool, gitPager, revList as gitRevList } from '../git/plumbing.js';
-import { compileWhere, parseDate } from '../query/where.js';
 import { checksLocally, describeRun, refreshRun as refresh, type LiveState } from '../executors/index.js';
 import { isFinal, STATUSES, canonicalJson, type Status } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
@@ -168,6 +167,8 @@ export async function openIndex(repo: Repo, onProgress?: (done: number, total: n
 /** Ids of the runs a query selects, newest first. */
 export async function selectRuns(repo: Repo, q: RunQuery, index?: Index, opts: { explain?: SelectStep[]; tuning?: { probe?: number; window?: number } } = {}): Promise<string[]> {
   const own = !index;
+  // Loaded on first use: the query language has no place on the path of a plain `git run` (decision 0024).
+  const { compileWhere, parseDate } = await import('../query/where.js');
   const idx = index ?? (await openIndex(repo));
   try {
     const conditions: Condition[] = [];
@@ -180,8 +181,8 @@ export async function selectRuns(repo: Repo, q: RunQuery, index?: Index, opts: {
       any(q.status.map(() => 'r.status = ?'), q.status);
       drive(`SELECT s.id AS run FROM runs s WHERE s.status IN (${q.status.map(() => '?').join(', ')})`, q.status);
     }
-    if (q.since) conditions.push({ sql: 'r.created_at >= ?', args: [dateOption('--since', q.since)] });
-    if (q.until) conditions.push({ sql: 'r.created_at <= ?', args: [dateOption('--until', q.until)] });
+    if (q.since) conditions.push({ sql: 'r.created_at >= ?', args: [dateOption('--since', q.since, parseDate)] });
+    if (q.until) conditions.push({ sql: 'r.created_at <= ?', args: [dateOption('--until', q.until, parseDate)] });
     if (q.author?.length) any(q.author.map(() => 'r.creator REGEXP ?'), q.author.map((a) => regexOption('--author', a)));
     if (q.grep?.length) {
       const res = q.grep.map((g) => regexOption('--grep', g));
@@ -224,7 +225,7 @@ export async function queryRuns(repo: Repo, q: RunQuery): Promise<RunView[]> {
   return getRuns(repo, await selectRuns(repo, q));
 }
 
-function dateOption(option: string, value: string): string {
+function dateOption(option: string, value: string, parseDate: (value: string) => string): string {
   try {
     return parseDate(value);
   } catch (e) {

@@ -2,10 +2,18 @@
  * Running one command in the foreground or in the background, as the CLI
  * does it: streams, signals, the closing status line, the exit code.
  */
-import { startSubmission, runSubmissionHere, signalNumber, repoAt, getRun, runToJson, dryRunSubmission, toSubmitOptions, type RunView } from '../api/index.js';
+// The modules themselves, not the api/index.js barrel: a run loads only what running needs (decision 0024).
+import { startSubmission, runSubmissionHere, toSubmitOptions } from '../api/run.js';
+import { dryRunSubmission } from '../api/submit.js';
+import { repoAt, getRun } from '../api/query.js';
+import { signalNumber } from '../util/process.js';
+import type { RunView } from '../api/index.js';
 import { dryRunText } from './why-text.js';
 import { short, exitSummary, duration, runDuration, humanSize } from './render.js';
 import type { ParsedRun } from './run-args.js';
+
+/** A run as JSON (--json): loaded when asked for, since it reads lineage and LFS pointers that a plain run never needs. */
+const toJson: typeof import('../api/json.js').runToJson = async (...a) => (await import('../api/json.js')).runToJson(...a);
 
 /** The exit code `git run` passes on for a finished run. */
 export function exitCodeOf(v: RunView): number {
@@ -32,7 +40,7 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
   if (p.detach) {
     const { id, repo, beyondMaxParallel } = await startSubmission(sub);
     if (beyondMaxParallel && !p.quiet) io.stderr.write(`git-run: ${maxParallelText(beyondMaxParallel)}\n`);
-    io.stdout.write(p.json ? JSON.stringify(await runToJson(repo, await getRun(repo, id))) + '\n' : id + '\n');
+    io.stdout.write(p.json ? JSON.stringify(await toJson(repo, await getRun(repo, id))) + '\n' : id + '\n');
     return 0;
   }
   // Ctrl-C (or SIGTERM) cancels the run; a second one stops waiting for the record.
@@ -90,7 +98,7 @@ export async function executeRun(p: ParsedRun, io: Io): Promise<number> {
     } else if (p.json) {
       const repo = await repoAt(sub.cwd);
       // A reused run says so, and which key matched (decision 0017).
-      write(io.stdout, Buffer.from(JSON.stringify({ ...(await runToJson(repo, view)), ...(reused ? { reused: { matched } } : {}) }) + '\n'));
+      write(io.stdout, Buffer.from(JSON.stringify({ ...(await toJson(repo, view)), ...(reused ? { reused: { matched } } : {}) }) + '\n'));
     } else if (!p.quiet) {
       const d = runDuration(view);
       const detail = [exitSummary(view), d !== null ? duration(d) : ''].filter(Boolean).join(', ');

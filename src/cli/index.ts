@@ -8,7 +8,7 @@ import path from 'node:path';
 import { reportError, EXIT_USAGE } from './report.js';
 import { isRunInvocation, parseRunArgv } from './run-args.js';
 import { executeRun } from './execute-run.js';
-import { closeConnections } from '../api/index.js';
+import { closeConnections } from '../api/connections.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { escapeBytes } from './escape.js';
 import { isRecording } from './reader.js';
