@@ -2,7 +2,7 @@
  * git-run as a library. Every function takes a Repo (from `repoAt(cwd)`)
  * and returns values; nothing here prints.
  */
-export { repoAt, getRun, getRuns, listRuns, activeRuns, liveStates, parseStatuses, openIndex, selectRuns, queryRuns, readViews, pagerCommand, colorWanted, groupRuns, type ListOptions, type RunQuery, type GroupKey, type GroupCell } from './query.js';
+export { repoAt, getRun, getRuns, listRuns, activeRuns, liveStates, parseStatuses, openIndex, selectRuns, queryRuns, readViews, readLines, pagerCommand, colorWanted, groupRuns, type ListOptions, type RunLine, type RunQuery, type GroupKey, type GroupCell } from './query.js';
 export { startRun, startSubmission, runForeground, runSubmissionHere, runChildren, submitDetached, submitInBackground, superviseById, toSubmitOptions, type RunOptions, type Submitted, type ForegroundOptions, type Progress } from './run.js';
 export { prepareSubmission, dryRunSubmission, parseAssignment, SWEEP_CAP, type SubmitOptions, type Submission, type DryRun, type DryRunChild } from './submit.js';
 export { explainRun, explainSpec, type Explanation } from './why.js';

@@ -288,6 +288,48 @@ export async function* readViews(repo: Repo, index: Index, ids: string[], chunk 
   }
 }
 
+/** What `git run log --oneline` prints of a run. */
+export interface RunLine {
+  id: string;
+  status: Status;
+  command: string[];
+  name: string | null;
+}
+
+/**
+ * The one-line listing of these runs (in that order) from the index's rows
+ * alone, without starting git: the rows are what readViews would read from
+ * the same tips and notes (the index stores a run's status, command and
+ * name as it folds them from its commit and note, a child's own name and its
+ * group's). Null when the rows cannot say exactly what readViews would give:
+ * a run without a row, a status or command of a shape we never write, a
+ * child whose group has no row or is itself a child. The caller then reads
+ * from git (test/log-lines.test.ts checks both print the same).
+ */
+export function readLines(index: Index, ids: string[]): RunLine[] | null {
+  const rows = index.lineRows(ids);
+  if (rows.length !== ids.length) return null;
+  const out: RunLine[] = [];
+  for (const r of rows) {
+    if (!(STATUSES as readonly string[]).includes(r.status) || r.command === null) return null;
+    let command: unknown;
+    try {
+      command = JSON.parse(r.command);
+    } catch {
+      return null;
+    }
+    if (!Array.isArray(command) || !command.every((a) => typeof a === 'string')) return null;
+    let name = r.name;
+    if (r.parent !== null) {
+      // readViews gives a child its group's metadata, with its own name when it has one.
+      if (r.parentId === null || r.parentParent !== null) return null;
+      name = r.name ?? r.parentName;
+    }
+    out.push({ id: r.id, status: r.status as Status, command: command as string[], name });
+  }
+  return out;
+}
+
 /** The pager git would use for this repository (core.pager, GIT_PAGER, PAGER), or null for none. */
 export async function pagerCommand(repo: Repo): Promise<string | null> {
   const p = (await gitPager(repo)) ?? 'less';

@@ -86,8 +86,13 @@ export function humanSize(n: number): string {
 
 /** One line per run: id, status, command, name. */
 export function oneline(v: RunView, color: boolean): string {
-  const name = v.meta.name ? `  (${escapeText(v.meta.name)})` : '';
-  return `${yellow(short(v.id), color)} ${paint(v.status.padEnd(9), v.status, color)} ${commandLine(v.spec.command)}${name}`;
+  return onelineOf(v.id, v.status, v.spec.command, v.meta.name, color);
+}
+
+/** The same line from its four fields (`git run log --oneline` served from the index's rows: see readLines). */
+export function onelineOf(id: string, status: Status, command: string[], name: string | null | undefined, color: boolean): string {
+  const label = name ? `  (${escapeText(name)})` : '';
+  return `${yellow(short(id), color)} ${paint(status.padEnd(9), status, color)} ${commandLine(command)}${label}`;
 }
 
 /** A block like `git log`'s. */

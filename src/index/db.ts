@@ -117,6 +117,21 @@ export interface IndexedRun {
   handleHost: string | null;
 }
 
+/** A run's row as a one-line listing needs it (lineRows), with its parent's. */
+export interface LineRow {
+  id: string;
+  status: string;
+  kind: string;
+  /** The argument vector as JSON text (null if the record had none). */
+  command: string | null;
+  name: string | null;
+  parent: string | null;
+  /** The parent's row: null when the run has no parent or the index has no row for it. */
+  parentId: string | null;
+  parentName: string | null;
+  parentParent: string | null;
+}
+
 /** A filter: a boolean SQL expression over `runs r`, with its `?` arguments. */
 export interface Condition {
   sql: string;
@@ -951,6 +966,19 @@ export class RunIndex {
     return this.guard(() => {
       const get = this.db.prepare('SELECT id, tip, status, parent FROM runs WHERE id = ?');
       return ids.map((id) => get.get(id) as { id: string; tip: string; status: Status; parent: string | null } | undefined).filter((r): r is { id: string; tip: string; status: Status; parent: string | null } => !!r);
+    });
+  }
+
+  /**
+   * What a one-line listing shows of these runs, from the rows alone (no git read): status, the command as
+   * stored (JSON), the name column, and the parent's row where there is one (a child shows its group's name
+   * unless it has its own). In the order given; an id without a row has none here.
+   */
+  lineRows(ids: string[]): LineRow[] {
+    return this.guard(() => {
+      const sql = `SELECT r.id, r.status, r.kind, r.command, r.name, r.parent, p.id AS parentId, p.name AS parentName, p.parent AS parentParent
+        FROM json_each(?) AS sel CROSS JOIN runs r ON r.id = sel.value LEFT JOIN runs p ON p.id = r.parent ORDER BY sel.key`;
+      return this.cached(sql).all(JSON.stringify(ids)) as LineRow[];
     });
   }
 

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { GitRunCommand, Command, Option } from '../base.js';
-import { repoAt, openIndex, selectRuns, readViews, runToJson, parseStatuses, pagerCommand, colorWanted, groupRuns, GitRunError, ErrorCode, type RunQuery, type GroupKey, type GroupCell } from '../../api/index.js';
+import { repoAt, openIndex, selectRuns, readViews, readLines, runToJson, parseStatuses, pagerCommand, colorWanted, groupRuns, GitRunError, ErrorCode, type RunQuery, type GroupKey, type GroupCell } from '../../api/index.js';
 import { escapeText } from '../escape.js';
-import { block, oneline, formatNumber } from '../render.js';
+import { block, oneline, onelineOf, formatNumber } from '../render.js';
 import { compileFormat } from '../format.js';
 
 export default class LogCommand extends GitRunCommand {
@@ -88,6 +88,11 @@ export default class LogCommand extends GitRunCommand {
       ...(limit !== undefined && !groupBy ? { limit } : {}),
     };
     const repo = await repoAt();
+    const tty = !!(this.context.stdout as NodeJS.WriteStream).isTTY;
+    const when = typeof this.colorWhen === 'boolean' ? (this.colorWhen ? 'always' : 'never') : this.colorWhen;
+    // Asked now (it may start `git config`), answered while the index opens and selects.
+    const colorP = colorWanted(repo, when, tty && !process.env.NO_COLOR);
+    colorP.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     // A first look at a large history reads every run: say so on a terminal.
     const errTty = !!(this.context.stderr as NodeJS.WriteStream).isTTY;
     const index = await openIndex(
@@ -100,15 +105,22 @@ export default class LogCommand extends GitRunCommand {
     );
     try {
       const ids = await selectRuns(repo, query, index);
-      const tty = !!(this.context.stdout as NodeJS.WriteStream).isTTY;
-      const when = typeof this.colorWhen === 'boolean' ? (this.colorWhen ? 'always' : 'never') : this.colorWhen;
-      const color = await colorWanted(repo, when, tty && !process.env.NO_COLOR);
+      const color = await colorP;
+      // --oneline from the index's rows when they hold all it shows: no git process (issue 16's dense queries).
+      const lines = this.oneline && !groupBy ? readLines(index, ids) : null;
       const out = tty && !this.noPager && !this.json ? await this.pager(await pagerCommand(repo)) : null;
       const write = (s: string) => (out ? out.stdin.write(s) : this.out(s));
       try {
         if (groupBy) {
           const cells = ordered(await groupRuns(repo, index, ids, groupBy));
           write(this.json ? groupJson(cells, groupBy) : groupTable(cells, groupBy));
+          return 0;
+        }
+        if (lines) {
+          for (let i = 0; i < lines.length; i += 500) {
+            if (out?.closed) break; // the reader quit the pager
+            write(lines.slice(i, i + 500).map((l) => onelineOf(l.id, l.status, l.command, l.name, color) + '\n').join(''));
+          }
           return 0;
         }
         let first = true;
