@@ -99,6 +99,23 @@ describe('outputs returned as objects over SSH (a real sshd on 127.0.0.1)', func
     assert.deepEqual(quarantines(repo), []);
   });
 
+  it('gc --host drops refs/outputs of runs whose directories are gone, and the objects only they held; --dry-run drops nothing', async () => {
+    const { repo, remoteDir } = remoteRepo('objout-gc', { 'README.md': 'x\n' });
+    const id = await runOne(repo, ['--host', 'box', '--', 'sh', '-c', 'echo kept-until-gc > out.txt']);
+    const store = `${remoteDir}/store.git`;
+    const refs = () => onHost(sshd, `git --git-dir=${store} for-each-ref --format='%(refname)' refs/outputs/`).trim();
+    assert.equal(refs(), `refs/outputs/${id}`);
+    const blob = git(repo, 'rev-parse', `refs/runs/${id}:outputs/out.txt`);
+    const dry = JSON.parse((await gitRun(['gc', '--host', 'box', '--prune', 'now', '--dry-run', '--json'], { cwd: repo, env: { SSH_AUTH_SOCK: '' } })).stdout);
+    assert.ok(dry.removed.other >= 1, JSON.stringify(dry));
+    assert.equal(refs(), `refs/outputs/${id}`, 'a dry run drops nothing');
+    const r = await gitRun(['gc', '--host', 'box', '--prune', 'now'], { cwd: repo, env: { SSH_AUTH_SOCK: '' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(refs(), '', 'the ref of a run whose directory is gone went');
+    assert.notEqual(spawnSync('git', ['--git-dir', store, 'cat-file', '-e', blob]).status, 0, 'and the objects only it held');
+    assert.equal(git(repo, 'cat-file', 'blob', `refs/runs/${id}:outputs/out.txt`), 'kept-until-gc', 'the run here keeps its outputs');
+  });
+
   it('small outputs keep the tar path by default (one small output is no slower); a host profile can turn objects off', async () => {
     const remoteDir = `/tmp/git-run-remote-objout-default-${process.pid}`;
     const repo = makeRepo('objout-default', { '.runconfig': JSON.stringify({ hosts: { box: { type: 'ssh', host: 'testhost', ssh_config: sshd.config, remote_dir: remoteDir } } }) });

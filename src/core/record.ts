@@ -178,8 +178,8 @@ export interface RunResult {
   codeBytesSent?: number;
   /** A remote run with inputs: bytes of input content sent for it (0 when the host had every content id). */
   inputBytesSent?: number;
-  /** A remote run: how its outputs came back (git objects from the host's store, or a tar stream; decision 0023), and the bytes that did. */
-  outputsTransfer?: 'objects' | 'tar';
+  /** A remote run: how its outputs came back ('objects' from the host's store, 'tar', 'tar (host has no git)'; decision 0023), and the bytes that did. */
+  outputsTransfer?: string;
   outputBytesFetched?: number;
   /** Why the run's metrics.json gave no metrics (it is kept among the outputs all the same). */
   metricsError?: string;

@@ -17,6 +17,7 @@ import { shQuote } from '../../util/shell.js';
 import { connection } from '../../transport/ssh.js';
 import type { HostShell } from '../../transport/shell.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
+import { OUTPUT_REFS, STORE_DIR } from './store.js';
 
 export interface HostGcInput {
   /** git-run's directory on the host (remote_dir): absolute, or relative to $HOME. */
@@ -70,6 +71,16 @@ export function hostGcScript(input: HostGcInput): string {
     '    drop run "$d"',
     '  done',
     'done',
+    // Outputs kept in the object store (decision 0023): a run's ref goes once its run directory is gone (and the ref is older than the grace); then the objects only it held.
+    `if [ -d ${STORE_DIR}/objects ] && [ ! -L ${STORE_DIR} ] && command -v git >/dev/null 2>&1; then`,
+    `  outs=0; for id in $(git --git-dir=${STORE_DIR} for-each-ref --format='%(refname:lstrip=2)' ${OUTPUT_REFS}); do`,
+    '    case "$id" in *[!0-9a-f]*) continue ;; esac',
+    `    if has runs "$id" || { [ -f ${STORE_DIR}/${OUTPUT_REFS}"$id" ] && recent ${STORE_DIR}/${OUTPUT_REFS}"$id"; }; then continue; fi`,
+    `    kept=0; for P in ${parents.length ? parents.map(shQuote).join(' ') : "''"}; do [ -n "$P" ] && [ -d "$P/$id" ] && kept=1; done; [ $kept = 1 ] && continue`,
+    `    echo "rm other 0 ${STORE_DIR}/${OUTPUT_REFS}$id"; ${input.dryRun ? ':' : `git --git-dir=${STORE_DIR} update-ref -d ${OUTPUT_REFS}"$id" && outs=1`}`,
+    '  done',
+    `  if [ $outs = 1 ]; then git --git-dir=${STORE_DIR} gc --prune=now --quiet; fi`,
+    'fi',
     // Code caches: <tree>/, <tree>.ok and interrupted copies <tree>.tmp-*.
     'if [ -d code ] && [ ! -L code ]; then',
     '  for c in code/* code/.[!.]*; do',

@@ -385,7 +385,8 @@ const SMALL_OUTPUTS = 16 * 2 ** 20;
 
 /** How a run's outputs came back: said once in the run record. */
 export interface FetchStats {
-  transfer?: 'objects' | 'tar';
+  /** 'objects', 'tar', or 'tar (host has no git)' (the words of the code transfer's record, decision 0022). */
+  transfer?: string;
   /** Bytes that came back (the pack, or the tar stream). */
   bytes?: number;
 }
@@ -433,7 +434,7 @@ export async function fetchOutputs(conn: HostShell, repo: Repo, view: RunView, s
       return got.tree;
     }
   }
-  stats.transfer = 'tar';
+  stats.transfer = m[4] === 'nogit' ? 'tar (host has no git)' : 'tar';
   stats.bytes = 0;
   const countBytes = (source: Readable) =>
     source.pipe(
