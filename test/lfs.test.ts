@@ -59,8 +59,68 @@ function pathWithoutLfs(): string {
   return bin;
 }
 
+/**
+ * Rewrite a run's record as another clone could have (a forged push): its
+ * result.json says that `paths` are Git LFS outputs. A new commit on the
+ * run's tip, the ref moved to it.
+ */
+function claimLfs(repo: string, id: string, paths: string[]): void {
+  const ref = `refs/runs/${id}`;
+  const result = JSON.parse(git(repo, 'cat-file', 'blob', `${ref}:result.json`)) as Record<string, unknown>;
+  const blob = execFileSync('git', ['hash-object', '-w', '--stdin'], { cwd: repo, env: ENV, input: JSON.stringify({ ...result, lfsOutputs: paths }) }).toString().trim();
+  const entries = git(repo, 'ls-tree', ref).split('\n').map((l) => (l.endsWith('\tresult.json') ? `100644 blob ${blob}\tresult.json` : l));
+  const tree = execFileSync('git', ['mktree'], { cwd: repo, env: ENV, input: entries.join('\n') + '\n' }).toString().trim();
+  const commit = git(repo, 'commit-tree', tree, '-p', ref, '-m', 'forged');
+  git(repo, 'update-ref', ref, commit);
+}
+
 describe('big outputs through Git LFS', function () {
   this.timeout(300000);
+
+  it('an output that is a copy of a pointer file is read as the bytes the run wrote (show, cat, checkout, export, a bundle imported, an input); a big output beside it still reads as its content', async () => {
+    const repo = makeRepo('lfs-literal', { '.runconfig': JSON.stringify({ large_output: '4KiB' }) });
+    const big = bytes(64 * 1024);
+    const copy = `version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(big)}\nsize ${big.length}\n`;
+    const ghost = `version https://git-lfs.github.com/spec/v1\noid sha256:${'b'.repeat(64)}\nsize 10\n`;
+    const cmd = nodeCmd(`const fs=require('fs');fs.writeFileSync('big.bin',(${BYTES})(${big.length}));fs.writeFileSync('copy.ptr',${JSON.stringify(copy)});fs.mkdirSync('d');fs.writeFileSync('d/ghost.ptr',${JSON.stringify(ghost)})`);
+    await ok(['-q', '--', ...cmd], { cwd: repo });
+    const id = runIds(repo)[0]!;
+    const tree = outputsTree(repo, id);
+    assert.equal(tree.get('copy.ptr')!.oid, tree.get('big.bin')!.oid, 'the copy has the very bytes of the big output\'s pointer');
+    assert.deepEqual(JSON.parse(git(repo, 'cat-file', 'blob', `refs/runs/${id}:result.json`)).lfsOutputs, ['big.bin'], 'the record names the one output git-lfs stored');
+
+    const shown = JSON.parse((await ok(['show', '--json', id], { cwd: repo })).stdout);
+    assert.deepEqual(shown.outputs.map((o: { path: string; size: number }) => [o.path, o.size]), [['big.bin', big.length], ['copy.ptr', copy.length], ['d/ghost.ptr', ghost.length]]);
+    assert.equal((await ok(['cat', `${id}:copy.ptr`], { cwd: repo })).stdout, copy);
+    assert.equal((await ok(['cat', `${id}:d/ghost.ptr`], { cwd: repo })).stdout, ghost);
+    assert.equal(sha256((await ok(['cat', `${id}:big.bin`], { cwd: repo })).stdoutBytes), sha256(big));
+
+    const co = path.join(tmpdir('lfs-literal-co'), 'out');
+    await ok(['checkout', id, '--to', co], { cwd: repo });
+    assert.equal(readFileSync(path.join(co, 'copy.ptr'), 'utf8'), copy);
+    assert.equal(readFileSync(path.join(co, 'd/ghost.ptr'), 'utf8'), ghost);
+    assert.equal(sha256(readFileSync(path.join(co, 'big.bin'))), sha256(big));
+
+    const dir = path.join(tmpdir('lfs-literal-export'), 'x');
+    await ok(['export', id, dir], { cwd: repo });
+    assert.equal(readFileSync(path.join(dir, id, 'outputs/copy.ptr'), 'utf8'), copy);
+    assert.equal(readFileSync(path.join(dir, id, 'outputs/d/ghost.ptr'), 'utf8'), ghost);
+    assert.equal(sha256(readFileSync(path.join(dir, id, 'outputs/big.bin'))), sha256(big));
+
+    // A bundle: the ghost's "content" exists nowhere, and is not asked for.
+    const file = path.join(tmpdir('lfs-literal-bundle'), 'runs.bundle');
+    await ok(['export', id, file], { cwd: repo });
+    const other = makeRepo('lfs-literal-import', { 'a.txt': 'a\n' });
+    await ok(['import', file], { cwd: other });
+    assert.equal((await ok(['cat', `${id}:d/ghost.ptr`], { cwd: other })).stdout, ghost);
+    assert.equal((await ok(['cat', `${id}:copy.ptr`], { cwd: other })).stdout, copy);
+    assert.equal(sha256((await ok(['cat', `${id}:big.bin`], { cwd: other })).stdoutBytes), sha256(big));
+
+    // Inputs from the run: a file and a directory, placed as the run wrote them.
+    const reader = nodeCmd(`const fs=require('fs');process.stdout.write(JSON.stringify([fs.readFileSync('p','utf8'),fs.readFileSync('dd/ghost.ptr','utf8'),require('crypto').createHash('sha256').update(fs.readFileSync('b')).digest('hex')]))`);
+    const next = await ok(['-q', '-i', `p=${id}:copy.ptr`, '-i', `dd=${id}:d`, '-i', `b=${id}:big.bin`, '--', ...reader], { cwd: repo });
+    assert.deepEqual(JSON.parse(next.stdout), [copy, ghost, sha256(big)]);
+  });
 
   it('a 20 MiB checkpoint is a pointer in the outputs tree and content in git-lfs\'s store; cat, checkout, diff and an input read it; git gc keeps it', async () => {
     const repo = makeRepo('lfs-20mib', { 'train.py': 'code\n' });
@@ -161,6 +221,9 @@ describe('big outputs through Git LFS', function () {
     const bad = 'version https://git-lfs.github.com/spec/v1\noid sha256:../../../../etc/passwd\nsize 10\n';
     await ok(['-q', '--', ...nodeCmd(`require('fs').writeFileSync('p.bin',${JSON.stringify(bad)})`)], { cwd: repo });
     const pid = runIds(repo).find((x) => outputsTree(repo, x).has('p.bin'))!;
+    // Written by the run, it is just its bytes; a record from elsewhere that calls it a Git LFS output is where it is read as a pointer.
+    assert.equal((await ok(['cat', `${pid}:p.bin`], { cwd: repo })).stdout, bad);
+    claimLfs(repo, pid, ['p.bin']);
     const m = await gitRun(['cat', `${pid}:p.bin`], { cwd: repo });
     assert.equal(m.code, 2, m.stderr);
     assert.equal(m.stdout, '');
@@ -168,6 +231,7 @@ describe('big outputs through Git LFS', function () {
     const huge = 'version https://git-lfs.github.com/spec/v1\noid sha256:' + 'a'.repeat(64) + '\nsize 99999999999999999999\n';
     await ok(['-q', '--', ...nodeCmd(`require('fs').writeFileSync('q.bin',${JSON.stringify(huge)})`)], { cwd: repo });
     const qid = runIds(repo).find((x) => outputsTree(repo, x).has('q.bin'))!;
+    claimLfs(repo, qid, ['q.bin']);
     assert.equal((await gitRun(['cat', `${qid}:q.bin`], { cwd: repo })).code, 2);
   });
 

@@ -9,7 +9,7 @@ import type { Repo } from '../git/repo.js';
 import { colorBool, diffTrees } from '../git/plumbing.js';
 import { pointersAmong } from '../git/lfs.js';
 import { listRunRefs, outputsOf, type RunView } from '../store/runs.js';
-import { canonicalJson, type Status } from '../core/record.js';
+import { canonicalJson, lfsOutputsOf, mayBeLfsOutput, type Status } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { getRun } from './query.js';
 
@@ -178,8 +178,9 @@ async function outputs(repo: Repo, v: RunView): Promise<OutputFile[]> {
   if (!v.result) return [];
   const files = await outputsOf(repo, v.tip);
   // A big output's size is its content's (the pointer says it), not its pointer's; its pointer still names the content.
-  const pointers = await pointersAmong(repo, files, (p) => `${v.id.slice(0, 12)}:${p}`);
-  return files.map(({ path: p, oid, size }) => ({ path: p, oid, size: pointers.get(oid)?.size ?? size }));
+  const record = lfsOutputsOf(v.result);
+  const pointers = await pointersAmong(repo, files.filter((f) => mayBeLfsOutput(record, f.path)), (p) => `${v.id.slice(0, 12)}:${p}`);
+  return files.map(({ path: p, oid, size }) => ({ path: p, oid, size: (mayBeLfsOutput(record, p) ? pointers.get(oid)?.size : undefined) ?? size }));
 }
 
 /** Parse `git diff --raw --numstat -z --no-renames`. */

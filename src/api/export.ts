@@ -11,11 +11,12 @@ import type { Repo } from '../git/repo.js';
 import { tempPath } from '../git/snapshot.js';
 import { privateIndex } from '../git/plumbing.js';
 import { bundledLfs, createRunBundle, isAncestorCommit, mergeNotesAndRefs, readRunBundle } from '../git/bundle.js';
-import { lfsContentFile, lfsPointersInRuns, storeLfsObjectFromBlob } from '../git/lfs.js';
+import { lfsContentFile, lfsPointersInRuns, lfsPointersOfBlobs, storeLfsObjectFromBlob } from '../git/lfs.js';
 import { RunRef } from '../git/refs.js';
 import type { RefUpdate } from '../git/transaction.js';
 import { revParse } from '../git/objects.js';
 import { outputsOf, type RunView } from '../store/runs.js';
+import { lfsOutputsOf } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { getRun } from './query.js';
 import { lfsContentOf, placeLfsContent } from './files.js';
@@ -76,7 +77,18 @@ export async function exportRuns(repo: Repo, names: readonly string[], dest: str
     // Big outputs' content goes inside: the bundle stands alone (verified here first).
     // The pointers of every run exported, in a few git processes whatever their number; each content once.
     const lfs: Array<{ oid: string; file: string }> = [];
-    const pointers = new Map((await lfsPointersInRuns(repo, views.map((v) => v.id))).map((p) => [p.oid, p]));
+    // A run's record says which outputs are pointers (a copy of a pointer file among them is not); an older run's bytes say it.
+    const legacy = views.filter((v) => !lfsOutputsOf(v.result));
+    const named: string[] = [];
+    for (const v of views) {
+      const record = lfsOutputsOf(v.result);
+      if (!record?.size) continue;
+      const odd = [...record].filter((p) => p.includes('\n'));
+      for (const p of record) if (!p.includes('\n')) named.push(`${v.tip}:outputs/${p}`);
+      if (odd.length) for (const o of await outputsOf(repo, v.tip)) if (odd.includes(o.path)) named.push(o.oid);
+    }
+    const found = [...(legacy.length ? await lfsPointersInRuns(repo, legacy.map((v) => v.id)) : []), ...(await lfsPointersOfBlobs(repo, named))];
+    const pointers = new Map(found.map((p) => [p.oid, p]));
     for (const p of pointers.values()) lfs.push({ oid: p.oid, file: await lfsContentFile(repo, p, `an output of the runs exported (Git LFS object ${p.oid.slice(0, 12)})`) });
     await createRunBundle(repo, target, views.map((v) => ({ id: v.id, tip: v.tip })), lfs);
     return { kind: 'bundle', dest: target, runs: views.map((v) => ({ id: v.id })) };
@@ -115,7 +127,7 @@ async function writeReadableCopy(repo: Repo, views: readonly RunView[], target: 
       await privateIndex.readTree(repo, idx, v.tip);
       const all = await privateIndex.list(repo, idx);
       const outputs = (await outputsOf(repo, v.tip)).map((o) => ({ ...o, path: `outputs/${o.path}` }));
-      const lfs = await lfsContentOf(repo, v, outputs, new Set(outputs.map((o) => o.path)));
+      const lfs = await lfsContentOf(repo, v, outputs, new Set(outputs.map((o) => o.path)), 'outputs/');
       await privateIndex.checkoutTo(repo, idx, all, dir);
       await placeLfsContent(lfs, dir);
     } finally {

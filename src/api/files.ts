@@ -11,6 +11,7 @@ import { readBlob } from '../git/objects.js';
 import { privateIndex } from '../git/plumbing.js';
 import { lfsContentFile, parsePointer, pointersAmong, readLfsContent } from '../git/lfs.js';
 import { outputsOf, type RunView } from '../store/runs.js';
+import { lfsOutputsOf, mayBeLfsOutput } from '../core/record.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { getRun } from './query.js';
 
@@ -28,9 +29,9 @@ export async function catRunFile(repo: Repo, spec: string): Promise<{ view: RunV
   const view = await getRun(repo, run);
   const out = await readBlob(repo, `${view.tip}:outputs/${p}`);
   if (out) {
-    // A big output is a Git LFS pointer: its content is what the run wrote.
+    // A big output is a Git LFS pointer: its content is what the run wrote. Only those the record names (a run may write a copy of a pointer file).
     const where = `${view.id.slice(0, 12)}:${p}`;
-    const pointer = parsePointer(out, where);
+    const pointer = mayBeLfsOutput(lfsOutputsOf(view.result), p) ? parsePointer(out, where) : null;
     return { view, data: pointer ? await readLfsContent(repo, pointer, where) : out, from: 'outputs' };
   }
   const code = await readBlob(repo, `${view.tip}:code/${p}`);
@@ -92,8 +93,10 @@ export async function checkoutRun(repo: Repo, name: string, sub: string | null, 
  * pointer or missing content leaves no half-written directory. Returns what
  * to copy over the pointers once checked out.
  */
-export async function lfsContentOf(repo: Repo, view: RunView, outputs: ReadonlyArray<{ path: string; oid: string; size: number; mode: string }>, chosen: ReadonlySet<string>): Promise<Array<{ path: string; file: string; mode: number }>> {
-  const files = outputs.filter((o) => chosen.has(o.path) && (o.mode === '100644' || o.mode === '100755'));
+export async function lfsContentOf(repo: Repo, view: RunView, outputs: ReadonlyArray<{ path: string; oid: string; size: number; mode: string }>, chosen: ReadonlySet<string>, prefix = ''): Promise<Array<{ path: string; file: string; mode: number }>> {
+  const record = lfsOutputsOf(view.result);
+  // `outputs/` is the export's prefix; the record names paths in the outputs tree.
+  const files = outputs.filter((o) => chosen.has(o.path) && (o.mode === '100644' || o.mode === '100755') && mayBeLfsOutput(record, prefix && o.path.startsWith(prefix) ? o.path.slice(prefix.length) : o.path));
   const where = (p: string) => `${view.id.slice(0, 12)}:${p}`;
   const pointers = await pointersAmong(repo, files, where);
   const out: Array<{ path: string; file: string; mode: number }> = [];

@@ -5,7 +5,7 @@
 import type { Repo } from '../git/repo.js';
 import { outputsOf, type RunView } from '../store/runs.js';
 import { pointersAmong } from '../git/lfs.js';
-import { jobOf } from '../core/record.js';
+import { jobOf, lfsOutputsOf, mayBeLfsOutput } from '../core/record.js';
 import { historyErrorsOf } from '../core/metrics.js';
 import type { RunIndex } from '../index/db.js';
 import { downstreamOf, upstreamOf, type DownstreamEntry, type UpstreamEntry } from './lineage.js';
@@ -56,8 +56,9 @@ export interface RunJson {
 export async function runToJson(repo: Repo, v: RunView, index?: RunIndex): Promise<RunJson> {
   const files = v.result ? await outputsOf(repo, v.tip) : [];
   // A big output's size is its content's, read from its pointer: only blobs of a canonical pointer's length (127 to 142 bytes) are looked at.
-  const pointers = await pointersAmong(repo, files.filter((f) => f.size >= 127 && f.size <= 142 && f.mode !== '120000'), (p) => `${v.id.slice(0, 12)}:${p}`).catch(() => new Map<string, { size: number }>());
-  const outputs = files.map(({ path, oid, size }) => ({ path, oid, size: pointers.get(oid)?.size ?? size }));
+  const record = lfsOutputsOf(v.result);
+  const pointers = await pointersAmong(repo, files.filter((f) => f.size >= 127 && f.size <= 142 && f.mode !== '120000' && mayBeLfsOutput(record, f.path)), (p) => `${v.id.slice(0, 12)}:${p}`).catch(() => new Map<string, { size: number }>());
+  const outputs = files.map(({ path, oid, size }) => ({ path, oid, size: (mayBeLfsOutput(record, path) ? pointers.get(oid)?.size : undefined) ?? size }));
   // Only a run with outputs can have been consumed.
   let downstream: DownstreamEntry[] = [];
   if (outputs.length) {

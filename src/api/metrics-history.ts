@@ -9,7 +9,7 @@ import { revParse } from '../git/objects.js';
 import { RunRef } from '../git/refs.js';
 import { readHistory, readRun, type RunView } from '../store/runs.js';
 import { executorFor } from '../executors/index.js';
-import { isFinal } from '../core/record.js';
+import { isFinal, lfsOutputsOf, mayBeLfsOutput } from '../core/record.js';
 import { HISTORY_FILE, MAX_HISTORY_BYTES, brokenCounter, downsample, historyFileOf, scanHistory, type HistoryErrors, type HistorySeries } from '../core/metrics.js';
 import { getRun } from './query.js';
 
@@ -48,7 +48,7 @@ export async function metricHistory(repo: Repo, runId: string, opts: { names?: s
 export async function recordedHistory(repo: Repo, view: RunView): Promise<Buffer> {
   const e = view.entries.find((x) => x.name === HISTORY_FILE && x.type === 'blob');
   if (!e) return Buffer.alloc(0);
-  const r = await readHistory(repo, e.oid, `the metrics history of run ${view.id.slice(0, 12)}`);
+  const r = await readHistory(repo, e.oid, `the metrics history of run ${view.id.slice(0, 12)}`, mayBeLfsOutput(lfsOutputsOf(view.result), view.spec.cwd + historyFileOf(view.spec)));
   return 'data' in r ? r.data : Buffer.alloc(0);
 }
 

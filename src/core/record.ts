@@ -185,7 +185,29 @@ export interface RunResult {
   metricsError?: string;
   /** Broken lines of the run's metrics history (metrics.jsonl), skipped: how many, and the first one. */
   metricsErrors?: HistoryErrors;
+  /**
+   * The outputs stored through Git LFS (paths as the outputs tree names
+   * them), present on every run with outputs recorded since this field was
+   * added, even when empty: the blob of any other output is what the run
+   * wrote, even when it reads as a pointer. Absent on older runs: then a
+   * pointer-shaped blob is taken for one (decision 0019).
+   */
+  lfsOutputs?: string[];
 }
+
+/**
+ * The outputs a run's record says are Git LFS pointers, or null for a run
+ * recorded before the record existed (or one whose record is not a list of
+ * paths: from another clone, not to be trusted to say "none").
+ */
+export function lfsOutputsOf(result: RunResult | null | undefined): ReadonlySet<string> | null {
+  const list: unknown = result?.lfsOutputs;
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string')) return null;
+  return new Set(list as string[]);
+}
+
+/** Whether an output (path in the outputs tree) may be a Git LFS pointer: by the record, else (an older run) by its bytes. */
+export const mayBeLfsOutput = (record: ReadonlySet<string> | null, outputPath: string): boolean => record === null || record.has(outputPath);
 
 /** Canonical JSON: keys sorted at every level, so equal values hash equally. */
 export function canonicalJson(v: unknown): string {

@@ -18,11 +18,13 @@ import { chmodSync, closeSync, constants, copyFileSync, existsSync, lstatSync, m
 import path from 'node:path';
 import type { Repo } from '../git/repo.js';
 import { blobToFile, treeFiles } from '../git/content.js';
-import { copyLfsContent, pointersAmong } from '../git/lfs.js';
+import { copyLfsContent, pointersAmong, POINTER_MAX, POINTER_VERSION } from '../git/lfs.js';
 import { NotData, StatCache, worktreeContent } from '../git/statcache.js';
 import { adjustSharedPerm, sharedPerm } from '../git/shared.js';
 import { ErrorCode, GitRunError, isNoSpace, diskFull } from '../errors/index.js';
-import type { RunInput, RunSpec } from '../core/record.js';
+import { lfsOutputsOf, type RunInput, type RunResult, type RunSpec } from '../core/record.js';
+import { readBlob } from '../git/objects.js';
+import { RunRef } from '../git/refs.js';
 import { normalizeDest } from '../core/inputs.js';
 
 /** One file an input places. */
@@ -37,6 +39,8 @@ export interface InputFile {
   worktree: string | null;
   /** The blob's size when known (a file from git): one small enough may be a Git LFS pointer. */
   size?: number;
+  /** From a run whose record lists its Git LFS outputs: whether this file is one (else, unknown: its bytes say). */
+  lfs?: boolean;
 }
 
 /** Resolved inputs only: records older than staging hold plain text, which places nothing. */
@@ -44,8 +48,19 @@ export const resolvedInputs = (spec: RunSpec): RunInput[] => (spec.inputs ?? [])
 
 export const contentCacheDir = (repo: Repo): string => path.join(repo.stateDir, 'inputs');
 
-/** The cache entry's name for a file's content and mode. */
-export const cacheName = (oid: string, mode: string): string => (mode === '100755' ? `${oid}.x` : oid);
+/**
+ * The cache entry's name for a file's content and mode. `decoded`: the entry
+ * holds what the blob gives once read as a Git LFS pointer (the content when
+ * it is one), named apart from the blob's own bytes: a run's copy of a
+ * pointer file has the same blob id as the big output it points to.
+ */
+export const cacheName = (oid: string, mode: string, decoded = false): string => `${oid}${decoded ? '.lfs' : ''}${mode === '100755' ? '.x' : ''}`;
+
+/** Whether a file's blob is read as a Git LFS pointer when it is one: a file from git small enough, unless its run's record says it is not one. */
+const mayDecode = (f: InputFile): boolean => f.size !== undefined && f.lfs !== false && f.size > POINTER_VERSION.length && f.size <= POINTER_MAX;
+
+/** The cache entry of an input file. */
+export const cacheNameOf = (f: InputFile): string => cacheName(f.oid, f.mode, mayDecode(f));
 
 const changed = (i: RunInput, why: string) =>
   new GitRunError(ErrorCode.BadInput, `input ${JSON.stringify(i.path)} changed since the run was submitted: ${why}`, `the run did not start rather than use other data; submit it again to use the work tree's ${JSON.stringify(i.worktree ?? i.path)} as it is now`, { path: i.path });
@@ -77,14 +92,22 @@ function checkRecorded(i: RunInput, p: string, reserved: string | null): void {
 async function expand(repo: Repo, spec: RunSpec): Promise<InputFile[]> {
   const out: InputFile[] = [];
   let cache: StatCache | null = null;
+  const records = new Map<string, ReadonlySet<string> | null>();
+  // Whether an artifact's file is a Git LFS output, by its run's record (a run may have written a copy of a pointer file); undefined: unknown.
+  const lfsFlag = async (i: RunInput, sub: string | null): Promise<{ lfs?: boolean }> => {
+    if (!i.from) return {};
+    if (!records.has(i.from.run)) records.set(i.from.run, await lfsRecordOfRun(repo, i.from.run));
+    const record = records.get(i.from.run)!;
+    return record ? { lfs: record.has(sub === null ? i.from.path : `${i.from.path}/${sub}`) } : {};
+  };
   for (const i of resolvedInputs(spec)) {
     const fromGit = !!i.from || !!i.stored;
     if (i.type === 'blob') {
-      out.push({ path: i.path, oid: i.oid, mode: i.mode, input: i, worktree: fromGit ? null : path.join(repo.topLevel ?? '', i.worktree ?? i.path), ...(typeof i.size === 'number' ? { size: i.size } : {}) });
+      out.push({ path: i.path, oid: i.oid, mode: i.mode, input: i, worktree: fromGit ? null : path.join(repo.topLevel ?? '', i.worktree ?? i.path), ...(typeof i.size === 'number' ? { size: i.size } : {}), ...(await lfsFlag(i, null)) });
       continue;
     }
     if (fromGit) {
-      for (const f of await treeFiles(repo, i.oid)) out.push({ path: `${i.path}/${f.path}`, oid: f.oid, mode: f.mode, input: i, worktree: null, size: f.size });
+      for (const f of await treeFiles(repo, i.oid)) out.push({ path: `${i.path}/${f.path}`, oid: f.oid, mode: f.mode, input: i, worktree: null, size: f.size, ...(await lfsFlag(i, f.path)) });
       continue;
     }
     cache ??= StatCache.load(repo);
@@ -148,9 +171,20 @@ function copyChecked(format: string, from: string, tmp: string, oid: string): bo
 /** A blob's bytes into `tmp`; a Git LFS pointer's content (verified) when the blob is one (a big output of an upstream run). */
 async function blobOrLfsToFile(repo: Repo, f: InputFile, tmp: string): Promise<void> {
   const where = `input ${JSON.stringify(f.path)}${f.input.from ? ` (from run ${f.input.from.run.slice(0, 12)})` : ''}`;
-  const pointer = f.size === undefined ? undefined : (await pointersAmong(repo, [{ oid: f.oid, size: f.size, path: f.path }], () => where)).get(f.oid);
+  const pointer = !mayDecode(f) || f.size === undefined ? undefined : (await pointersAmong(repo, [{ oid: f.oid, size: f.size, path: f.path }], () => where)).get(f.oid);
   if (pointer) await copyLfsContent(repo, pointer, where, tmp, 0o644);
   else await blobToFile(repo, f.oid, tmp, 0o644);
+}
+
+/** The Git LFS record of a run's outputs (null: an older run without one, or the run is gone here). */
+async function lfsRecordOfRun(repo: Repo, run: string): Promise<ReadonlySet<string> | null> {
+  try {
+    const blob = await readBlob(repo, `${new RunRef(run).name}:result.json`);
+    return blob ? lfsOutputsOf(JSON.parse(blob.toString('utf8')) as RunResult) : null;
+  } catch {
+    // Not a run id, or not JSON (a record from elsewhere): unknown, the bytes say.
+    return null;
+  }
 }
 
 /**
@@ -164,7 +198,7 @@ export async function fillContentCache(repo: Repo, files: readonly InputFile[]):
   if (mkdirSync(dir, { recursive: true })) adjustSharedPerm(perm, dir);
   const out = new Map<string, string>();
   for (const f of files) {
-    const name = cacheName(f.oid, f.mode);
+    const name = cacheNameOf(f);
     const final = path.join(dir, name);
     out.set(name, final);
     if (existsSync(final)) continue;
@@ -195,10 +229,10 @@ export async function fillContentCache(repo: Repo, files: readonly InputFile[]):
 
 /** The cache entries (content id, `.x` when executable) a run's inputs place. */
 export async function inputCacheNames(repo: Repo, spec: RunSpec): Promise<string[]> {
-  return [...new Set((await inputFiles(repo, spec)).map((f) => cacheName(f.oid, f.mode)))];
+  return [...new Set((await inputFiles(repo, spec)).map(cacheNameOf))];
 }
 
-const ENTRY = /^([0-9a-f]{40}|[0-9a-f]{64})(\.x)?$/;
+const ENTRY = /^([0-9a-f]{40}|[0-9a-f]{64})(\.lfs)?(\.x)?$/;
 
 /**
  * Remove content cache entries whose content id is not in `keepOf()` and that

@@ -19,7 +19,7 @@ import type { Repo } from './repo.js';
 import { writeBlob } from './objects.js';
 import { spawnGit } from './gateway.js';
 import { isDotGit, refusedOutputs } from './outputs.js';
-import { pointerText, storeLfsStream } from './lfs.js';
+import { storeLfsStream, writeLfsOutputPointer } from './lfs.js';
 
 /** Files larger than this are streamed into `git hash-object` instead of held in memory. */
 const STREAM_ABOVE = 32 * 1024 * 1024;
@@ -149,7 +149,7 @@ export async function ingestTar(repo: Repo, stream: Readable, limits: IngestLimi
         pending.push(
           storeLfsStream(repo, e as unknown as Readable, p).then(async (pointer) => {
             if (seen !== size || pointer.size !== size) throw hostile(p, `declared ${size} bytes but carried ${seen}`);
-            slot.oid = await writeBlob(repo, pointerText(pointer));
+            slot.oid = await writeLfsOutputPointer(repo, p, pointer);
           }),
         );
         return undefined;

@@ -149,6 +149,35 @@ export function storeLfsStream(repo: Repo, input: Readable, what: string): Promi
   });
 }
 
+/**
+ * The outputs this process stored through git-lfs, as `path NUL pointer-blob`:
+ * the bytes of a pointer cannot say whether git-lfs made it or the run wrote
+ * a copy of one (a researcher's pointer file), so whoever collects outputs
+ * notes here which paths it stored, and recordEnd writes that list into the
+ * run's result.json (lfsOutputs) for every reader to go by. Collecting and
+ * recording happen in one process (the supervisor, the ssh or Slurm
+ * finisher); bounded, so a long-lived daemon does not grow with it.
+ */
+const storedOutputs = new Set<string>();
+const STORED_MAX = 100_000;
+
+/** Write the pointer blob of an output stored through git-lfs at `outputPath` (relative to the run directory's top), noted as such. Returns the blob's id. */
+export async function writeLfsOutputPointer(repo: Repo, outputPath: string, p: LfsPointer): Promise<string> {
+  const oid = await repo.objects.write('blob', pointerText(p));
+  if (storedOutputs.size >= STORED_MAX) storedOutputs.delete(storedOutputs.values().next().value!);
+  storedOutputs.add(`${outputPath}\0${oid}`);
+  return oid;
+}
+
+/** Of these outputs (path relative to the run directory's top, blob id), the paths this process stored through git-lfs, sorted. */
+export function lfsStoredAmong(outputs: ReadonlyArray<{ path: string; oid: string }>): string[] {
+  if (!storedOutputs.size) return [];
+  return outputs.filter((o) => storedOutputs.has(`${o.path}\0${o.oid}`)).map((o) => o.path).sort();
+}
+
+/** Whether any output was stored through git-lfs in this process (else no run's outputs need listing for the record). */
+export const anyLfsStored = (): boolean => storedOutputs.size > 0;
+
 /** sha256 and length of a file's bytes, read in large blocks. */
 function hashFile(file: string): { oid: string; size: number } {
   const fd = openSync(file, 'r');
@@ -367,6 +396,26 @@ async function readObjects(repo: Repo, specs: readonly string[]): Promise<Array<
  */
 export function lfsPointersInRuns(repo: Repo, ids: readonly string[]): Promise<LfsPointer[]> {
   return lfsPointersInTrees(repo, ids.map((id) => `${new RunRef(id).name}:outputs`));
+}
+
+/**
+ * The pointers of these blobs, named as cat-file takes them (`<tip>:outputs/<path>`
+ * of outputs a run's record lists, or blob ids), in one cat-file --batch. A
+ * name cat-file cannot take on one line (a path with a newline) is left out:
+ * name such a blob by its id.
+ */
+export async function lfsPointersOfBlobs(repo: Repo, specs: readonly string[]): Promise<LfsPointer[]> {
+  const out: LfsPointer[] = [];
+  for (const o of await readObjects(repo, specs.filter((s) => !s.includes('\n')))) {
+    if (o.type !== 'blob') continue;
+    try {
+      const p = parsePointer(o.data, o.oid);
+      if (p) out.push(p);
+    } catch {
+      // Malformed: names no content (reading it says why).
+    }
+  }
+  return out;
 }
 
 /** The same, of outputs trees named as cat-file takes them (`<tip>:outputs` of runs whose refs are gone). */

@@ -15,7 +15,7 @@ import { copyIndexFile, tempPath } from './snapshot.js';
 import { emptyTree, lsTree } from './objects.js';
 import { CatFileBatch, type Env } from './gateway.js';
 import { readBlob } from './objects.js';
-import { lfsAvailable, pointerText, storeLfsFile } from './lfs.js';
+import { lfsAvailable, storeLfsFile, writeLfsOutputPointer } from './lfs.js';
 import { largeOutputOf } from '../core/config.js';
 import { mkdirShared, sharedPermFor } from './shared.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
@@ -184,7 +184,7 @@ async function largeAsLfs(repo: Repo, workDir: string, codeTree: string, names: 
   for (const { n, st } of sizes) {
     if (!st?.isFile() || st.size < limit) continue;
     const pointer = await storeLfsFile(repo, path.join(workDir, n));
-    const oid = await repo.objects.write('blob', pointerText(pointer));
+    const oid = await writeLfsOutputPointer(repo, n, pointer);
     out.set(n, `${st.mode & 0o100 ? '100755' : '100644'} ${oid}\t${n}\0`);
   }
   return out;

@@ -16,8 +16,8 @@ import { appendNote, listNotes } from '../git/notes.js';
 import { ErrorCode, GitRunError } from '../errors/index.js';
 import { escapeText as shown } from '../util/escape.js';
 import { METRICS_FILE, HISTORY_FILE, SUMMARY_FILE, MAX_HISTORY_BYTES, historyFileOf, mergeMetrics, metricStats, parseMetrics, parseSummary, summarizeHistory, summaryJson, type MetricStats, type Metrics } from '../core/metrics.js';
-import { parsePointer, readLfsContent } from '../git/lfs.js';
-import { foldMetadata, formatEvent, type GroupChild, type Metadata, type MetadataEvent, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
+import { anyLfsStored, lfsStoredAmong, parsePointer, readLfsContent } from '../git/lfs.js';
+import { foldMetadata, formatEvent, mayBeLfsOutput, type GroupChild, type Metadata, type MetadataEvent, type RunResult, type RunSpec, type RunState, type Status } from '../core/record.js';
 
 export interface RunView {
   id: string;
@@ -134,8 +134,13 @@ export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Prom
   let metrics: Metrics | null = null;
   let stats: Map<string, MetricStats> | null = null;
   let json: Metrics | null = null;
+  let lfs: ReadonlySet<string> | null = null;
   if (end.outputsTree) {
     changes.outputs = treeEntry('outputs', end.outputsTree);
+    // Which outputs git-lfs stored, said once here so that no reader takes a run's copy of a pointer file for one (the tree is listed only when this process stored any).
+    const lfsOutputs = anyLfsStored() ? lfsStoredAmong((await lsTreeIfAny(repo, end.outputsTree)).map((e) => ({ path: e.name, oid: e.oid }))) : [];
+    r = { ...r, lfsOutputs };
+    lfs = new Set(lfsOutputs);
     // The run's metrics.json (in its working directory), if it wrote one: the same blob, at the top.
     const file = `${view.spec.cwd}${METRICS_FILE}`;
     const oid = await revParse(repo, `${end.outputsTree}:${file}`);
@@ -151,7 +156,7 @@ export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Prom
     const hist = `${view.spec.cwd}${historyFileOf(view.spec)}`;
     const hoid = await revParse(repo, `${end.outputsTree}:${hist}`);
     if (hoid) {
-      const read = await readHistory(repo, hoid, `the metrics history of run ${view.id.slice(0, 12)} (${hist})`);
+      const read = await readHistory(repo, hoid, `the metrics history of run ${view.id.slice(0, 12)} (${hist})`, mayBeLfsOutput(lfs, hist));
       if ('data' in read) {
         const sum = summarizeHistory(read.data);
         changes[HISTORY_FILE] = blobEntry(HISTORY_FILE, hoid);
@@ -171,11 +176,11 @@ export async function recordEnd(repo: Repo, view: RunView, end: EndRecord): Prom
  * A history's bytes from its blob (an ordinary one, or a Git LFS pointer
  * whose content is read from git-lfs's store), or why not: never fatal.
  */
-export async function readHistory(repo: Repo, oid: string, where: string): Promise<{ data: Buffer } | { error: string }> {
+export async function readHistory(repo: Repo, oid: string, where: string, mayBeLfs = true): Promise<{ data: Buffer } | { error: string }> {
   const blob = await readBlob(repo, oid);
   if (!blob) return { error: `${where} cannot be read` };
   try {
-    const p = parsePointer(blob, where);
+    const p = mayBeLfs ? parsePointer(blob, where) : null;
     if (!p) return blob.length > MAX_HISTORY_BYTES ? { error: `larger than ${MAX_HISTORY_BYTES} bytes: not read` } : { data: blob };
     if (p.size > MAX_HISTORY_BYTES) return { error: `larger than ${MAX_HISTORY_BYTES} bytes: not read` };
     return { data: await readLfsContent(repo, p, where) };

@@ -12,7 +12,7 @@ import type { Repo } from '../../git/repo.js';
 import type { RunView } from '../../store/runs.js';
 import { writeAtomic } from '../../util/files.js';
 import { sharedPermFor } from '../../git/shared.js';
-import { cacheName, fillContentCache, inputFiles } from '../inputs.js';
+import { cacheNameOf, fillContentCache, inputFiles } from '../inputs.js';
 
 interface Placed {
   path: string;
@@ -33,7 +33,7 @@ export async function stageLocalInputs(repo: Repo, view: RunView, workDir: strin
   const cache = await fillContentCache(repo, files);
   const placed: Placed[] = [];
   for (const f of files) {
-    const from = cache.get(cacheName(f.oid, f.mode))!;
+    const from = cache.get(cacheNameOf(f))!;
     const to = path.join(workDir, f.path);
     mkdirSync(path.dirname(to), { recursive: true });
     rmSync(to, { force: true });

@@ -54,7 +54,7 @@ export function hostGcScript(input: HostGcInput): string {
     `trap 'rm -rf "$T"' EXIT`,
     listFile('code', input.codes.filter((c) => HEX.test(c))),
     listFile('runs', input.runs.filter((c) => HEX.test(c))),
-    listFile('inputs', input.inputs.filter((c) => /^[0-9a-f]{40,64}(\.x)?$/.test(c))),
+    listFile('inputs', input.inputs.filter((c) => /^[0-9a-f]{40,64}(\.lfs)?(\.x)?$/.test(c))),
     `recent() { ${recent}; }`,
     `drop() { k=$(du -sk -- "$2" 2>/dev/null | cut -f1); echo "rm $1 \${k:-0} $2"; ${input.dryRun ? ':' : 'rm -rf -- "$2"'}; }`,
     'has() { grep -qxF -- "$2" "$T/$1"; }',

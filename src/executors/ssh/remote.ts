@@ -45,7 +45,7 @@ import type { Started, StartOptions } from '../executor.js';
 import { existsSync, statSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { inputsEnv } from '../../core/inputs.js';
-import { cacheName, contentCacheDir, fillContentCache, inputFiles, resolvedInputs } from '../inputs.js';
+import { cacheNameOf, contentCacheDir, fillContentCache, inputFiles, resolvedInputs } from '../inputs.js';
 
 /** An ssh run's handle: where its directory is on which host. */
 export interface RemoteHandle extends RunHandle {
@@ -556,7 +556,7 @@ export async function stageRemoteInputs(given: HostShell | null, repo: Repo, vie
   if (!files.length) return { place: '', count: 0, sent: 0 };
   const conn = given ?? (await connectionFor(view));
   const local = await fillContentCache(repo, files);
-  const names = [...new Set(files.map((f) => cacheName(f.oid, f.mode)))];
+  const names = [...new Set(files.map(cacheNameOf))];
   const sizes = new Map(names.map((n) => [n, statSync(local.get(n)!).size]));
   const dir = `${remotePaths(view).base}/inputs`;
   const home = `I=${shQuote(dir)}; case "$I" in /*) ;; *) I="$HOME/$I" ;; esac`;
@@ -596,7 +596,7 @@ export async function stageRemoteInputs(given: HostShell | null, repo: Repo, vie
   const place = files.map((f) => {
     const to = `"$R/work/"${shQuote(f.path)}`;
     const dirOf = f.path.includes('/') ? `mkdir -p "$R/work/"${shQuote(f.path.slice(0, f.path.lastIndexOf('/')))} && ` : '';
-    const from = `"$I/${cacheName(f.oid, f.mode)}"`;
+    const from = `"$I/${cacheNameOf(f)}"`;
     return `${dirOf}rm -f ${to} && { ln ${from} ${to} 2>/dev/null || cp -p ${from} ${to}; }`;
   });
   return { place: `{ ${home}; ${place.join(' && ')}; }`, count: files.length, sent };
