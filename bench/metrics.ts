@@ -15,20 +15,25 @@
  *    then, in this process, `metricHistory(repo, id, { maxPoints: 500 })` of
  *    every child one after another (what a chart of the sweep reads), timed
  *    as a whole, several rounds; also with all 200 read at once
- *    (Promise.all).
+ *    (Promise.all); and `metricHistories(repo, ids, { maxPoints: 500 })`,
+ *    the batched reader (one cat-file process for every finished child),
+ *    the three interleaved. Reported: ratio of medians (one after another /
+ *    batched).
  *
- * Usage: node dist/bench/metrics.js [--iterations N] [--warmup N] [--children N]
+ * Usage: node dist/bench/metrics.js [--iterations N] [--warmup N] [--children N] [--sweep-only]
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CLI, benchEnv, commandLine, fmtRatio, intArg, machine, median, printTable, revision, runOk, smallRepo, statsJson, statsRow, STATS_HEADERS, timeMs, writeResults, runBench } from './lib.js';
-import { metricHistory, repoAt } from '../src/api/index.js';
+import { metricHistories, metricHistory, repoAt } from '../src/api/index.js';
 
 const ITERATIONS = intArg('iterations', 15);
 const WARMUP = intArg('warmup', 2);
 const CHILDREN = intArg('children', 200);
 const POINTS = 100_000;
+/** Only part 2 (the sweep's histories). */
+const SWEEP_ONLY = process.argv.includes('--sweep-only');
 
 runBench(async () => {
   const top = await fs.mkdtemp(path.join(os.tmpdir(), 'git-run-bench-metrics-'));
@@ -53,19 +58,22 @@ runBench(async () => {
   };
   const once = (k: 'history' | 'json') => timeMs(() => runOk(process.execPath, [CLI, '-q', '--no-skip', '--', 'sh', '-c', cmd[k]], { cwd: repos[k], env }));
   const samples: Record<'history' | 'json', number[]> = { history: [], json: [] };
-  for (let i = 0; i < WARMUP + ITERATIONS; i++) {
+  for (let i = 0; i < (SWEEP_ONLY ? 0 : WARMUP + ITERATIONS); i++) {
     const order: Array<'history' | 'json'> = i % 2 ? ['json', 'history'] : ['history', 'json'];
     for (const k of order) {
       const { ms } = await once(k);
       if (i >= WARMUP) samples[k].push(ms);
     }
   }
-  // The check: the last history run recorded its summary.
-  const last = JSON.parse((await runOk(process.execPath, [CLI, 'log', '--json', '-n', '1'], { cwd: repos.history, env })).stdout.split('\n')[0]!);
-  if (last.metrics.loss !== Number((1 / POINTS).toPrecision(6))) throw new Error(`the history's last value was not recorded: ${JSON.stringify(last.metrics)}`);
-  const ratio = median(samples.history) / median(samples.json);
-  printTable(STATS_HEADERS, [statsRow(`record, ${POINTS} history points`, samples.history), statsRow('record, metrics.json only', samples.json)]);
-  console.log(`ratio of medians (history / metrics.json only): ${fmtRatio(ratio)}`);
+  let ratio = NaN;
+  if (!SWEEP_ONLY) {
+    // The check: the last history run recorded its summary.
+    const last = JSON.parse((await runOk(process.execPath, [CLI, 'log', '--json', '-n', '1'], { cwd: repos.history, env })).stdout.split('\n')[0]!);
+    if (last.metrics.loss !== Number((1 / POINTS).toPrecision(6))) throw new Error(`the history's last value was not recorded: ${JSON.stringify(last.metrics)}`);
+    ratio = median(samples.history) / median(samples.json);
+    printTable(STATS_HEADERS, [statsRow(`record, ${POINTS} history points`, samples.history), statsRow('record, metrics.json only', samples.json)]);
+    console.log(`ratio of medians (history / metrics.json only): ${fmtRatio(ratio)}`);
+  }
 
   // A sweep whose children each write 1,000 points.
   const sweepRepo = path.join(top, 'sweep');
@@ -77,23 +85,33 @@ runBench(async () => {
   const repo = await repoAt(sweepRepo);
   const seq: number[] = [];
   const par: number[] = [];
+  const batched: number[] = [];
+  const check = (id: string, h: { series: Array<{ values: number[] }> } | undefined) => {
+    if (!h?.series[0]?.values.length || h.series[0].values.length > 500) throw new Error(`unexpected series of ${id}`);
+  };
   for (let i = 0; i < WARMUP + Math.max(3, Math.floor(ITERATIONS / 3)); i++) {
     const a = await timeMs(async () => {
-      for (const id of g.children as string[]) {
-        const h = await metricHistory(repo, id, { maxPoints: 500 });
-        if (!h.series[0]?.values.length || h.series[0].values.length > 500) throw new Error(`unexpected series of ${id}`);
-      }
+      for (const id of g.children as string[]) check(id, await metricHistory(repo, id, { maxPoints: 500 }));
     });
     const b = await timeMs(() => Promise.all((g.children as string[]).map((id) => metricHistory(repo, id, { maxPoints: 500 }))));
-    if (i >= WARMUP) seq.push(a.ms), par.push(b.ms);
+    const c = await timeMs(async () => {
+      const all = await metricHistories(repo, g.children as string[], { maxPoints: 500 });
+      for (const id of g.children as string[]) check(id, all.get(id));
+    });
+    if (i >= WARMUP) seq.push(a.ms), par.push(b.ms), batched.push(c.ms);
   }
-  printTable(STATS_HEADERS, [statsRow(`metricHistory of ${CHILDREN} children, one after another`, seq), statsRow(`metricHistory of ${CHILDREN} children, at once`, par)]);
+  printTable(STATS_HEADERS, [
+    statsRow(`metricHistory of ${CHILDREN} children, one after another`, seq),
+    statsRow(`metricHistory of ${CHILDREN} children, at once`, par),
+    statsRow(`metricHistories of the ${CHILDREN} children (one call)`, batched),
+  ]);
+  console.log(`ratio of medians (one after another / metricHistories): ${fmtRatio(median(seq) / median(batched))}`);
   const file = await writeResults('metrics', {
     command: commandLine(),
     revision: revision(),
     machine: machine({ load: os.loadavg().map((x) => x.toFixed(2)).join(' ') }),
-    record: { history: statsJson(samples.history), json: statsJson(samples.json), ratio },
-    sweep: { children: CHILDREN, sequential: statsJson(seq), parallel: statsJson(par) },
+    ...(SWEEP_ONLY ? {} : { record: { history: statsJson(samples.history), json: statsJson(samples.json), ratio } }),
+    sweep: { children: CHILDREN, sequential: statsJson(seq), parallel: statsJson(par), batched: statsJson(batched) },
   });
   console.log(`results: ${file}`);
   await fs.rm(top, { recursive: true, force: true });

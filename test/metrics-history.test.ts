@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { metricHistory, repoAt, closeConnections } from 'git-run';
+import { metricHistory, metricHistories, repoAt, closeConnections } from 'git-run';
 import { startSshd, sshdAvailable, type Sshd } from './sshd.js';
 import { makeRepo, ok, gitRun, showJson, git, runIds, tmpdir, until, refused, refState } from './helpers.js';
 
@@ -37,6 +37,38 @@ describe('metric histories (metrics.jsonl)', function () {
     ]);
     const only = await metricHistory(await repoAt(repo), id.slice(0, 8), { names: ['val.acc'] });
     assert.deepEqual(only.series.map((s) => s.name), ['val.acc']);
+  });
+
+  it('metricHistories reads many runs as metricHistory reads each: finished with a history and without, one still running; an unknown run fails the same', async () => {
+    const flag = path.join(tmpdir('hist-many-flag'), 'go');
+    const repo = makeRepo('hist-many', {
+      'a.sh': appendLines(['{"step": 1, "loss": 0.5}', '{"step": 2, "loss": 0.25, "acc": 0.5}']),
+      'b.sh': 'true\n',
+      'c.sh': appendLines(['{"step": 1, "loss": 2}']) + `while [ ! -e '${flag}' ]; do sleep 0.05; done\n` + appendLines(['{"step": 2, "loss": 1}']),
+    });
+    await ok(['-q', '--', 'sh', 'a.sh'], { cwd: repo });
+    await ok(['-q', '--', 'sh', 'b.sh'], { cwd: repo });
+    const live = (await ok(['-d', '--', 'sh', 'c.sh'], { cwd: repo })).stdout.trim();
+    const r = await repoAt(repo);
+    const ids = runIds(repo);
+    assert.equal(ids.length, 3);
+    // The live run's first point is there once its command has written it: waited for, not assumed.
+    const many = await until('the live run\'s first point', async () => {
+      const m = await metricHistories(r, ids, { maxPoints: 100 });
+      return m.get(live)?.series[0]?.values.length ? m : null;
+    }, 60000);
+    assert.deepEqual([...many.keys()].sort(), [...ids].sort());
+    assert.deepEqual(many.get(live), { series: [{ name: 'loss', steps: [1], values: [2] }], broken: 0, live: true });
+    for (const id of ids.filter((x) => x !== live)) assert.deepEqual(many.get(id), await metricHistory(r, id, { maxPoints: 100 }), `run ${id}`);
+    const finished = [...many.values()].filter((h) => !h.live);
+    assert.deepEqual(finished.map((h) => h.series.length).sort(), [0, 2], 'one finished run with two series, one without a history');
+    writeFileSync(flag, '');
+    await ok(['wait', live], { cwd: repo });
+    const after = (await metricHistories(r, [live], { names: ['loss'] })).get(live);
+    assert.deepEqual(after, { series: [{ name: 'loss', steps: [1, 2], values: [2, 1] }], broken: 0, live: false });
+    const alone = await metricHistory(r, 'f'.repeat(40)).then(() => null, (e: Error) => e.message);
+    assert.ok(alone, 'an unknown run fails metricHistory');
+    await assert.rejects(metricHistories(r, [...ids, 'f'.repeat(40)]), (e: Error) => e.message === alone);
   });
 
   it('without "step" a point takes its line number; non-numbers and non-finite numbers are no points', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -10,8 +10,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** `git run ui` serving `repo`, its address read from what it prints. */
-export async function startUi(repo: string, args: string[] = []): Promise<{ child: ChildProcess; url: string; base: string; token: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [CLI, 'ui', ...args], { cwd: repo, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startUi(repo: string, args: string[] = [], env: NodeJS.ProcessEnv = ENV): Promise<{ child: ChildProcess; url: string; base: string; token: string; stop: () => Promise<void>; stdout: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'ui', ...args], { cwd: repo, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -27,6 +27,7 @@ export async function startUi(repo: string, args: string[] = []): Promise<{ chil
     url: m[0],
     base: m[1]!,
     token: m[2]!,
+    stdout: () => out,
     stop: async () => {
       if (exited !== null) return;
       const gone = new Promise((r) => child.once('exit', r));
@@ -251,6 +252,92 @@ describe('git run ui (in a real browser)', function () {
     await page.goto(`${ui.base}/run/${live}`);
     await page.waitForSelector('#history[data-points="3"]');
     assert.match((await page.textContent('.broken-metrics'))!, /1 broken line in the metrics file/);
+  });
+
+  it("sorting the table by a metric's column orders the runs as their recorded values do, ascending then descending", async () => {
+    const recorded = new Map(
+      (await ok(['log', '--format', '%H %(metric:loss)', '--where', 'params.lr > 0'], { cwd: repo })).stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => [l.split(' ')[0]!, Number(l.split(' ')[1])] as const),
+    );
+    assert.equal(recorded.size, kids.length);
+    await page.goto(`${ui.url.replace('/?', '/?where=params.lr%20%3E%200&')}`);
+    await page.waitForSelector('#runs tbody tr');
+    const order = async (arrow: string): Promise<number[]> => {
+      await page.waitForSelector(`#runs th.sorted:text-is("loss ${arrow}")`);
+      const ids = await page.$$eval('#runs tbody tr', (rows) => rows.map((r) => r.getAttribute('data-id')!));
+      assert.deepEqual(new Set(ids), new Set(recorded.keys()), 'the same runs as the CLI lists');
+      return ids.map((id) => recorded.get(id)!);
+    };
+    await page.click('#runs th:text-is("loss")');
+    const up = await order('▴');
+    assert.deepEqual(up, [...up].sort((a, b) => a - b), `ascending: ${up}`);
+    await page.click('#runs th:text-is("loss ▴")');
+    const down = await order('▾');
+    assert.deepEqual(down, [...down].sort((a, b) => b - a), `descending: ${down}`);
+    assert.ok(up[0]! < down[0]!, 'the order really changed');
+  });
+
+  /** A run of a work tree with a changed train.sh and a 4 KiB large_output: a 64 KiB output in Git LFS, a small one beside it (made once, for the tests below). */
+  let dirtyRun: Promise<string> | null = null;
+  const dirty = () =>
+    (dirtyRun ??= (async () => {
+      writeFileSync(path.join(repo, 'train.sh'), TRAIN + 'echo changed-line-for-the-diff\n');
+      writeFileSync(path.join(repo, '.runconfig'), JSON.stringify({ large_output: '4KiB' }));
+      try {
+        const before = new Set(runIds(repo));
+        const write = `const fs=require('fs');const b=Buffer.alloc(65536);for(let i=0;i<b.length;i++)b[i]=(i*7919)%251;fs.writeFileSync('big.bin',b);fs.writeFileSync('small.txt','small output\\n')`;
+        await ok(['-q', '--', process.execPath, '-e', write], { cwd: repo });
+        return runIds(repo).find((id) => !before.has(id))!;
+      } finally {
+        git(repo, 'checkout', '--', 'train.sh');
+        rmSync(path.join(repo, '.runconfig'));
+      }
+    })());
+
+  it('downloading an output gives its bytes, a Git LFS output its content', async () => {
+    const id = await dirty();
+    assert.ok(Number(git(repo, 'cat-file', '-s', `refs/runs/${id}:outputs/big.bin`)) < 200, 'big.bin is stored as a Git LFS pointer');
+    await page.goto(`${ui.base}/run/${id}`);
+    for (const name of ['small.txt', 'big.bin']) {
+      const want = (await ok(['cat', `${id}:${name}`], { cwd: repo })).stdoutBytes;
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click(`#outputs tr:has(td:text-is("${name}")) a:text-is("download")`)]);
+      assert.equal(download.suggestedFilename(), name);
+      const got = readFileSync((await download.path())!);
+      assert.equal(got.length, want.length, name);
+      assert.ok(got.equals(want), `${name}: the downloaded bytes are the output's`);
+    }
+  });
+
+  it("the run page shows the code's diff against its commit: the changed line", async () => {
+    const id = await dirty();
+    await page.goto(`${ui.base}/run/${id}`);
+    await page.click('summary:text-is("diff against its commit")');
+    const patch = await page.textContent('pre.patch');
+    assert.match(patch!, /^\+echo changed-line-for-the-diff$/m);
+    assert.match(patch!, /train\.sh/);
+    assert.match((await page.textContent('details pre.mono'))!, /train\.sh/);
+  });
+
+  it('git run ui --open hands the address, token included, to $BROWSER and prints only the address', async () => {
+    const dir = tmpdir('ui-browser');
+    const seen = path.join(dir, 'url');
+    const script = path.join(dir, 'browser.sh');
+    writeFileSync(script, `#!/bin/sh\nprintf '%s' "$1" > '${seen}.tmp' && mv '${seen}.tmp' '${seen}'\necho 'the browser talks on its stdout'\n`);
+    chmodSync(script, 0o755);
+    const opened = await startUi(repo, ['--open'], { ...ENV, BROWSER: script });
+    try {
+      const url = await until('the browser script to be called', () => (existsSync(seen) ? readFileSync(seen, 'utf8') : null), 60000);
+      assert.equal(url, opened.url);
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]{64}$/);
+      assert.equal((await request(url)).status, 303, 'the token it was given opens the page');
+      // What it prints without --open, and nothing of the browser's.
+      assert.equal(opened.stdout(), `git run ui: serving ${opened.stdout().split('\n')[0]!.replace(/^git run ui: serving /, '')}\n  ${opened.url}\n(Ctrl-C stops it)\n`);
+      assert.match(opened.stdout(), /^git run ui: serving \/.* at\n/);
+    } finally {
+      await opened.stop();
+    }
   });
 
   it('a port in use is said (exit 2); a bad --port too', async () => {

@@ -32,4 +32,4 @@ export { hookLog, hookProblems, hookLogFile, type HookEvent } from './hooks/log.
 export { runPostCommit, hookTriggers, type PostCommitOptions } from './hooks/post-commit.js';
 export { drainPostCommits } from './hooks/queue.js';
 export { pushRuns, pullRuns, configureRemote, resolveRemote, splitPushArgs, type PushOptions, type PushResult, type PullResult, type ShareOptions, type Skipped, type RemoteConfig } from './share.js';
-export { metricHistory, followMetrics, type MetricHistory, type MetricLine } from './metrics-history.js';
+export { metricHistory, metricHistories, followMetrics, type MetricHistory, type MetricLine } from './metrics-history.js';

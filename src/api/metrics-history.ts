@@ -5,13 +5,16 @@
  * run's from its run directory, wherever it runs, through the executor.
  */
 import type { Repo } from '../git/repo.js';
-import { revParse } from '../git/objects.js';
+import { CatFileBatch } from '../git/gateway.js';
+import { parseTree } from '../git/loose.js';
 import { RunRef } from '../git/refs.js';
+import { POINTER_MAX, POINTER_VERSION } from '../git/lfs.js';
 import { readHistory, readRun, type RunView } from '../store/runs.js';
 import { executorFor } from '../executors/index.js';
 import { isFinal, lfsOutputsOf, mayBeLfsOutput } from '../core/record.js';
 import { HISTORY_FILE, MAX_HISTORY_BYTES, brokenCounter, downsample, historyFileOf, scanHistory, type HistoryErrors, type HistorySeries } from '../core/metrics.js';
 import { getRun } from './query.js';
+import { followRun } from './follow.js';
 
 export interface MetricHistory {
   series: Array<{ name: string; steps: number[]; values: number[] }>;
@@ -43,6 +46,55 @@ export async function metricHistory(repo: Repo, runId: string, opts: { names?: s
   const max = opts.maxPoints;
   return { series: max !== undefined && max > 0 ? series.map((s) => downsample(s, max)) : series, broken: errors?.lines ?? 0, live };
 }
+
+/**
+ * Many runs' histories at once (a sweep's children): every finished run's
+ * history blob is read through one cat-file process for all of them (one
+ * metricHistory per run starts about three git processes: 600 for a
+ * 200-child sweep). A run still going, or whose history is kept in Git LFS
+ * (its blob reads as a pointer), goes through metricHistory. `known`: runs
+ * whose tip and status the caller has (the UI's index): no tree read for
+ * them. A run that is not found fails as metricHistory does.
+ */
+export async function metricHistories(
+  repo: Repo,
+  runIds: readonly string[],
+  opts: { names?: string[]; maxPoints?: number; known?: ReadonlyMap<string, { tip: string; final: boolean }> } = {},
+): Promise<Map<string, MetricHistory>> {
+  const out = new Map<string, MetricHistory>();
+  const only = opts.names ? new Set(opts.names) : undefined;
+  const one = { ...(opts.names ? { names: opts.names } : {}), ...(opts.maxPoints !== undefined ? { maxPoints: opts.maxPoints } : {}) };
+  const max = opts.maxPoints;
+  const batch = new CatFileBatch(repo.processOptions());
+  try {
+    for (const id of runIds) {
+      if (out.has(id)) continue;
+      let blob: { data: Buffer } | null | undefined;
+      const k = opts.known?.get(id);
+      if (k) blob = k.final ? await batch.read(`${k.tip}:${HISTORY_FILE}`) : undefined;
+      else if (FULL_ID.test(id)) {
+        // The run's top tree: a finished run has its result.json there, and its history beside it.
+        const root = await batch.read(`${new RunRef(id).name}^{tree}`);
+        const entries = root?.type === 'tree' ? parseTree(root.data, repo.objectFormat) : null;
+        if (entries?.some((e) => e.name === 'result.json')) {
+          const h = entries.find((e) => e.name === HISTORY_FILE && e.mode !== '040000' && e.mode !== '120000');
+          blob = h ? await batch.read(h.oid) : null;
+        }
+      }
+      if (blob === null) out.set(id, { series: [], broken: 0, live: false });
+      else if (blob && !looksLikePointer(blob.data)) {
+        const { series, errors } = seriesOf(blob.data, true, only);
+        out.set(id, { series: max !== undefined && max > 0 ? series.map((x) => downsample(x, max)) : series, broken: errors?.lines ?? 0, live: false });
+      } else out.set(id, await metricHistory(repo, id, one));
+    }
+  } finally {
+    batch.close();
+  }
+  return out;
+}
+
+/** Whether a blob starts as a Git LFS pointer does (its run's record then says whether it is one: metricHistory reads it). */
+const looksLikePointer = (data: Buffer): boolean => data.length <= POINTER_MAX && data.subarray(0, POINTER_VERSION.length).equals(Buffer.from(POINTER_VERSION));
 
 /** The recorded history of a finished run (empty when it wrote none, or it cannot be read). */
 export async function recordedHistory(repo: Repo, view: RunView): Promise<Buffer> {
@@ -96,8 +148,6 @@ export interface MetricLine {
   values: Record<string, number>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Emit a run's history line by line; with `follow`, new lines as the run
  * writes them, until it ends (then the rest from its record: the recorded
@@ -110,13 +160,9 @@ export async function followMetrics(
   sink: (line: MetricLine) => void,
   opts: { follow: boolean; stopped?: () => boolean; broken?: (line: number, why: string) => void },
 ): Promise<RunView> {
-  let view = await readRun(repo, id);
-  const ref = new RunRef(id).name;
   let consumed = 0;
   let lineNo = 0;
   let pending: Buffer = Buffer.alloc(0);
-  let lastRefCheck = 0;
-  let lastRefresh = Date.now();
   const emit = (buf: Buffer, final: boolean) => {
     let cur: { line: number; step: number; values: Record<string, number> } | null = null;
     const flush = () => cur && sink({ step: cur.step, values: cur.values });
@@ -137,31 +183,20 @@ export async function followMetrics(
     consumed += r.consumed;
     return r.consumed;
   };
-  for (;;) {
-    if (isFinal(view.status)) {
+  return followRun(
+    repo,
+    id,
+    opts,
+    async (view, executor) => {
+      const got = await readLiveHistory(repo, view, consumed + pending.length);
+      const buf = pending.length ? Buffer.concat([pending, got.data]) : got.data;
+      const used = emit(buf, false);
+      pending = buf.subarray(used);
+      return { ended: got.ended, pollMs: executor.checksLocally ? 100 : 500 };
+    },
+    async (view) => {
       const all = await recordedHistory(repo, view);
       if (all.length > consumed) emit(all.subarray(consumed), true);
-      return view;
-    }
-    const executor = executorFor(view);
-    const got = await readLiveHistory(repo, view, consumed + pending.length);
-    const buf = pending.length ? Buffer.concat([pending, got.data]) : got.data;
-    const used = emit(buf, false);
-    pending = buf.subarray(used);
-    if (!opts.follow || opts.stopped?.()) return view;
-    const now = Date.now();
-    if (got.ended || now - lastRefCheck > 250) {
-      lastRefCheck = now;
-      const tip = await revParse(repo, ref);
-      if (tip !== view.tip) {
-        view = await readRun(repo, id);
-        continue;
-      }
-    }
-    if (now - lastRefresh > 1000 || (got.ended && !executor.checksLocally)) {
-      lastRefresh = now;
-      if (await executor.refresh(repo, view)) view = await readRun(repo, id);
-    }
-    await sleep(executor.checksLocally ? 100 : 500);
-  }
+    },
+  );
 }

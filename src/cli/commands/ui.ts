@@ -15,6 +15,18 @@ function assetsDir(): string {
   return found;
 }
 
+/**
+ * The command that opens `url`: $BROWSER when set, as git web--browse and
+ * Python's webbrowser take it (the first of its ':'-separated commands,
+ * split at spaces, "%s" standing for the address or else the address last),
+ * so that a remote shell or a test names its own; else the platform's opener.
+ */
+export function openerFor(url: string, browser: string | undefined): string[] {
+  const words = (browser ?? '').split(':')[0]!.split(/\s+/).filter(Boolean);
+  if (words.length) return words.some((w) => w.includes('%s')) ? words.map((w) => w.split('%s').join(url)) : [...words, url];
+  return [process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open', url];
+}
+
 export default class UiCommand extends GitRunCommand {
   static override paths = [['ui']];
   static override usage = Command.Usage({
@@ -36,9 +48,9 @@ export default class UiCommand extends GitRunCommand {
     const ui = await startUi(repo, { port, assetsDir: assetsDir() });
     this.out(`git run ui: serving ${repo.topLevel ?? repo.gitDir} at\n  ${ui.url}\n(Ctrl-C stops it)\n`);
     if (this.open) {
-      // The platform's opener, as an argument vector; a machine without one still serves.
-      const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
-      const child = spawn(opener, [ui.url], { stdio: 'ignore', detached: true });
+      // As an argument vector, its output never mixed with ours; a machine without an opener still serves.
+      const [opener, ...args] = openerFor(ui.url, process.env.BROWSER);
+      const child = spawn(opener!, args, { stdio: 'ignore', detached: true });
       child.on('error', () => this.err(`could not start ${opener}: open the address above by hand\n`));
       child.unref();
     }
