@@ -120,6 +120,11 @@ describe('big outputs through Git LFS', function () {
     const reader = nodeCmd(`const fs=require('fs');process.stdout.write(JSON.stringify([fs.readFileSync('p','utf8'),fs.readFileSync('dd/ghost.ptr','utf8'),require('crypto').createHash('sha256').update(fs.readFileSync('b')).digest('hex')]))`);
     const next = await ok(['-q', '-i', `p=${id}:copy.ptr`, '-i', `dd=${id}:d`, '-i', `b=${id}:big.bin`, '--', ...reader], { cwd: repo });
     assert.deepEqual(JSON.parse(next.stdout), [copy, ghost, sha256(big)]);
+    // The copy and the big output share a blob id: the input cache keeps the pointer's bytes and the content apart.
+    const oid = tree.get('copy.ptr')!.oid;
+    const cache = readdirSync(path.join(repo, '.git', 'git-run', 'inputs'));
+    assert.ok(cache.includes(oid) && cache.includes(`${oid}.lfs`), `cache entries: ${cache.join(' ')}`);
+    assert.equal(readFileSync(path.join(repo, '.git', 'git-run', 'inputs', oid), 'utf8'), copy);
   });
 
   it('a 20 MiB checkpoint is a pointer in the outputs tree and content in git-lfs\'s store; cat, checkout, diff and an input read it; git gc keeps it', async () => {
