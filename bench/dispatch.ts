@@ -24,7 +24,8 @@
  * Interleaved rounds after a warm-up, alternating which goes first; medians.
  * Goal: median(daemon) / median(xargs) <= 1.3 for sleep 0.05.
  *
- * With --baseline FILE (another build's dist/git-run.cjs, copied beside
+ * With --baseline FILE (another build's dist/git-run.cjs, with its dist/bundle/
+ * beside it for a build since decision 0024, copied beside
  * this checkout), that build's daemon runs the same round too, in every
  * round, and the ratio (this build / the baseline) is printed: builds are
  * compared within one run, never across two runs of the benchmark

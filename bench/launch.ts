@@ -18,7 +18,8 @@
  * supervisor of the benchmark repository has exited, so that none overlaps
  * the next timing.
  *
- * With --baseline FILE (another build's dist/git-run.cjs, e.g. a copy made
+ * With --baseline FILE (another build's dist/git-run.cjs, with its dist/bundle/
+ * beside it for a build since decision 0024, e.g. a copy made
  * before a change), each round also times `git run -q -- true` with that
  * bundle in the same repository, interleaved, and the ratio of the medians
  * (this build / the baseline) is printed: a before/after figure that the

@@ -36,7 +36,8 @@
  * against that. For diagnosis only: each command's CPU time (user + system,
  * its child processes included).
  *
- * With --baseline FILE (another build's dist/git-run.cjs, copied beside
+ * With --baseline FILE (another build's dist/git-run.cjs, with its dist/bundle/
+ * beside it for a build since decision 0024, copied beside
  * this checkout so that its packages resolve), that build runs the same
  * submission in every round too, in the alternating order, and the ratio
  * (this build / the baseline) is printed. Comparing two builds by running the
