@@ -389,7 +389,8 @@ export async function collectGarbage(repo: Repo, rules: GcRules): Promise<GcResu
     let keptActive = 0;
     const select = async (): Promise<Plan> => {
       if (!selecting) return { runs: [], groups: [], dependents: [], active: [], emptied: [] };
-      const top = index.topLevel();
+      // --keep-last counts every run of an experiment, old or not; otherwise only runs older than the date can go.
+      const top = index.topLevel(rules.keepLast === undefined && olderThan !== null ? olderThan : undefined);
       const statuses = new Set<Status>([...(rules.failed ? (['failed'] as const) : []), ...(rules.cancelled ? (['cancelled'] as const) : [])]);
       const keep = new Set<string>();
       if (rules.keepLast !== undefined) {
