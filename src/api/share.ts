@@ -253,9 +253,10 @@ export async function pullRuns(repo: Repo, opts: ShareOptions): Promise<PullResu
   const remote = await resolveRemote(repo, opts.remote);
   const progress = opts.progress ? { progress: opts.progress } : {};
   for (let attempt = 1; ; attempt++) {
-    const there = await listRemoteRuns(repo, remote);
+    // The remote's refs and ours at once (two processes, no dependency between them).
+    const [there, localRefs] = await Promise.all([listRemoteRuns(repo, remote), listRunRefs(repo)]);
     if ('code' in there) throw refused(remote, there);
-    const local = new Map((await listRunRefs(repo)).map((r) => [r.id, r.tip]));
+    const local = new Map(localRefs.map((r) => [r.id, r.tip]));
     const skipped: Skipped[] = [];
     const candidates: Array<{ id: string; tip: string; mine: string | undefined }> = [];
     let upToDate = 0;
@@ -272,53 +273,54 @@ export async function pullRuns(repo: Repo, opts: ShareOptions): Promise<PullResu
     const lacking = await missingObjects(repo, [...candidates.map((c) => c.tip), ...(there.notes ? [there.notes] : [])]);
     const got = await fetchObjects(repo, remote, [...lacking], progress);
     if ('code' in got) throw refused(remote, got);
-    // Each tip checked as a run and placed against ours, two git processes for all (no process per run).
-    const checked = await checkRunTips(repo, candidates);
-    const updates: RefUpdate[] = [];
-    const added: string[] = [];
-    const updated: string[] = [];
-    for (const c of candidates) {
-      const ref = new RunRef(c.id).name;
-      const how = checked.get(c.id) ?? { bad: 'not checked' };
-      if ('bad' in how) skipped.push({ ref, reason: `not a run: ${how.bad}` });
-      else if (how.move === 'new') {
-        updates.push({ ref, create: c.tip });
-        added.push(c.id);
-      } else if (how.move === 'forward') {
-        updates.push({ ref, update: c.tip, old: c.mine! });
-        updated.push(c.id);
-      } else if (how.move === 'behind') upToDate++;
-      else skipped.push({ ref, reason: 'differs from the run here (runs never change): left alone' });
-    }
-    let notes: PullResult['notes'] = 'none';
+    // What to do with the remote's notes is decided while the runs are checked (both only read what was fetched).
     let notesRef: string | null = null;
-    try {
+    const theirNotes = there.notes;
+    const notesPlan = (async (): Promise<{ notes: PullResult['notes']; update?: RefUpdate; skip?: Skipped }> => {
       const ours = await revParse(repo, NOTES_REF);
-      if (there.notes) {
-        if (there.notes === ours || (ours && (await isAncestor(repo, there.notes, ours)))) notes = 'up to date';
-        else if ((await objectType(repo, there.notes)) !== 'commit') {
-          notes = 'skipped';
-          skipped.push({ ref: NOTES_REF, reason: 'not a notes commit: left alone' });
-        } else if (!ours || (await isAncestor(repo, ours, there.notes))) {
-          notes = 'fast-forward';
-          updates.push(ours ? { ref: NOTES_REF, update: there.notes, old: ours } : { ref: NOTES_REF, create: there.notes });
-        } else {
-          notesRef = await temporaryNotesRef(repo, there.notes);
-          const merged = await mergeNotes(repo, ours, notesRef, await repo.ident());
-          notes = 'merged';
-          updates.push({ ref: NOTES_REF, update: merged, old: ours });
-        }
-      } else if (ours) notes = 'up to date';
+      if (!theirNotes) return { notes: ours ? 'up to date' : 'none' };
+      if (theirNotes === ours || (ours && (await isAncestor(repo, theirNotes, ours)))) return { notes: 'up to date' };
+      if ((await objectType(repo, theirNotes)) !== 'commit') return { notes: 'skipped', skip: { ref: NOTES_REF, reason: 'not a notes commit: left alone' } };
+      if (!ours || (await isAncestor(repo, ours, theirNotes))) {
+        return { notes: 'fast-forward', update: ours ? { ref: NOTES_REF, update: theirNotes, old: ours } : { ref: NOTES_REF, create: theirNotes } };
+      }
+      notesRef = await temporaryNotesRef(repo, theirNotes);
+      const merged = await mergeNotes(repo, ours, notesRef, await repo.ident());
+      return { notes: 'merged', update: { ref: NOTES_REF, update: merged, old: ours } };
+    })();
+    try {
+      // Each tip checked as a run and placed against ours, two git processes for all (no process per run).
+      const [checked, plan] = await Promise.all([checkRunTips(repo, candidates), notesPlan]);
+      const updates: RefUpdate[] = [];
+      const added: string[] = [];
+      const updated: string[] = [];
+      for (const c of candidates) {
+        const ref = new RunRef(c.id).name;
+        const how = checked.get(c.id) ?? { bad: 'not checked' };
+        if ('bad' in how) skipped.push({ ref, reason: `not a run: ${how.bad}` });
+        else if (how.move === 'new') {
+          updates.push({ ref, create: c.tip });
+          added.push(c.id);
+        } else if (how.move === 'forward') {
+          updates.push({ ref, update: c.tip, old: c.mine! });
+          updated.push(c.id);
+        } else if (how.move === 'behind') upToDate++;
+        else skipped.push({ ref, reason: 'differs from the run here (runs never change): left alone' });
+      }
+      if (plan.skip) skipped.push(plan.skip);
+      if (plan.update) updates.push(plan.update);
       // One transaction: every new run with its metadata, or nothing (a local edit meanwhile: look again).
       if (updates.length && !(await updateRefs(repo, updates, `git-run: pull from ${remote}`))) {
         if (attempt < ATTEMPTS) continue;
         throw new GitRunError(ErrorCode.RemoteFailed, 'the runs or their notes kept changing here while pulling', 'pull again; nothing was changed', { remote });
       }
+      if (added.length) packRefsIfMany(repo);
+      return { remote, added, updated, upToDate, skipped, notes: plan.notes };
     } finally {
+      // When the checks failed the notes plan may still be running: its temporary ref is dropped once it is done.
+      await notesPlan.catch(() => undefined);
       if (notesRef) await dropTemporaryRef(repo, notesRef);
     }
-    if (added.length) packRefsIfMany(repo);
-    return { remote, added, updated, upToDate, skipped, notes };
   }
 }
 
