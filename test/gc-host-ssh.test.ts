@@ -41,19 +41,26 @@ describe('git run gc --host (a real sshd on 127.0.0.1)', function () {
     const staleOid = git(repo, 'hash-object', 'stale.bin');
     const liveOid = git(repo, 'hash-object', 'live.bin');
     const listing = () => onBox(`cd ${remoteDir} && find . -maxdepth 2 | sort`);
+    // The object store holds both trees (the first came by tar and fills it in the background: wait for that).
+    const storeRef = (tree: string) => onBox(`git --git-dir=${remoteDir}/store.git rev-parse -q --verify refs/code/${tree} || true`) === tree;
+    await until('the store to hold both trees', () => storeRef(staleTree) && storeRef(liveTree) && onBox(`ls -d ${remoteDir}/.fill-* 2>/dev/null | wc -l`) === '0', 120000);
     const before = listing();
     for (const p of [`code/${staleTree}`, `code/${liveTree}`, `runs/${stale}`, `runs/${live}`, `inputs/${staleOid}`, `inputs/${liveOid}`]) assert.ok(before.includes(`./${p}`), `${p} in\n${before}`);
 
     const dry = JSON.parse((await ok(['gc', '--host', 'box', '--prune', 'now', '--dry-run', '--json'], { cwd: repo, env })).stdout);
     assert.equal(listing(), before, 'a dry run removes nothing');
     // (The stale input is still linked from the stale run directory, which a dry run leaves: it is not counted yet.)
-    assert.deepEqual(dry.removed, { code: 2, runs: 1, inputs: 0, other: 0 }, JSON.stringify(dry));
+    assert.deepEqual(dry.removed, { code: 3, runs: 1, inputs: 0, other: 0 }, JSON.stringify(dry));
 
     const r = await ok(['gc', '--host', 'box', '--prune', 'now'], { cwd: repo, env });
-    assert.match(r.stdout, /^removed on box: 2 code caches, 1 run directory, 1 input cache entry; [\d.]+ (KiB|MiB) freed\n$/);
+    assert.match(r.stdout, /^removed on box: 3 code caches, 1 run directory, 1 input cache entry; [\d.]+ (KiB|MiB) freed\n$/);
     assert.ok(!exists(`${remoteDir}/code/${staleTree}`) && !exists(`${remoteDir}/code/${staleTree}.ok`), 'the stale code cache and its marker went');
     assert.ok(!exists(`${remoteDir}/runs/${stale}`) && !exists(`${remoteDir}/inputs/${staleOid}`));
     for (const p of [`code/${liveTree}`, `code/${liveTree}.ok`, `runs/${live}`, `inputs/${liveOid}`]) assert.ok(exists(`${remoteDir}/${p}`), `${p} stays`);
+    // The store: the stale tree's ref and the objects only it held went; the live tree's stay.
+    assert.ok(!storeRef(staleTree) && storeRef(liveTree), 'the stale tree left the store, the live one stays');
+    assert.equal(onBox(`git --git-dir=${remoteDir}/store.git cat-file -e ${staleTree} 2>/dev/null && echo yes || echo no`), 'no', 'git gc pruned the stale tree object');
+    assert.equal(onBox(`git --git-dir=${remoteDir}/store.git cat-file -t ${liveTree}`), 'tree');
     const json = JSON.parse((await ok(['gc', '--host', 'box', '--prune', 'now', '--json'], { cwd: repo, env })).stdout);
     assert.deepEqual(json.removed, { code: 0, runs: 0, inputs: 0, other: 0 }, 'nothing more to remove');
 

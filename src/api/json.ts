@@ -46,6 +46,8 @@ export interface RunJson {
   kind: 'run' | 'group';
   /** A remote run: bytes of code sent for it (0 when the host had the tree); null otherwise. */
   codeBytesSent: number | null;
+  /** A remote run: how its code reached the host ('objects', 'tar', 'tar (host has no git)'); null when its code cache had it, or not remote. */
+  codeTransfer: string | null;
   repetition: number | null;
   /** A run under a scheduler: its job as the scheduler names it ("123", "123_4" for a task of an array), the job's name, the batch script; null otherwise. */
   job: { id: string; name: string | null; script: string | null } | null;
@@ -99,6 +101,7 @@ export async function runToJson(repo: Repo, v: RunView, index?: RunIndex): Promi
     runArgs: v.spec.runArgs,
     kind: v.spec.kind ?? 'run',
     codeBytesSent: v.result?.codeBytesSent ?? null,
+    codeTransfer: v.result?.codeTransfer ?? null,
     repetition: v.spec.repetition ?? null,
     job: jobOf(v.state),
   };

@@ -176,6 +176,8 @@ export interface RunResult {
   host: { hostname: string; platform: string; arch: string; release: string } | null;
   /** A remote run: bytes of code sent for it (0 when the host had the tree). */
   codeBytesSent?: number;
+  /** A remote run: how its code reached the host ('objects', 'tar', 'tar (host has no git)'; decision 0022); absent when the host's code cache had it. */
+  codeTransfer?: string;
   /** A remote run with inputs: bytes of input content sent for it (0 when the host had every content id). */
   inputBytesSent?: number;
   /** A remote run: how its outputs came back ('objects' from the host's store, 'tar', 'tar (host has no git)'; decision 0023), and the bytes that did. */

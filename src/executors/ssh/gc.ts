@@ -17,7 +17,7 @@ import { shQuote } from '../../util/shell.js';
 import { connection } from '../../transport/ssh.js';
 import type { HostShell } from '../../transport/shell.js';
 import { ErrorCode, GitRunError } from '../../errors/index.js';
-import { OUTPUT_REFS, STORE_DIR } from './store.js';
+import { CODE_REFS, OUTPUT_REFS, STORE_DIR } from './store.js';
 
 export interface HostGcInput {
   /** git-run's directory on the host (remote_dir): absolute, or relative to $HOME. */
@@ -79,7 +79,6 @@ export function hostGcScript(input: HostGcInput): string {
     `    kept=0; for P in ${parents.length ? parents.map(shQuote).join(' ') : "''"}; do [ -n "$P" ] && [ -d "$P/$id" ] && kept=1; done; [ $kept = 1 ] && continue`,
     `    echo "rm other 0 ${STORE_DIR}/${OUTPUT_REFS}$id"; ${input.dryRun ? ':' : `git --git-dir=${STORE_DIR} update-ref -d ${OUTPUT_REFS}"$id" && outs=1`}`,
     '  done',
-    `  if [ $outs = 1 ]; then git --git-dir=${STORE_DIR} gc --prune=now --quiet; fi`,
     'fi',
     // Code caches: <tree>/, <tree>.ok and interrupted copies <tree>.tmp-*.
     'if [ -d code ] && [ ! -L code ]; then',
@@ -100,7 +99,19 @@ export function hostGcScript(input: HostGcInput): string {
     '    drop input "$f"',
     '  done',
     'fi',
-    'if [ -e .trash ]; then drop other .trash; fi',
+    // The object store (decision 0022): refs of trees no run keeps and older than the grace go, then the objects only they held.
+    `if [ -d ${STORE_DIR}/objects ] && [ ! -L ${STORE_DIR} ] && command -v git >/dev/null 2>&1; then`,
+    // (One git gc for both: outs says whether an outputs ref went above.)
+    `  pruned=\${outs:-0}; for t in $(git --git-dir=${STORE_DIR} for-each-ref --format='%(refname:lstrip=2)' ${CODE_REFS}); do`,
+    '    case "$t" in *[!0-9a-f]*) continue ;; esac',
+    `    if has code "$t" || { [ -f ${STORE_DIR}/${CODE_REFS}"$t" ] && recent ${STORE_DIR}/${CODE_REFS}"$t"; }; then continue; fi`,
+    `    echo "rm code 0 ${STORE_DIR}/${CODE_REFS}$t"; ${input.dryRun ? ':' : `git --git-dir=${STORE_DIR} update-ref -d ${CODE_REFS}"$t" && pruned=1`}`,
+    '  done',
+    `  if [ $pruned = 1 ]; then git --git-dir=${STORE_DIR} gc --prune=now --quiet; fi`,
+    'fi',
+    // A store filled in the background (remote.ts) works in .fill-*: one whose job is gone and older than the grace was interrupted.
+    'for f in .fill-*; do [ -d "$f" ] && [ ! -L "$f" ] || continue; p=$(cat "$f/pid" 2>/dev/null); if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then continue; fi; recent "$f" || drop other "$f"; done',
+    "if [ -e .trash ]; then drop other .trash; fi",
     'echo done',
   ].join('\n');
 }

@@ -27,6 +27,8 @@ import { archiveTree } from '../../git/plumbing.js';
 import { lsTree } from '../../git/objects.js';
 import { ingestTar } from '../../git/ingest.js';
 import { worktreeArchive, type WorktreeArchive } from '../../git/worktree-tar.js';
+import { packTree, sharedTrees } from '../../git/pack-send.js';
+import { CODE_REFS, codeRef, initStore, storePath } from './store.js';
 import { lfsThresholdFor, outputsFromCandidates } from '../../git/outputs.js';
 import { fetchOutputsAsObjects } from './outputs-objects.js';
 import { connection } from '../../transport/ssh.js';
@@ -96,24 +98,139 @@ function cacheValid(p: RemotePaths, files: number): string {
   return `{ m=$(cat ${shQuote(p.marker)} 2>/dev/null) && [ "\${m%% *}" = ${files} ] && [ -d ${shQuote(p.code)} ] && [ "$(${measure(shQuote(p.code))})" = "$m" ]; }`;
 }
 
-/**
- * Receive a tar stream on stdin into `dir`, then check it: tar fails on a
- * truncated stream, and the file count must be the tree's. A copy that
- * fails is removed. Leaves "<files> <bytes>" in $got. `dir` is a shell word
- * (quoted by the caller).
- */
-function receiveInto(dir: string, files: number): string {
-  return [
-    `rm -rf ${dir} && mkdir -p ${dir}`,
-    `tar -x -f - -C ${dir}`,
-    `got=$(${measure(dir)})`,
-    `if [ "\${got%% *}" != ${files} ]; then echo "incomplete copy: \${got%% *} of ${files} files" >&2; rm -rf ${dir}; exit 3; fi`,
-  ].join(' && ');
-}
-
 export interface Transfer {
   /** Bytes of code sent (0 when the remote had the tree). */
   sent: number;
+  /** How the code got there (the run record's codeTransfer), when it had to be put there. */
+  via?: CodeTransfer;
+}
+
+/** How the code reached the host: from its object store or a pack of what it lacked, or a tar stream (a first copy, which then fills the store; or a host without git). */
+export type CodeTransfer = 'objects' | 'tar' | 'tar (host has no git)';
+
+/** The host's object store as a shell variable S (decision 0022); the path relative to $HOME unless absolute. */
+export const storeVar = (view: RunView) => `S=${shQuote(storePath(remotePaths(view).base))}; case "$S" in /*) ;; *) S="$HOME/$S" ;; esac`;
+
+/** The host's answer about git and its store, asked in the round trip that checks the code cache: "git yes|no", then "recent <tree>" (newest refs first) and "ref <tree>" lines. */
+const storeProbe = (view: RunView) =>
+  `${storeVar(view)}; if command -v git >/dev/null 2>&1; then echo "git yes"; ls -t "$S/${CODE_REFS}" 2>/dev/null | head -n 16 | sed 's/^/recent /'; git --git-dir="$S" for-each-ref --format='ref %(refname:lstrip=2)' ${CODE_REFS} 2>/dev/null | head -n 10000; else echo "git no"; fi`;
+
+interface HostStore {
+  git: boolean;
+  /** Trees the store has refs for, the most recent first. */
+  trees: string[];
+}
+
+/** The host's word, read as hostile: only well-formed lines count. */
+function parseStore(lines: string[]): HostStore {
+  const trees: string[] = [];
+  let git = false;
+  for (const l of lines) {
+    if (l === 'git yes') git = true;
+    const m = /^(?:recent|ref) ([0-9a-f]{40}(?:[0-9a-f]{24})?)$/.exec(l);
+    if (m && !trees.includes(m[1]!)) trees.push(m[1]!);
+  }
+  return { git, trees };
+}
+
+/** What to do to put the tree in a directory of the host: check it out of the store, send a pack of what the store lacks, or send a tar stream. */
+type CodePlan = { mode: 'store' } | { mode: 'pack'; haves: string[] } | { mode: 'tar'; git: boolean };
+
+/** At most this many trees the host has are named as a pack's bases (each is walked). */
+const MAX_HAVES = 16;
+
+async function planCode(repo: Repo, tree: string, host: HostStore): Promise<CodePlan> {
+  if (!host.git) return { mode: 'tar', git: false };
+  if (host.trees.includes(tree)) return { mode: 'store' };
+  const haves = (await sharedTrees(repo, host.trees.slice(0, 4 * MAX_HAVES))).slice(0, MAX_HAVES);
+  // A store with nothing in common (a first copy): the tar stream is the fastest way (decision 0022); the store is filled from it on the host.
+  return haves.length ? { mode: 'pack', haves } : { mode: 'tar', git: true };
+}
+
+/** The exit status by which a host step says its object store failed it (an object missing or damaged, a pack refused): the code goes again by tar, into a new store. */
+const STORE_FAILED = 4;
+
+/**
+ * Check the tree out of the store into the directory X (a shell word), with
+ * a private index file next to it. git reads every object it writes out,
+ * and fails on one missing, one whose zlib stream or size does not check,
+ * so a damaged store never yields a wrong tree silently; the caller repairs.
+ */
+function materialize(tree: string, dir: string, index: string): string {
+  return [
+    `GIT_INDEX_FILE=${index} git --git-dir="$S" read-tree ${tree} && GIT_INDEX_FILE=${index} git --git-dir="$S" --work-tree=${dir} checkout-index -a -f; c=$?; rm -f ${index}`,
+    `if [ $c != 0 ]; then rm -rf ${dir}; echo "the object store $S on the host could not give tree ${tree}" >&2; exit ${STORE_FAILED}; fi`,
+    // The ref keeps the tree in the store, and its file's time says it was used now (gc --host's grace).
+    `git --git-dir="$S" update-ref ${codeRef(tree)} ${tree} 2>/dev/null || true`,
+  ].join('\n');
+}
+
+/** Receive a pack into the store (made on first use); a pack refused (a base missing, a full disk) is the store failing. */
+const receivePack = () =>
+  `${initStore('"$S"')} && git --git-dir="$S" index-pack --stdin --fix-thin >/dev/null || { echo "the host's object store $S refused the pack" >&2; exit ${STORE_FAILED}; }`;
+
+/**
+ * After a first copy came by tar into X: fill the store from it in the
+ * background, so that the next run of this tree (or of one like it) sends
+ * nothing (or only what changed). A hard-linked copy is made now, before the
+ * run can change anything; the job adds it to the store and keeps it only
+ * when `write-tree` gives exactly the tree's id: that is the arrival check
+ * (a file the run changed meanwhile, an attribute that rewrites content:
+ * another id, nothing kept).
+ */
+function fillStore(tree: string, dir: string, base: string): string {
+  const job = [
+    'F=$1; S=$2; t=$3; echo $$ > "$F/pid"',
+    initStore('"$S"'),
+    'cd "$F/w" || exit 1',
+    'GIT_INDEX_FILE="$F/index" git -c core.compression=1 -c core.looseCompression=1 --git-dir="$S" --work-tree="$F/w" add -A -f . || exit 1',
+    'w=$(GIT_INDEX_FILE="$F/index" git --git-dir="$S" write-tree) || exit 1',
+    `[ "$w" = "$t" ] && git --git-dir="$S" update-ref ${CODE_REFS}"$t" "$t"`,
+  ].join('\n');
+  return `if command -v git >/dev/null 2>&1 && B=${shQuote(base)} && case "$B" in /*) ;; *) B="$HOME/$B" ;; esac && F=$(mktemp -d "$B/.fill-XXXXXXXX") && cp -al ${dir} "$F/w"; then setsid sh -c ${shQuote(`( ${job} ); rm -rf "$1"`)} sh "$F" "$S" ${tree} </dev/null >/dev/null 2>&1 & fi`;
+}
+
+/**
+ * Put the tree into the directory X on the host: `before` makes X (empty),
+ * the code arrives by the plan, `after` checks and finishes (its failure
+ * discards). A store that fails (damaged, cleaned meanwhile, refusing the
+ * pack) is moved away and the code goes again by tar, which starts a new one.
+ */
+async function codeInto(conn: HostShell, repo: Repo, view: RunView, plan: CodePlan, step: { before: string; after: string; discard: string; dir: string; index: string }, onBytes?: (n: number) => void, prepared?: WorktreeArchive | null): Promise<Transfer> {
+  const tree = view.spec.code.tree;
+  const script = (get: string) => [step.before, storeVar(view), get, step.after].join('\n');
+  if (plan.mode !== 'tar') {
+    prepared?.kill();
+    let sent = 0;
+    const pack = plan.mode === 'pack' ? packTree(repo, tree, plan.haves) : null;
+    try {
+      const body = script(`${pack ? `${receivePack()}\n` : ''}${materialize(tree, step.dir, step.index)}`);
+      if (pack) {
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            sent += chunk.length;
+            onBytes?.(sent);
+            cb(null, chunk);
+          },
+        });
+        await conn.run(body, pack.stream.pipe(counter));
+        const packed = await pack.done;
+        if (packed.code !== 0) throw new GitRunError(ErrorCode.Git, `git pack-objects of tree ${tree} failed (exit ${packed.code}): ${packed.stderr.trim()}`, 'check the repository with `git fsck`');
+      } else await conn.run(body);
+      return { sent, via: 'objects' };
+    } catch (e) {
+      pack?.kill();
+      if (!(e instanceof GitRunError) || e.data.exitCode !== STORE_FAILED) throw e;
+      // Repair: the store goes (a cache); the tree goes whole, as a first copy.
+      const trash = `T=${shQuote(`${remotePaths(view).base}/.trash`)}; case "$T" in /*) ;; *) T="$HOME/$T" ;; esac`;
+      await conn.run(`${storeVar(view)}; ${trash}; ${step.discard}; if [ -e "$S" ]; then mkdir -p "$T" && d=$(mktemp -d "$T/XXXXXXXX") && mv "$S" "$d/" && (setsid rm -rf -- "$d" </dev/null >/dev/null 2>&1 &); fi; true`);
+      const again = await sendTree(conn, repo, view, script(`tar -x -f - -C ${step.dir} || exit 1\n${fillStore(tree, step.dir, remotePaths(view).base)}`), step.discard, onBytes);
+      return { sent: sent + again, via: 'tar' };
+    }
+  }
+  const fill = plan.git ? `\n${fillStore(tree, step.dir, remotePaths(view).base)}` : '';
+  const sent = await sendTree(conn, repo, view, script(`tar -x -f - -C ${step.dir} || exit 1${fill}`), step.discard, onBytes, prepared);
+  return { sent, via: plan.git ? 'tar' : 'tar (host has no git)' };
 }
 
 /**
@@ -167,17 +284,31 @@ async function sendTree(conn: HostShell, repo: Repo, view: RunView, receive: str
 
 /**
  * Make sure the remote has a complete copy of the tree in its code cache,
- * sending it only when it does not (a partial or damaged copy is replaced).
+ * putting it there only when it does not (a partial or damaged copy is
+ * replaced): from the host's object store, a pack of what the store lacks,
+ * or a tar stream.
  */
 export async function ensureCode(conn: HostShell, repo: Repo, view: RunView, onBytes?: (n: number) => void): Promise<Transfer> {
   const p = remotePaths(view);
   const files = await treeFileCount(repo, view.spec.code.tree);
-  if ((await conn.run(`${cacheValid(p, files)} && echo present || echo missing`)).toString().trim() === 'present') return { sent: 0 };
+  const answer = (await conn.run(`${cacheValid(p, files)} && echo present || echo missing\n${storeProbe(view)}`)).toString().trim().split('\n');
+  if (answer[0] === 'present') return { sent: 0 };
+  const plan = await planCode(repo, view.spec.code.tree, parseStore(answer.slice(1)));
   const tmp = shQuote(`${p.code}.tmp-${process.pid}-${Date.now()}`);
-  const sent = await sendTree(conn, repo, view, `${receiveInto(tmp, files)} && printf '%s\\n' "$got" > ${tmp}.got`, `rm -rf ${tmp} ${tmp}.got`, onBytes);
+  const t = await codeInto(conn, repo, view, plan, {
+    before: `rm -rf ${tmp} && mkdir -p ${tmp} || exit 1`,
+    after: [
+      `got=$(${measure(tmp)})`,
+      `if [ "\${got%% *}" != ${files} ]; then echo "incomplete copy: \${got%% *} of ${files} files" >&2; rm -rf ${tmp}; exit 3; fi`,
+      `printf '%s\\n' "$got" > ${tmp}.got`,
+    ].join('\n'),
+    discard: `rm -rf ${tmp} ${tmp}.got`,
+    dir: tmp,
+    index: `${tmp}.index`,
+  }, onBytes);
   // Checked: now the copy becomes the cache, its measure the marker.
   await conn.run(`rm -rf ${shQuote(p.code)} && mv ${tmp} ${shQuote(p.code)} && mv ${tmp}.got ${shQuote(p.marker)}`);
-  return { sent };
+  return t;
 }
 
 /** One transfer per host and tree at a time in this process: parallel children of a sweep share it. */
@@ -260,31 +391,50 @@ export async function launchRemote(conn: HostShell, repo: Repo, view: RunView, o
   const place = inputs.place ? ` && ${inputs.place}` : '';
   const fromCache = `${markTree(view)} && rm -rf "$R/work" && cp -a ${shQuote(p.code)} "$R/work"${place}`;
   // Three things at once: counting the tree's files, asking the host for its
-  // cached copy (what the marker says, if the copy still measures that), and
-  // getting the work tree's tar stream ready in case it is needed.
-  const check = `m=$(cat ${shQuote(p.marker)} 2>/dev/null) && [ -d ${shQuote(p.code)} ] && [ "$(${measure(shQuote(p.code))})" = "$m" ] && echo "cached $m" || echo missing`;
+  // cached copy (what the marker says, if the copy still measures that) and
+  // about git and its object store, and getting the work tree's tar stream
+  // ready in case it is needed.
+  const check = `m=$(cat ${shQuote(p.marker)} 2>/dev/null) && [ -d ${shQuote(p.code)} ] && [ "$(${measure(shQuote(p.code))})" = "$m" ] && echo "cached $m" || echo missing\n${storeProbe(view)}`;
   const [files, answer, prepared] = await Promise.all([treeFileCount(repo, view.spec.code.tree), conn.run(check), worktreeArchive(repo, view.spec.code.tree)]);
-  const cached = /^cached (\d+) \d+$/.exec(answer.toString().trim());
+  const lines = answer.toString().trim().split('\n');
+  const cached = /^cached (\d+) \d+$/.exec(lines[0] ?? '');
   if (cached && Number(cached[1]) === files) {
     prepared?.kill();
     return { sent: 0, pid: startedPid(await conn.run(`${prologue(view)}\n${fromCache} || exit 1\n${startScript(view)}`)) };
   }
   const direct = (view.spec.runArgs.leave ?? 'none') === 'none' && !view.spec.parent;
   if (direct) {
-    // Unpacked into the run directory; one scan makes the manifest and counts the files.
-    const receive = [
-      `${prologue(view)}`,
-      `${markTree(view)} && rm -rf "$R/work" && mkdir -p "$R/work" && tar -x -f - -C "$R/work"${place} && ${MANIFEST} || exit 1`,
-      `got=$(tr -cd '\\0' < "$R/manifest" | wc -c); got=$((got - ${inputs.count}))`,
-      `if [ "$got" != ${files} ]; then echo "incomplete copy: $got of ${files} files" >&2; rm -rf "$R/work"; exit 3; fi`,
-    ].join('\n');
-    const sent = await sendTree(conn, repo, view, receive, `${prologue(view)}; rm -rf "$R/work"`, onBytes, prepared);
-    return { sent, pid: startedPid(await conn.run(`${prologue(view)}\n${startScript(view, true)}`)) };
+    // Put straight into the run directory; one scan makes the manifest and counts the files.
+    const plan = await planCode(repo, view.spec.code.tree, parseStore(lines.slice(1)));
+    const step = {
+      before: `${prologue(view)}\n${markTree(view)} && rm -rf "$R/work" && mkdir -p "$R/work" || exit 1`,
+      after: [
+        `true${place} && ${MANIFEST} || exit 1`,
+        `got=$(tr -cd '\\0' < "$R/manifest" | wc -c); got=$((got - ${inputs.count}))`,
+        `if [ "$got" != ${files} ]; then echo "incomplete copy: $got of ${files} files" >&2; rm -rf "$R/work"; exit 3; fi`,
+      ].join('\n'),
+      discard: `${prologue(view)}; rm -rf "$R/work"`,
+      dir: '"$R/work"',
+      index: '"$R/code.index"',
+    };
+    if (plan.mode === 'store') {
+      // The host has the tree: checking it out and starting the command are one step.
+      prepared?.kill();
+      try {
+        const out = await conn.run([step.before, storeVar(view), materialize(view.spec.code.tree, step.dir, step.index), step.after, startScript(view, true)].join('\n'));
+        return { sent: 0, via: 'objects', pid: startedPid(out) };
+      } catch (e) {
+        if (!(e instanceof GitRunError) || e.data.exitCode !== STORE_FAILED) throw e;
+        // codeInto repairs (the store failed before anything started).
+      }
+    }
+    const t = await codeInto(conn, repo, view, plan, step, onBytes, plan.mode === 'store' ? null : prepared);
+    return { ...t, pid: startedPid(await conn.run(`${prologue(view)}\n${startScript(view, true)}`)) };
   }
   prepared?.kill();
-  const { sent } = await ensureCodeOnce(conn, repo, view, onBytes);
+  const t = await ensureCodeOnce(conn, repo, view, onBytes);
   const out = await conn.run(`${prologue(view)}\n${fromCache} || exit 1\n${startScript(view)}`);
-  return { sent, pid: startedPid(out) };
+  return { ...t, pid: startedPid(out) };
 }
 
 export interface Poll {
@@ -635,6 +785,7 @@ export async function startRemote(repo: Repo, given: RunView, opts: StartOptions
   const v = view;
   using.set(useKey(conn, v), (using.get(useKey(conn, v)) ?? 0) + 1);
   let sent: number;
+  let via: CodeTransfer | undefined;
   let inputsSent = 0;
   try {
     const inputs = await stageRemoteInputs(conn, repo, v).catch((e: unknown) => {
@@ -643,7 +794,7 @@ export async function startRemote(repo: Repo, given: RunView, opts: StartOptions
       throw e;
     });
     inputsSent = inputs.sent;
-    ({ sent } = await launchRemote(conn, repo, v, opts.transfer, inputs));
+    ({ sent, via } = await launchRemote(conn, repo, v, opts.transfer, inputs));
   } catch (e) {
     // A step that ran and failed (the code did not arrive whole, the run
     // directory could not be made) started nothing: the run failed, with the
@@ -669,7 +820,7 @@ export async function startRemote(repo: Repo, given: RunView, opts: StartOptions
       await sleep(wait);
     }
   })();
-  return { view: v, ended, finish: async () => (await ended, finalizeRemote(repo, conn, v, null, sent, inputsSent)) };
+  return { view: v, ended, finish: async () => (await ended, finalizeRemote(repo, conn, v, null, sent, inputsSent, via)) };
 }
 
 /** Record a run that never started on the host, and clear what it left there. */
@@ -691,7 +842,7 @@ async function failToStart(repo: Repo, conn: HostShell, view: RunView, e: GitRun
 }
 
 /** Record the end of a remote run from what its directory says. */
-export async function finalizeRemote(repo: Repo, conn: HostShell, start: RunView, lost: string | null = null, codeBytesSent?: number, inputBytesSent?: number): Promise<RunView> {
+export async function finalizeRemote(repo: Repo, conn: HostShell, start: RunView, lost: string | null = null, codeBytesSent?: number, inputBytesSent?: number, codeTransfer?: CodeTransfer): Promise<RunView> {
   let view = start;
   for (;;) {
     if (isFinal(view.status)) return view;
@@ -729,6 +880,7 @@ export async function finalizeRemote(repo: Repo, conn: HostShell, start: RunView
       endedAt: new Date().toISOString(),
       host: { hostname: conn.target.hostname, platform: 'remote', arch: '', release: '' },
       ...(codeBytesSent !== undefined ? { codeBytesSent } : {}),
+      ...(codeTransfer ? { codeTransfer } : {}),
       ...(inputBytesSent !== undefined && resolvedInputs(view.spec).length ? { inputBytesSent } : {}),
       ...(fetched.transfer ? { outputsTransfer: fetched.transfer, outputBytesFetched: fetched.bytes ?? 0 } : {}),
     };
