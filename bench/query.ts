@@ -240,8 +240,13 @@ async function main(): Promise<void> {
   // its external packages from the same node_modules; it starts its supervisors from its own file).
   const rev = revision();
   const cliStat = statSync(CLI);
-  const cliCopy = path.join(path.dirname(CLI), `.query-bench-${process.pid}${path.extname(CLI)}`);
+  // The bin loads its code from ./bundle/ (decision 0024): both are copied, into a directory beside them.
+  const copyDir = path.join(path.dirname(CLI), `.query-bench-${process.pid}`);
+  const cliCopy = path.join(copyDir, path.basename(CLI));
+  await fs.mkdir(copyDir);
   await fs.copyFile(CLI, cliCopy);
+  const bundleDir = path.join(path.dirname(CLI), 'bundle');
+  if (existsSync(bundleDir)) await fs.cp(bundleDir, path.join(copyDir, 'bundle'), { recursive: true });
   const cliSha256 = crypto.createHash('sha256').update(readFileSync(cliCopy)).digest('hex');
   const started = Date.now();
   const phases: Record<string, { load1mAtStart: number; foreignCpuShare: number; seconds: number; quiet?: Quiet }> = {};
@@ -596,7 +601,7 @@ async function main(): Promise<void> {
     console.log(`figures written to ${path.relative(process.cwd(), file) || file}`);
   } finally {
     await fs.rm(root, { recursive: true, force: true });
-    await fs.rm(cliCopy, { force: true });
+    await fs.rm(copyDir, { recursive: true, force: true });
   }
 }
 
