@@ -91,7 +91,7 @@ const watchedOf = (view: RunView): Watched => {
   return { id: view.id, runDir: h.runDir, job: h.job, name: h.jobName, submitted: h.submitted ?? null };
 };
 
-/** What to write for one run: its command (run.sh), its parameters and the tree it uses. */
+/** What to write for one run (its directory made beforehand): its command (run.sh), its parameters and the tree it uses. */
 function runFiles(view: RunView): string {
   const params = JSON.stringify({ params: view.spec.params, seed: view.spec.seed, id: view.id, name: view.spec.name ?? null }, null, 2) + '\n';
   const cwd = view.spec.cwd.replace(/\/+$/, '') || '.';
@@ -99,7 +99,7 @@ function runFiles(view: RunView): string {
   const p = remotePaths(view);
   return [
     `R=${shQuote(p.run)}; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac`,
-    `mkdir -p "$R" && printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree" && printf '%s' ${shQuote(params)} > "$R/params.json" && printf '%s' ${shQuote(runSh)} > "$R/run.sh" || exit 1`,
+    `printf '%s\\n' ${shQuote(view.spec.code.tree)} > "$R/tree" && printf '%s' ${shQuote(params)} > "$R/params.json" && printf '%s' ${shQuote(runSh)} > "$R/run.sh" || exit 1`,
   ].join('\n');
 }
 
@@ -150,6 +150,8 @@ async function submitBatch(shell: HostShell, repo: Repo, views: RunView[], maxPa
   const steps = [
     `J=${shQuote(jobDir)}; case "$J" in /*) ;; *) J="$HOME/$J" ;; esac; mkdir -p "$J" || exit 1`,
     ...(array ? [': > "$J/map.tmp" || exit 1'] : []),
+    // Every run's directory in one mkdir, not one process per run (relative places are under $HOME, as in runFiles).
+    `(cd "$HOME" && mkdir -p -- ${views.map((v) => shQuote(remotePaths(v).run)).join(' ')}) || exit 1`,
     ...views.flatMap((v) => [runFiles(v), ...(array ? ['printf \'%s\\n\' "$R" >> "$J/map.tmp" || exit 1'] : [])]),
     ...(array ? ['mv "$J/map.tmp" "$J/map" || exit 1'] : []),
     `printf '%s' ${shQuote(script)} > "$J/job.sh" || exit 1`,

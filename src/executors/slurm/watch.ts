@@ -2,11 +2,16 @@
  * One watcher per host per process: every run of that host this process
  * follows (a supervisor's sweep, `wait`, `status`, the daemon) is looked at
  * in the same rounds. A round is one shell step that reads the exit files of
- * all of them; Slurm is asked (one `squeue` for all of the user's jobs) only
- * when its word is due: at an interval that backs off from 1 s to 30 s while
- * nobody asks for more, at once when an exit file says a signal ended the
- * command (time limit, scancel, requeue), or a cancel marker appears. Exit
- * files are read every 0.5 s, backing off to 5 s while nothing changes.
+ * all of them; Slurm is asked (one call: `squeue` for all of the user's jobs,
+ * or `sacct` for the jobs squeue stopped listing) only when its word is due:
+ * every 60 s for the runs followed here (the first 1 s after the first
+ * watch), and sooner when an exit file says a signal ended the command (time
+ * limit, scancel, requeue), a cancel marker appears, or a job squeue no
+ * longer lists needs a second look. Whatever the number of jobs and however
+ * often they end, a process makes at most 2 such calls per host in any 60 s
+ * (a cancel asked through git-run may add one: the user's act, like the
+ * submission's sbatch). Exit files are read every 0.5 s, backing off to 5 s
+ * while nothing changes: they, not Slurm, tell most ends.
  * (docs/decisions/0016-slurm.md)
  */
 import type { HostShell } from '../../transport/shell.js';
@@ -61,6 +66,8 @@ interface Entry {
   slurmEnd: JobInfo | null;
   /** squeue rounds in a row that did not list the job as ours. */
   missing: number;
+  /** sacct was asked since squeue stopped listing the job: 'unknown' when it has no record of it under our name. */
+  acct: null | 'asked' | 'unknown';
   /** The attempt whose exit file Slurm said is not the end (a requeue): not asked about again. */
   judged: string | null;
   cancelSeen: boolean;
@@ -72,14 +79,27 @@ interface Entry {
 
 const EXIT_MIN = 500;
 const EXIT_MAX = 5000;
-const SQUEUE_MIN = 1000;
-const SQUEUE_MAX = 30_000;
+/** The first look at Slurm after a process starts following runs (is the job there, pending or running?). */
+const SQUEUE_FIRST = 1000;
+/** Then Slurm is asked this often while nothing calls for its word sooner (exit files tell most ends). */
+const SQUEUE_EVERY = 60_000;
+/**
+ * The budget of scheduler calls (squeue, sacct) of one process for one host:
+ * at most CALLS_PER_WINDOW in any CALLS_WINDOW, and CALLS_GAP apart (a job
+ * squeue stopped listing is looked at again at least that much later: one
+ * answer does not call a job lost). Half of it is left free by the regular
+ * polls, for what calls for Slurm's word sooner.
+ */
+const CALLS_WINDOW = 60_000;
+const CALLS_PER_WINDOW = 2;
+const CALLS_GAP = 2000;
 /**
  * How long squeue's answer serves one-off looks (`status`, `show`, `wait`'s
  * once-a-second look) when no run is followed here: one `git run status`
- * over many runs is then one squeue per host, not one per backoff interval.
+ * over many runs is then one squeue per host, and a `wait` nobody else
+ * follows for asks twice a minute.
  */
-export const ONE_SHOT_FRESH = 10_000;
+export const ONE_SHOT_FRESH = 30_000;
 /** Scripts longer than this go on standard input (one argument may not exceed 128 KiB). */
 const ARG_LIMIT = 100_000;
 /** Shell steps that fail in a row before the watched runs are given up (they stay running, for a later process). */
@@ -93,8 +113,17 @@ export class HostWatcher {
   private wake: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private exitWait = EXIT_MIN;
-  private squeueWait = SQUEUE_MIN;
+  /** When the regular look at Slurm is due (0: not yet planned). */
   private nextSqueue = 0;
+  /** When a call that was due had to wait for the budget, the time it may be made (else Infinity). */
+  private deferredTo = Infinity;
+  /** When the scheduler calls of the last CALLS_WINDOW were made. */
+  private callTimes: number[] = [];
+  /** A cancel was sent from this process: the next call is not held back by the budget. */
+  private kicked = false;
+  private lastFree = -Infinity;
+  /** The host's slurm.conf was read for whether accounting is on (once per process). */
+  private probed = false;
   private squeueCache: { at: number; jobs: Map<string, JobInfo> } | null = null;
   private accounting: boolean | null = null;
   private failures = 0;
@@ -116,8 +145,8 @@ export class HostWatcher {
       e.keep = true;
       e.resolve.push(resolve);
       e.reject.push(reject);
-      this.squeueWait = SQUEUE_MIN;
-      this.nextSqueue = Math.min(this.nextSqueue || Infinity, Date.now() + SQUEUE_MIN);
+      // Runs that join later (a daemon's dispatches, a sweep's next batch) wait for the regular look: no call per run.
+      if (!this.nextSqueue) this.nextSqueue = Date.now() + SQUEUE_FIRST;
       this.start();
     });
   }
@@ -151,9 +180,26 @@ export class HostWatcher {
 
   /** Ask Slurm now (a cancel was just sent). */
   kick(): void {
-    this.nextSqueue = 0;
-    this.squeueWait = SQUEUE_MIN;
+    this.nextSqueue = Date.now();
+    this.kicked = true;
     this.kickExit();
+  }
+
+  /** When the next scheduler call may be made: CALLS_PER_WINDOW in any CALLS_WINDOW, CALLS_GAP apart. */
+  private allowedAt(now: number): number {
+    this.callTimes = this.callTimes.filter((t) => now - t < CALLS_WINDOW);
+    const n = this.callTimes.length;
+    let at = n ? this.callTimes[n - 1]! + CALLS_GAP : 0;
+    if (n >= CALLS_PER_WINDOW) at = Math.max(at, this.callTimes[n - CALLS_PER_WINDOW]! + CALLS_WINDOW);
+    return at;
+  }
+
+  /** A call made outside the budget (a cancel's), not counted in it: the calls that follow to settle the cancel have their room. */
+  private exempt = false;
+
+  private counted(): void {
+    this.schedulerCalls++;
+    if (!this.exempt) this.callTimes.push(Date.now());
   }
 
   private kickExit(): void {
@@ -164,7 +210,7 @@ export class HostWatcher {
   private entryFor(w: Watched): Entry {
     let e = this.entries.get(w.id);
     if (!e) {
-      e = { w, keep: false, resolve: [], reject: [], live: null, slurmEnd: null, missing: 0, judged: null, cancelSeen: false, lastLook: Date.now(), seenAt: null };
+      e = { w, keep: false, resolve: [], reject: [], live: null, slurmEnd: null, missing: 0, acct: null, judged: null, cancelSeen: false, lastLook: Date.now(), seenAt: null };
       this.entries.set(w.id, e);
     }
     return e;
@@ -206,7 +252,7 @@ export class HostWatcher {
       for (const w of waiters) w();
       if (!this.roundWaiters.length && ![...this.entries.values()].some((e) => e.keep)) break;
       // A look asked for during the round gets the next one at once.
-      const wait = this.roundWaiters.length ? 0 : Math.max(0, Math.min(this.exitWait, this.nextSqueue - Date.now()));
+      const wait = this.roundWaiters.length ? 0 : Math.max(0, Math.min(this.exitWait, this.nextSqueue - Date.now(), this.deferredTo - Date.now()));
       await new Promise<void>((r) => {
         this.wake = r;
         this.timer = setTimeout(r, wait);
@@ -223,12 +269,22 @@ export class HostWatcher {
   /** Exit files (and markers) of the given runs, in one step. */
   private async readFiles(list: Entry[]): Promise<Map<string, Files>> {
     const f = 'f() { R=$1; case "$R" in /*) ;; *) R="$HOME/$R" ;; esac; if [ -d "$R" ]; then d=1; else d=0; fi; e=$(cat "$R/exit" 2>/dev/null); a=$(cat "$R/attempt" 2>/dev/null); s=0; [ -e "$R/signal" ] && s=1; k=0; [ -e "$R/cancel" ] && k=1; printf \'%s %s %s %s %s %s\\n\' "$2" "$d" "${e:--}" "$s" "$k" "${a:--}"; }';
-    const script = [f, ...list.map((e, i) => `f ${shQuote(e.w.runDir)} ${i}`)].join('\n');
+    // Once: whether the host's Slurm keeps accounting, from its slurm.conf (no daemon asked). Unreadable
+    // (a configless site): not known, and the first sacct tells.
+    const probe = this.probed || this.accounting !== null ? [] : ['C=${SLURM_CONF:-/etc/slurm/slurm.conf}; if [ -r "$C" ]; then t=$(sed -n \'s/^[[:space:]]*[Aa]ccounting[Ss]torage[Tt]ype[[:space:]]*=[[:space:]]*\\([^[:space:]#]*\\).*/\\1/p\' "$C" | tail -n 1); printf \'acct %s\\n\' "${t:-none}"; fi'];
+    const script = [f, ...probe, ...list.map((e, i) => `f ${shQuote(e.w.runDir)} ${i}`)].join('\n');
     const r = await runScript(this.shell, script);
     if (r.code !== 0) throw new Error(`reading exit files failed (exit ${r.code}): ${r.stderr.trim()}`);
     const out = new Map<string, Files>();
     // The host's answer is parsed strictly: a line that does not fit is not taken.
+    if (probe.length) this.probed = true;
     for (const line of r.stdout.toString().split('\n')) {
+      // AccountingStorageType absent or accounting_storage/none: sacct has nothing to say here.
+      const a = /^acct (\S{0,80})$/.exec(line);
+      if (a) {
+        if (/(^|\/)none$/.test(a[1]!)) this.accounting = false;
+        continue;
+      }
       const m = /^(\d{1,7}) ([01]) (-|\d{1,3}) ([01]) ([01]) (-|\d{1,6})$/.exec(line);
       const e = m ? list[Number(m[1])] : undefined;
       if (!m || !e) continue;
@@ -239,7 +295,7 @@ export class HostWatcher {
   }
 
   private async squeue(): Promise<Map<string, JobInfo> | null> {
-    this.schedulerCalls++;
+    this.counted();
     const r = await this.shell.exec(`squeue -h -t all -u "$(id -un)" -o ${shQuote(SQUEUE_FORMAT)}`);
     if (r.code !== 0) return null; // the controller did not answer: nothing is concluded from silence
     const jobs = parseSqueue(r.stdout.toString());
@@ -250,7 +306,7 @@ export class HostWatcher {
   /** sacct for jobs squeue no longer lists, when the site keeps accounting (asked once per process whether it does). */
   private async sacct(jobs: string[]): Promise<Map<string, JobInfo[]> | null> {
     if (this.accounting === false || !jobs.length) return new Map();
-    this.schedulerCalls++;
+    this.counted();
     const r = await this.shell.exec(`sacct -n -P -X -j ${shQuote(jobs.join(','))} -o ${SACCT_FORMAT}`);
     if (r.code !== 0) {
       // Accounting off (or no sacct): squeue's word is all there is, for the rest of the process.
@@ -265,6 +321,25 @@ export class HostWatcher {
     return parseSacct(r.stdout.toString());
   }
 
+  /**
+   * The second look at jobs squeue stopped listing, when the site keeps accounting: its last record under
+   * our name (a recycled id also has other jobs' records; a job that never started has no name there, its
+   * submit time tells). None: the job is unknown to Slurm, and is over.
+   */
+  private async askAccounting(ask: Entry[]): Promise<void> {
+    const acct = await this.sacct([...new Set(ask.map((e) => e.w.job.split('_')[0]!))]);
+    // No answer (slurmdbd busy), or no accounting after all: squeue's next answer is the second look.
+    if (!acct || this.accounting === false) return;
+    for (const e of ask) {
+      const info = (acct.get(e.w.job) ?? []).filter((j) => j.name === e.w.name || (!!e.w.submitted && j.submit === e.w.submitted)).at(-1);
+      if (!info) e.acct = 'unknown';
+      else {
+        e.acct = 'asked';
+        if (['completed', 'failed', 'cancelled'].includes(phaseOf(info.state))) e.slurmEnd = info;
+      }
+    }
+  }
+
   private async round(): Promise<void> {
     for (const e of [...this.entries.values()]) if (!e.keep && Date.now() - e.lastLook > 60_000) this.entries.delete(e.w.id);
     const list = [...this.entries.values()];
@@ -272,12 +347,13 @@ export class HostWatcher {
     const files = await this.readFiles(list);
     let changed = false;
     let needSlurm = false;
+    let newCancel = false;
     for (const e of list) {
       const f = files.get(e.w.id);
       if (!f) continue;
       if (f.cancel && !e.cancelSeen) {
         e.cancelSeen = true;
-        needSlurm = true;
+        newCancel = true;
       }
       if (f.exit !== null) {
         // The command ended by itself: the file says all. Ended by a signal: Slurm says why (or that the job comes back).
@@ -288,30 +364,55 @@ export class HostWatcher {
       }
     }
     const rest = list.filter((e) => this.entries.has(e.w.id));
-    // Followed runs ask at the backoff's pace; one-off looks alone take an answer up to ONE_SHOT_FRESH old.
-    const following = rest.some((e) => e.keep);
-    const due = following ? Date.now() >= this.nextSqueue : !this.squeueCache || Date.now() - this.squeueCache.at >= ONE_SHOT_FRESH;
-    if (rest.length && (needSlurm || due || !following)) {
-      const cached = !needSlurm && !due && this.squeueCache ? this.squeueCache.jobs : null;
-      const jobs = cached ?? (await this.squeue());
-      if (!cached) {
-        this.squeueWait = Math.min(SQUEUE_MAX, this.squeueWait * 2);
-        this.nextSqueue = Date.now() + this.squeueWait;
+    if (rest.length) {
+      const now = Date.now();
+      // Followed runs ask at the regular pace; one-off looks alone take an answer up to ONE_SHOT_FRESH old.
+      const following = rest.some((e) => e.keep);
+      const due = following ? now >= this.nextSqueue : !this.squeueCache || now - this.squeueCache.at >= ONE_SHOT_FRESH;
+      // A job squeue stopped listing: looked at again (sacct when the site keeps accounting, else squeue) a gap later.
+      const unsure = rest.filter((e) => e.missing >= 1);
+      // Cancelled through git-run and still listed as live (scancel's effect may lag its return): asked again a gap later.
+      const cancelling = rest.some((e) => files.get(e.w.id)?.cancel);
+      const want = needSlurm || due || unsure.length > 0 || cancelling;
+      // A cancel (asked here, or its marker just seen) is the user's act: its one call is not held back (once a window).
+      const free = (this.kicked || newCancel) && now - this.lastFree >= CALLS_WINDOW;
+      const allowed = free ? now : this.allowedAt(now);
+      this.deferredTo = Infinity;
+      let jobs: Map<string, JobInfo> | null = null;
+      let cached = false;
+      if (want && now < allowed) {
+        // Over the budget: the call waits; a one-off look meanwhile gets the last answer.
+        this.deferredTo = allowed;
+        if (!following && this.squeueCache) ((jobs = this.squeueCache.jobs), (cached = true));
+      } else if (!want && this.squeueCache) {
+        ((jobs = this.squeueCache.jobs), (cached = true));
+      } else if (want) {
+        this.kicked = false;
+        if (free) this.lastFree = now;
+        const ask = this.accounting !== false && !needSlurm && !free ? unsure.filter((e) => e.acct === null) : [];
+        if (ask.length) {
+          // One call: what accounting knows of the jobs squeue stopped listing (squeue's own turn comes later).
+          await this.askAccounting(ask);
+          if (this.nextSqueue <= now) this.nextSqueue = now + CALLS_GAP;
+        } else {
+          this.exempt = free;
+          jobs = await this.squeue().finally(() => (this.exempt = false));
+          this.nextSqueue = Date.now() + SQUEUE_EVERY;
+        }
       }
       if (jobs) {
-        const gone: Entry[] = [];
         for (const e of rest) {
-          const info = jobs.get(e.w.job);
+          // An array's tasks not listed one by one are in its own record (`123`): ended, it tells theirs (scancel'led while pending).
+          const array = e.w.job.includes('_') ? jobs.get(e.w.job.split('_')[0]!) : undefined;
+          const info = jobs.get(e.w.job) ?? (array && ['completed', 'failed', 'cancelled'].includes(phaseOf(array.state)) ? array : undefined);
           // A job of that id under another name is not ours: the id was recycled.
           if (!info || info.name !== e.w.name) {
             // Only a fresh answer counts: a job submitted after the cached one was taken is not in it.
-            if (!cached) {
-              e.missing++;
-              gone.push(e);
-            }
+            if (!cached) e.missing++;
             continue;
           }
           e.missing = 0;
+          e.acct = null;
           e.seenAt = Date.now();
           const phase = phaseOf(info.state);
           e.live = { phase, state: info.state, reason: info.reason };
@@ -322,28 +423,20 @@ export class HostWatcher {
             if (f?.exit !== null && f?.exit !== undefined) e.judged = f.attempt ?? '-';
           }
         }
-        if (gone.length) {
-          const acct = await this.sacct([...new Set(gone.map((e) => e.w.job.split('_')[0]!))]);
-          // Accounting did not answer: a job it may know is not called lost on squeue's word alone.
-          if (!acct) for (const e of gone) e.missing = Math.min(e.missing, 1);
-          for (const e of acct ? gone : []) {
-            // The last record under our name: a recycled id also has other jobs' records.
-            // (A job that never started has no name in accounting: its submit time tells.)
-            const info = (acct?.get(e.w.job) ?? []).filter((j) => j.name === e.w.name || (!!e.w.submitted && j.submit === e.w.submitted)).at(-1);
-            if (info && ['completed', 'failed', 'cancelled'].includes(phaseOf(info.state))) e.slurmEnd = info;
-          }
-        }
-        // Ended by Slurm's word, or unknown to it: the job may have ended between the two looks; read its files again.
-        // A job cancelled through git-run that a fresh answer no longer lists is over (a pending array task
-        // scancel'led leaves no line): one answer suffices, so a one-off look (`show`, `status`) records it too.
-        const settle = rest.filter((e) => e.slurmEnd || e.missing >= 2 || (e.missing >= 1 && files.get(e.w.id)?.cancel));
-        if (settle.length) {
-          const again = await this.readFiles(settle);
-          for (const e of settle) {
-            const f = again.get(e.w.id);
-            this.end(e, { exit: f?.exit ?? null, signalled: !!f?.signal, cancelMarker: !!f?.cancel, slurm: e.slurmEnd });
-            changed = true;
-          }
+      }
+      // Ended by Slurm's word, or unknown to it (absent from squeue and, with accounting, from sacct too, or absent from two
+      // squeue answers a gap apart): the job may have ended between the looks; read its files again.
+      // A job cancelled through git-run that a fresh answer no longer lists is over (a pending array task
+      // scancel'led leaves no line): one answer suffices, so a one-off look (`show`, `status`) records it too.
+      const settle = rest.filter(
+        (e) => this.entries.has(e.w.id) && (e.slurmEnd || e.acct === 'unknown' || (e.missing >= 2 && (this.accounting === false || e.acct !== null)) || (e.missing >= 1 && files.get(e.w.id)?.cancel)),
+      );
+      if (settle.length) {
+        const again = await this.readFiles(settle);
+        for (const e of settle) {
+          const f = again.get(e.w.id);
+          this.end(e, { exit: f?.exit ?? null, signalled: !!f?.signal, cancelMarker: !!f?.cancel, slurm: e.slurmEnd });
+          changed = true;
         }
       }
     }
