@@ -166,7 +166,8 @@ describe('Slurm scheduler calls for many runs (a real cluster on 127.0.0.1)', fu
     assert.match(j.error, new RegExp(`Slurm no longer knows job ${job} as ours`));
     // Absent from one answer, then from a second one a gap (2 s) later: lost. (It was 10 s or more: one answer served 10 s.)
     const at = times(calls('squeue', own));
-    assert.ok(at.length >= 2 && at.length <= 3, `squeue calls of wait:\n${calls('squeue', own).join('\n')}`);
+    // (A third or more: squeue failed right after the controller's restart, which concludes nothing; not one a second either.)
+    assert.ok(at.length >= 2 && at.length <= 6, `squeue calls of wait:\n${calls('squeue', own).join('\n')}`);
     assert.ok(at.at(-1)! - at.at(-2)! < 8000, `the two looks were ${((at.at(-1)! - at.at(-2)!) / 1000).toFixed(1)} s apart:\n${calls('squeue', own).join('\n')}`);
   });
 });
