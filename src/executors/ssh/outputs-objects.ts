@@ -45,7 +45,8 @@ const storeWords = (base: string) =>
   [
     `S=${shQuote(storePath(base))}; case "$S" in /*) ;; *) S="$HOME/$S" ;; esac`,
     // No filters, no end-of-line conversion, the executable bit and links as they are: the bytes the run wrote.
-    `g() { git -c gc.auto=0 -c maintenance.auto=false -c core.fileMode=true -c core.symlinks=true -c core.autocrlf=false -c core.safecrlf=false -c core.fsmonitor=false -c core.bigFileThreshold=2g --git-dir="$S" "$@"; }`,
+    // Loose objects uncompressed: pack-objects compresses them again for the wire anyway (a 20 MB output: 0.13 s of CPU instead of 0.7).
+    `g() { git -c gc.auto=0 -c maintenance.auto=false -c core.fileMode=true -c core.symlinks=true -c core.autocrlf=false -c core.safecrlf=false -c core.fsmonitor=false -c core.bigFileThreshold=2g -c core.looseCompression=0 --git-dir="$S" "$@"; }`,
   ].join('\n');
 
 /** The store made on first use (./store.ts: two runs making it at once are harmless). */
