@@ -160,12 +160,13 @@ export async function fetchOutputsAsObjects(conn: HostShell, repo: Repo, view: R
 async function fetchPack(conn: HostShell, repo: Repo, prologue: string, base: string, commit: string, haves: string[], total: number, limits: IngestLimits): Promise<Quarantine> {
   const revs = [commit, ...haves.map((h) => `^${h}`)];
   // --shallow: the commits offered are bases for deltas even though none is a parent of this one.
+  // One thread: the delta search does not depend on how the object list is split between threads.
   const script = [
     prologue,
     storeWords(base),
     `printf '%s\\n' ${revs.join(' ')} > "$R/objects.revs" || exit 1`,
     `echo $$ > "$R/fetch.pid"`,
-    `exec git -c gc.auto=0 -c pack.threads=0 --git-dir="$S" pack-objects --stdout --revs --thin --shallow --delta-base-offset -q < "$R/objects.revs"`,
+    `exec git -c gc.auto=0 -c pack.threads=1 --git-dir="$S" pack-objects --stdout --revs --thin --shallow --delta-base-offset -q < "$R/objects.revs"`,
   ].join('\n');
   // The pack holds at most every listed file, its trees and the commit; its bytes the listed bytes plus pack overhead (zlib adds a little to random bytes).
   const caps = { maxBytes: Math.min(limits.maxTotalBytes, total) + Math.ceil(total / 100) + 64 * 1024 + 256 * limits.maxEntries, maxObjects: 2 * limits.maxEntries + 1 };
