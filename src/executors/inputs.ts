@@ -56,8 +56,12 @@ export const contentCacheDir = (repo: Repo): string => path.join(repo.stateDir, 
  */
 export const cacheName = (oid: string, mode: string, decoded = false): string => `${oid}${decoded ? '.lfs' : ''}${mode === '100755' ? '.x' : ''}`;
 
-/** Whether a file's blob is read as a Git LFS pointer when it is one: a file from git small enough, unless its run's record says it is not one. */
-const mayDecode = (f: InputFile): boolean => f.size !== undefined && f.lfs !== false && f.size > POINTER_VERSION.length && f.size <= POINTER_MAX;
+/**
+ * Whether a file's blob is read as a Git LFS pointer when it is one: a file from git small enough, unless its run's
+ * record says it is not one. A work-tree file is always its own bytes, and so named: a copy of a pointer there must
+ * not share an entry with the content an artifact's pointer decodes to.
+ */
+const mayDecode = (f: InputFile): boolean => f.worktree === null && f.size !== undefined && f.lfs !== false && f.size > POINTER_VERSION.length && f.size <= POINTER_MAX;
 
 /** The cache entry of an input file. */
 export const cacheNameOf = (f: InputFile): string => cacheName(f.oid, f.mode, mayDecode(f));
