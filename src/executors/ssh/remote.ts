@@ -98,6 +98,21 @@ function cacheValid(p: RemotePaths, files: number): string {
   return `{ m=$(cat ${shQuote(p.marker)} 2>/dev/null) && [ "\${m%% *}" = ${files} ] && [ -d ${shQuote(p.code)} ] && [ "$(${measure(shQuote(p.code))})" = "$m" ]; }`;
 }
 
+/**
+ * `source` through a counter that reports each chunk's length as it passes: counted on the way through, since a
+ * 'data' listener on the source would start it flowing before the channel is there.
+ */
+function counted(source: Readable, onChunk: (bytes: number) => void): Readable {
+  return source.pipe(
+    new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        onChunk(chunk.length);
+        cb(null, chunk);
+      },
+    }),
+  );
+}
+
 export interface Transfer {
   /** Bytes of code sent (0 when the remote had the tree). */
   sent: number;
@@ -206,14 +221,13 @@ async function codeInto(conn: HostShell, repo: Repo, view: RunView, plan: CodePl
     try {
       const body = script(`${pack ? `${receivePack()}\n` : ''}${materialize(tree, step.dir, step.index)}`);
       if (pack) {
-        const counter = new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            sent += chunk.length;
+        await conn.run(
+          body,
+          counted(pack.stream, (n) => {
+            sent += n;
             onBytes?.(sent);
-            cb(null, chunk);
-          },
-        });
-        await conn.run(body, pack.stream.pipe(counter));
+          }),
+        );
         const packed = await pack.done;
         if (packed.code !== 0) throw new GitRunError(ErrorCode.Git, `git pack-objects of tree ${tree} failed (exit ${packed.code}): ${packed.stderr.trim()}`, 'check the repository with `git fsck`');
       } else await conn.run(body);
@@ -243,20 +257,14 @@ async function codeInto(conn: HostShell, repo: Repo, view: RunView, plan: CodePl
  */
 async function sendTree(conn: HostShell, repo: Repo, view: RunView, receive: string, discard: string, onBytes?: (n: number) => void, prepared?: WorktreeArchive | null): Promise<number> {
   let sent = 0;
-  const counted = (source: Readable) => {
-    // Counted on the way through (a 'data' listener on the source would start it flowing before the channel is there).
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        sent += chunk.length;
-        onBytes?.(sent);
-        cb(null, chunk);
-      },
+  const count = (source: Readable) =>
+    counted(source, (n) => {
+      sent += n;
+      onBytes?.(sent);
     });
-    return source.pipe(counter);
-  };
   const fromWorkTree = prepared === undefined ? await worktreeArchive(repo, view.spec.code.tree) : prepared;
   if (fromWorkTree) {
-    const ok = await conn.run(receive, counted(fromWorkTree.stream)).then(
+    const ok = await conn.run(receive, count(fromWorkTree.stream)).then(
       () => true,
       (e: unknown) => {
         fromWorkTree.kill();
@@ -273,7 +281,7 @@ async function sendTree(conn: HostShell, repo: Repo, view: RunView, receive: str
   let archiveErr = '';
   archive.stderr.on('data', (d: Buffer) => (archiveErr += d.toString()));
   const archived = new Promise<number | null>((resolve) => archive.on('close', (c: number | null) => resolve(c)));
-  await conn.run(receive, counted(archive.stdout));
+  await conn.run(receive, count(archive.stdout));
   const code = await archived;
   if (code !== 0) {
     await conn.run(discard);
@@ -586,15 +594,7 @@ export async function fetchOutputs(conn: HostShell, repo: Repo, view: RunView, s
   }
   stats.transfer = m[4] === 'nogit' ? 'tar (host has no git)' : 'tar';
   stats.bytes = 0;
-  const countBytes = (source: Readable) =>
-    source.pipe(
-      new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          stats.bytes! += chunk.length;
-          cb(null, chunk);
-        },
-      }),
-    );
+  const countBytes = (source: Readable) => counted(source, (n) => (stats.bytes! += n));
   // The shell becomes tar (exec), so the pid it notes is tar's: a refused archive kills it.
   const tar = `${prologue(view)} && cd "$R/work" && echo $$ > "$R/fetch.pid" && exec tar -c -f - --null --no-recursion -T "$R/changed"`;
   let files;
@@ -732,14 +732,13 @@ export async function stageRemoteInputs(given: HostShell | null, repo: Repo, vie
     let tarErr = '';
     tar.stderr.on('data', (d: Buffer) => (tarErr += d.toString()));
     const exited = new Promise<number | null>((resolve) => tar.on('close', (c: number | null) => resolve(c)));
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        sent += chunk.length;
+    await conn.run(
+      receive,
+      counted(tar.stdout, (n) => {
+        sent += n;
         onBytes?.(sent);
-        cb(null, chunk);
-      },
-    });
-    await conn.run(receive, tar.stdout.pipe(counter));
+      }),
+    );
     const code = await exited;
     if (code !== 0) throw new GitRunError(ErrorCode.Git, `tar of the run's inputs failed (exit ${code}): ${tarErr.trim()}`, 'check the content cache under .git/git-run/inputs');
   }
